@@ -1,0 +1,1 @@
+"""zt-conformance: end-to-end conformance for Cilium zero-trust network policy."""

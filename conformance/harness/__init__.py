@@ -1,0 +1,1 @@
+"""Cluster access, probe running, policy waits, Hubble, metrics, and the simulated cluster."""

@@ -1,0 +1,119 @@
+"""The one small interface every cluster implements: kube (real) and simulated.
+
+The check layer (scenarios, evidence joining, policy waits) talks only to this
+interface, so the same parsing, matching and assertion code runs against a live
+cluster and against the simulated one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Feature names a cluster may report; scenarios skip with a reason when one is missing.
+FEATURE_L7_PROXY = "l7-proxy"
+FEATURE_HUBBLE_RELAY = "hubble-relay"
+FEATURE_HUBBLE_METRICS = "hubble-metrics"
+FEATURE_MUTUAL_AUTH = "mutual-auth"
+FEATURE_KPR = "kube-proxy-replacement"
+FEATURE_FQDN_TARGETS = "fqdn-targets"  # hermetic "internet" targets + CoreDNS entries exist
+
+# The probe workloads every worker namespace gets (label `app=<name>`).
+ACCOUNT_SERVICE = "account-service"
+PAYMENT_PROCESSOR = "payment-processor"
+AUDIT_LOGGER = "audit-logger"
+WORKLOAD_APPS = (ACCOUNT_SERVICE, PAYMENT_PROCESSOR, AUDIT_LOGGER)
+HTTP_PORT = 8080
+GRPC_PORT = 9090
+
+
+class ClusterError(RuntimeError):
+    """A cluster problem worth one clear paragraph (unreachable, feature missing, ...)."""
+
+
+class PolicyRejected(ClusterError):
+    """The API server refused a policy; the message is the server's."""
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    name: str
+    namespace: str
+    labels: dict[str, str]
+    ip: str
+    node: str
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    cilium_version: str  # e.g. "1.20.0"
+    features: frozenset[str]
+    dns_server: str  # "ip:port" of the kube-dns Service, what pods' resolv.conf names
+    # Hermetic off-cluster targets: FQDN -> IP (ports 80 plain HTTP, 443 TLS).
+    external_targets: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EndpointRevision:
+    node: str
+    endpoint_id: int
+    has_identity: bool
+    policy_revision: int  # status.policy.realized["policy-revision"]
+    proxy_policy_revision: int  # status.policy.realized["proxy-policy-revision"]
+
+
+@dataclass(frozen=True)
+class MetricsScrape:
+    node: str
+    port: int  # 9965 Hubble metrics, 9962 agent metrics
+    text: str  # Prometheus text exposition, as served
+
+
+class FlowFollower(Protocol):
+    """A running `hubble observe --follow -o jsonpb`, started before traffic is sent."""
+
+    def lines(self) -> list[str]:
+        """Every raw line received so far (a copy), in arrival order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Cluster(Protocol):
+    def facts(self) -> ClusterFacts: ...
+
+    def deploy_workloads(self, namespace: str) -> list[PodInfo]:
+        """Create the namespace (if needed) with account-service (2 replicas, spread over
+        nodes), payment-processor and audit-logger; wait until all are Ready."""
+        ...
+
+    def delete_namespace(self, namespace: str) -> None: ...
+
+    def pods_ready(self, namespace: str) -> dict[str, bool]:
+        """Pod name -> Ready condition (kubelet probes come from the host entity)."""
+        ...
+
+    def apply(self, docs: list[dict[str, Any]]) -> None:
+        """Create or replace policy objects; raise PolicyRejected with the server's words."""
+        ...
+
+    def delete(self, docs: list[dict[str, Any]]) -> None: ...
+
+    def policy_revisions(self) -> dict[str, int]:
+        """Node name -> the agent's current policy revision."""
+        ...
+
+    def endpoint_revisions(self) -> list[EndpointRevision]: ...
+
+    def run_probes(self, pod: PodInfo, probes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run one batch with `prober run` inside `pod` (one exec per batch); the prober's
+        JSON result array, same order."""
+        ...
+
+    def follow_flows(self, namespaces: list[str]) -> FlowFollower: ...
+
+    def scrape_metrics(self) -> list[MetricsScrape]:
+        """One scrape per agent and port (9965 and 9962)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,162 @@
+"""What a probe is, as the policy model sees it (the `explain --probes` JSONL shape).
+
+A probe is one request from a source to a destination: a pod, an entity, or an
+off-cluster FQDN. This module is the shared vocabulary of the model, the CLI and the
+harness; it imports nothing outside the standard library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Protocol = Literal["TCP", "UDP"]
+
+
+class ProbeError(ValueError):
+    """A probe line that cannot be understood; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Pod:
+    namespace: str
+    labels: dict[str, str] = field(default_factory=dict)
+    ip: str | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A Cilium entity (host, world, kube-apiserver, remote-node, ...)."""
+
+    entity: str
+    ip: str | None = None
+
+
+@dataclass(frozen=True)
+class Fqdn:
+    """An off-cluster name; Cilium sees its IPs as `world`."""
+
+    fqdn: str
+
+
+Peer = Pod | Entity | Fqdn
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str  # includes the query string, like Envoy's :path
+    headers: dict[str, str] = field(default_factory=dict)
+    host: str | None = None
+
+
+@dataclass(frozen=True)
+class GrpcCall:
+    service: str  # fully qualified, e.g. api.AccountService
+    method: str  # e.g. GetAccount
+
+    @property
+    def path(self) -> str:
+        return f"/{self.service}/{self.method}"
+
+
+@dataclass(frozen=True)
+class DnsQuery:
+    name: str
+    qtype: str = "A"
+
+
+@dataclass(frozen=True)
+class Probe:
+    id: str
+    source: Peer
+    destination: Peer
+    port: int
+    protocol: Protocol = "TCP"
+    http: HttpRequest | None = None
+    grpc: GrpcCall | None = None
+    dns: DnsQuery | None = None
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Probe:
+        """Parse one probe line; unknown extra keys are ignored."""
+        return _probe_from_dict(data)
+
+
+def _peer(data: Any, where: str, allow_fqdn: bool) -> Peer:
+    if not isinstance(data, dict):
+        raise ProbeError(f"{where}: expected an object, got {type(data).__name__}")
+    if "fqdn" in data:
+        if not allow_fqdn:
+            raise ProbeError(f"{where}.fqdn: only a destination may be an FQDN")
+        return Fqdn(fqdn=_str(data, "fqdn", where).rstrip(".").lower())
+    if "entity" in data:
+        ip = data.get("ip")
+        return Entity(entity=_str(data, "entity", where), ip=str(ip) if ip else None)
+    if "namespace" in data:
+        labels = data.get("labels", {})
+        if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise ProbeError(f"{where}.labels: expected a map of strings to strings")
+        ip = data.get("ip")
+        return Pod(namespace=_str(data, "namespace", where), labels=dict(labels),
+                   ip=str(ip) if ip else None)
+    raise ProbeError(f"{where}: needs one of 'namespace' (pod), 'entity' or 'fqdn'")
+
+
+def _str(data: dict[str, Any], key: str, where: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise ProbeError(f"{where}.{key}: expected a non-empty string")
+    return value
+
+
+def _probe_from_dict(data: dict[str, Any]) -> Probe:
+    if not isinstance(data, dict):
+        raise ProbeError("probe: expected a JSON object")
+    pid = data.get("id")
+    if not isinstance(pid, str | int) or isinstance(pid, bool) or pid == "":
+        raise ProbeError("id: expected a non-empty string")
+    where = f"probe {pid}"
+    port = data.get("port")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ProbeError(f"{where}.port: expected an integer 1-65535")
+    protocol = str(data.get("protocol", "TCP")).upper()
+    if protocol not in ("TCP", "UDP"):
+        raise ProbeError(f"{where}.protocol: expected TCP or UDP, got {protocol!r}")
+    http = grpc = dns = None
+    if (h := data.get("http")) is not None:
+        if not isinstance(h, dict):
+            raise ProbeError(f"{where}.http: expected an object")
+        headers = h.get("headers", {}) or {}
+        if not isinstance(headers, dict):
+            raise ProbeError(f"{where}.http.headers: expected a map of name to value")
+        http = HttpRequest(
+            method=str(h.get("method", "GET")).upper(),
+            path=str(h.get("path", "/")),
+            headers={str(k): str(v) for k, v in headers.items()},
+            host=str(h["host"]) if h.get("host") else None,
+        )
+    if (g := data.get("grpc")) is not None:
+        if not isinstance(g, dict):
+            raise ProbeError(f"{where}.grpc: expected an object")
+        grpc = GrpcCall(service=_str(g, "service", f"{where}.grpc"),
+                        method=_str(g, "method", f"{where}.grpc"))
+    if (d := data.get("dns")) is not None:
+        if not isinstance(d, dict):
+            raise ProbeError(f"{where}.dns: expected an object")
+        dns = DnsQuery(name=_str(d, "name", f"{where}.dns").rstrip(".").lower(),
+                       qtype=str(d.get("qtype", "A")).upper())
+    if sum(x is not None for x in (http, grpc, dns)) > 1:
+        raise ProbeError(f"{where}: at most one of http, grpc, dns")
+    return Probe(
+        id=str(pid),
+        source=_peer(data.get("source"), f"{where}.source", allow_fqdn=False),
+        destination=_peer(data.get("destination"), f"{where}.destination", allow_fqdn=True),
+        port=port,
+        protocol=protocol,  # type: ignore[arg-type]
+        http=http,
+        grpc=grpc,
+        dns=dns,
+    )
