@@ -1,0 +1,310 @@
+"""Evaluate one probe against a PolicySet: the verdict Cilium should give, and why.
+
+A request passes only if the source's egress AND the destination's ingress allow it.
+Each side: explicit deny wins (POLICY_DENY); then, if default deny is on, some allow rule
+must match peer and port (else POLICY_DENIED); authentication; then L7 (HTTP, DNS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from conformance.model.expectation import (
+    ClientSignal,
+    DropReason,
+    Expectation,
+    HubbleEvidence,
+)
+from conformance.model.matchers import PortMatch
+from conformance.model.policy import PeerRule, PolicyRef, PortRule
+from conformance.model.policyset import PolicySet
+from conformance.model.probe import DnsQuery, Fqdn, HttpRequest, Pod, Probe
+from conformance.model.selectors import Identity, identity_of
+from conformance.model.version import DEFAULT_VERSION, multi_label_wildcard, parse_version
+
+KUBE_DNS = Pod(namespace="kube-system", labels={"k8s-app": "kube-dns"})
+DNS_PORT = 53
+DEFAULT_DENY = "no rule matched: default deny"
+AUTH_FAIL = "test-always-fail"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """An allow or deny rule that matched the peer and port."""
+
+    rule: PeerRule
+    port_rule: PortRule | None  # None: the rule has no toPorts (every port)
+    port: PortMatch | None
+    peer: str  # how the peer matched
+
+    def describe(self) -> str:
+        parts = [self.peer]
+        if self.port_rule is not None and self.port is not None:
+            parts.append(f"{self.port_rule.path} {self.port.describe()}")
+        return f"{self.rule.policy} {self.rule.path} ({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class SideL4:
+    """The L3/L4 decision of one side (egress of the source or ingress of the destination)."""
+
+    enforced: bool
+    default_deny_by: PolicyRef | None
+    deny: Hit | None
+    allows: tuple[Hit, ...]
+    auth_fail: Hit | None
+    auth_required: Hit | None
+
+
+@dataclass
+class Side:
+    """The outcome at one side, ready to be turned into an Expectation."""
+
+    name: str  # "egress" | "ingress"
+    who: str
+    verdict: str = "allowed"  # allowed | dropped | l7-denied | dns-refused
+    reason: DropReason | None = None
+    l7: bool = False  # the request went through an L7 rule
+    proxied_dns: bool = False  # DNS went through the DNS proxy (so toFQDNs can learn IPs)
+    text: str = ""
+    notes: list[str] = field(default_factory=list)
+    enforcing: bool = True  # False when the endpoint is not a pod (no policy applies)
+
+
+def evaluate(policies: PolicySet, probe: Probe,
+             cilium_version: str = DEFAULT_VERSION) -> Expectation:
+    """What Cilium `cilium_version` does with `probe` under `policies`."""
+    multi = multi_label_wildcard(parse_version(cilium_version))
+    return _Evaluation(policies, multi).run(probe)
+
+
+class _Evaluation:
+    def __init__(self, policies: PolicySet, multi_label: bool) -> None:
+        self.policies = policies
+        self.multi = multi_label
+
+    # -- whole probe ----------------------------------------------------------------------
+
+    def run(self, probe: Probe) -> Expectation:
+        src = identity_of(probe.source)
+        dst = identity_of(probe.destination)
+        prefix: list[str] = []
+        learned = False
+        if isinstance(probe.destination, Fqdn):
+            lookup = Probe(id=probe.id, source=probe.source, destination=KUBE_DNS,
+                           port=DNS_PORT, protocol="UDP", dns=DnsQuery(probe.destination.fqdn))
+            sides = self._path(lookup, src, identity_of(KUBE_DNS), False)
+            failed = next((s for s in sides if s.verdict != "allowed"), None)
+            if failed is not None:
+                failed.text = f"DNS lookup of {probe.destination.fqdn} fails: {failed.text}"
+                return self._expectation(probe, sides, failed)
+            learned = any(s.proxied_dns for s in sides)
+            prefix.append(
+                f"DNS lookup of {probe.destination.fqdn} passes the DNS proxy, so toFQDNs "
+                "selectors learn its IPs" if learned else
+                f"DNS lookup of {probe.destination.fqdn} bypasses the DNS proxy (no DNS rule "
+                "on the source's egress to kube-dns), so toFQDNs selectors never learn its IPs")
+        sides = self._path(probe, src, dst, learned)
+        failed = next((s for s in sides if s.verdict != "allowed"), None)
+        return self._expectation(probe, sides, failed, prefix)
+
+    def _path(self, probe: Probe, src: Identity, dst: Identity, learned: bool) -> list[Side]:
+        """Egress of the source, then ingress of the destination; stops at the first denial."""
+        out = []
+        eg = self._side(probe, "egress", src, dst, learned)
+        out.append(eg)
+        if eg.verdict != "allowed":
+            return out
+        if src.kind == "entity" and src.key[1] == "host" and dst.kind == "pod":
+            out.append(Side("ingress", dst.describe(), text=(
+                f"ingress of {dst.describe()}: traffic from the local host is always allowed "
+                "(allow-localhost)")))
+            return out
+        out.append(self._side(probe, "ingress", dst, src, learned))
+        return out
+
+    # -- one side ---------------------------------------------------------------------------
+
+    def _side(self, probe: Probe, direction: str, endpoint: Identity, peer: Identity,
+              learned: bool) -> Side:
+        who = endpoint.describe()
+        side = Side(direction, who)
+        if endpoint.kind != "pod":
+            side.text = f"{direction} of {who}: not subject to policy"
+            side.enforcing = False
+            return side
+        l4 = self._l4(direction, endpoint, peer, probe.port, probe.protocol, learned)
+        where = f"{direction} of {who}"
+        if l4.deny is not None:
+            side.verdict, side.reason = "dropped", "POLICY_DENY"
+            side.text = f"{where}: denied by {l4.deny.describe()}"
+            return side
+        if l4.enforced and not l4.allows:
+            side.verdict, side.reason = "dropped", "POLICY_DENIED"
+            side.text = (f"{where}: {DEFAULT_DENY} (default deny switched on by "
+                         f"{l4.default_deny_by})")
+            return side
+        if l4.auth_fail is not None:
+            side.verdict, side.reason = "dropped", "AUTH_REQUIRED"
+            side.text = (f"{where}: authentication mode test-always-fail on "
+                         f"{l4.auth_fail.describe()}: the auth handshake always fails")
+            return side
+        if l4.auth_required is not None:
+            side.notes.append(
+                f"authentication required by {l4.auth_required.describe()}: the first packets "
+                "of a new identity pair are dropped with AUTH_REQUIRED until the agents' "
+                "mutual-auth handshake completes")
+        if not l4.allows:
+            reason = ("no policy selecting it has " + direction + " rules"
+                      if l4.default_deny_by is None else "default deny is switched off")
+            side.text = f"{where}: not enforced ({reason})"
+            return side
+        self._l7(probe, side, where, l4.allows)
+        return side
+
+    def _l4(self, direction: str, endpoint: Identity, peer: Identity, port: int,
+            protocol: str, learned: bool) -> SideL4:
+        key = (direction, endpoint.key, peer.key, port, protocol, learned, self.multi)
+        cache = self.policies.side_cache
+        if (found := cache.get(key)) is not None:
+            assert isinstance(found, SideL4)
+            return found
+        view = self.policies.view(endpoint, direction)
+        deny: Hit | None = None
+        allows: list[Hit] = []
+        for rule in view.rules:
+            hit = self._match(rule, peer, port, protocol, learned)
+            if hit is None:
+                continue
+            if rule.deny:
+                deny = deny or hit
+            else:
+                allows.append(hit)
+        result = SideL4(
+            enforced=view.default_deny_by is not None,
+            default_deny_by=view.default_deny_by,
+            deny=deny,
+            allows=tuple(allows),
+            auth_fail=next((h for h in allows if h.rule.auth == AUTH_FAIL), None),
+            auth_required=next((h for h in allows if h.rule.auth == "required"), None),
+        )
+        cache[key] = result
+        return result
+
+    def _match(self, rule: PeerRule, peer: Identity, port: int, protocol: str,
+               learned: bool) -> Hit | None:
+        if rule.l4_blocked:
+            return None
+        how = rule.peer_match(peer, learned, self.multi)
+        if how is None:
+            return None
+        if not rule.port_rules:
+            return Hit(rule, None, None, how)
+        for pr in rule.port_rules:
+            if (pm := pr.covers(port, protocol)) is not None:
+                return Hit(rule, pr, pm, how)
+        return None
+
+    def _l7(self, probe: Probe, side: Side, where: str, allows: tuple[Hit, ...]) -> None:
+        request = _http_request(probe)
+        open_hit = next((h for h in allows if _l7_open(h, probe)), None)
+        if request is not None:
+            lists = [h for h in allows if h.port_rule is not None and h.port_rule.http is not None]
+            if lists:
+                side.l7 = True
+                headers = {k.lower(): v for k, v in request.headers.items()}
+                for h in lists:
+                    assert h.port_rule is not None and h.port_rule.http is not None
+                    for j, rule in enumerate(h.port_rule.http):
+                        if rule.matches(request, headers):
+                            side.text = (f"{where}: allowed by {h.describe()}, "
+                                         f"rules.http[{j}] {rule.text}")
+                            return
+                if open_hit is None:
+                    side.verdict = "l7-denied"
+                    names = "; ".join(f"{h.describe()} ({_http_count(h)} rules.http entries)"
+                                      for h in lists)
+                    side.text = (f"{where}: {request.method} {request.path} matched no "
+                                 f"rules.http entry of {names}")
+                    return
+        if probe.dns is not None:
+            lists = [h for h in allows if h.port_rule is not None and h.port_rule.dns is not None]
+            if lists:
+                side.l7 = side.proxied_dns = True
+                for h in lists:
+                    assert h.port_rule is not None and h.port_rule.dns is not None
+                    for j, name in enumerate(h.port_rule.dns):
+                        if name.matches(probe.dns.name, self.multi):
+                            side.text = (f"{where}: allowed by {h.describe()}, "
+                                         f"rules.dns[{j}] {name.describe()}")
+                            return
+                if open_hit is None:
+                    side.verdict = "dns-refused"
+                    side.text = (f"{where}: DNS query for {probe.dns.name} matched no rules.dns "
+                                 f"entry of " + "; ".join(h.describe() for h in lists)
+                                 + "; the DNS proxy answers REFUSED")
+                    return
+        chosen = open_hit or allows[0]
+        side.text = f"{where}: allowed by {chosen.describe()}"
+
+    # -- result -----------------------------------------------------------------------------
+
+    def _expectation(self, probe: Probe, sides: list[Side], failed: Side | None,
+                     prefix: list[str] | None = None) -> Expectation:
+        lines = [*(prefix or []), *(s.text for s in sides if s.text)]
+        lines += [n for s in sides for n in s.notes]
+        if failed is None:
+            l7_side = next((s for s in reversed(sides) if s.l7), None)
+            decider = l7_side or next(
+                (s for s in reversed(sides) if s.enforcing), sides[-1])
+            return Expectation(
+                probe_id=probe.id, verdict="allowed", drop_reason=None, direction=None,
+                client="ok",
+                hubble=HubbleEvidence("FORWARDED", "L7" if l7_side else "L3_L4", None,
+                                      _upper(decider.name)),
+                explanation="; ".join(["allowed", *lines]),
+            )
+        client: ClientSignal = "timeout"
+        if failed.verdict == "l7-denied":
+            client = "grpc-permission-denied" if probe.grpc is not None else "http-403"
+        elif failed.verdict == "dns-refused":
+            client = "dns-refused"
+        is_l7 = failed.verdict in ("l7-denied", "dns-refused")
+        hubble = HubbleEvidence("DROPPED", "L7" if is_l7 else "L3_L4",
+                                None if is_l7 else failed.reason, _upper(failed.name))
+        return Expectation(
+            probe_id=probe.id,
+            verdict=failed.verdict,  # type: ignore[arg-type]
+            drop_reason=failed.reason if failed.verdict == "dropped" else None,
+            direction="ingress" if failed.name == "ingress" else "egress",
+            client=client,
+            hubble=hubble,
+            explanation="; ".join([failed.verdict, *lines]),
+        )
+
+
+def _upper(direction: str) -> Literal["INGRESS", "EGRESS"]:
+    return "INGRESS" if direction == "ingress" else "EGRESS"
+
+
+def _http_request(probe: Probe) -> HttpRequest | None:
+    if probe.http is not None:
+        return probe.http
+    if probe.grpc is not None:  # gRPC is HTTP/2 POST /package.Service/Method
+        return HttpRequest("POST", probe.grpc.path, {"content-type": "application/grpc"})
+    return None
+
+
+def _l7_open(hit: Hit, probe: Probe) -> bool:
+    """A hit that puts no L7 restriction on this kind of request."""
+    pr = hit.port_rule
+    if pr is None:
+        return True
+    if probe.dns is not None:
+        return pr.dns is None
+    return pr.http is None
+
+
+def _http_count(hit: Hit) -> int:
+    return len(hit.port_rule.http or ()) if hit.port_rule is not None else 0

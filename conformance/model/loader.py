@@ -1,0 +1,354 @@
+"""Read policy YAML (files, directories, multi-document) into compiled `Policy` objects.
+
+Everything the API server or the Cilium agent would refuse is reported as a `Problem`
+naming file, document (from 1) and field path; nothing is half-loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conformance.model.errors import Problem
+from conformance.model.matchers import (
+    HeaderCheck,
+    HttpMatch,
+    NameMatch,
+    PortMatch,
+    cidr_match,
+    describe_http,
+    parse_header_string,
+)
+from conformance.model.policy import CCNP, CNP, KNP, PeerRule, Policy, PolicyRef, PortRule
+from conformance.model.schema import validate
+from conformance.model.selectors import (
+    NAMESPACE_LABEL,
+    NAMESPACE_LABELS_PREFIX,
+    Requirement,
+    Selector,
+    compile_selector,
+)
+
+API_VERSIONS = {CNP: "cilium.io/v2", CCNP: "cilium.io/v2", KNP: "networking.k8s.io/v1"}
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
+L3_FIELDS = {
+    "ingress": ("fromEndpoints", "fromCIDR", "fromCIDRSet", "fromEntities", "fromGroups",
+                "fromNodes"),
+    "egress": ("toEndpoints", "toCIDR", "toCIDRSet", "toEntities", "toGroups", "toNodes",
+               "toServices", "toFQDNs"),
+}
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document (or one item of a `kind: List`), with where it came from."""
+
+    file: str
+    index: int  # counts from 1
+    prefix: str  # "" or "items[3]." for List items
+    data: Any
+
+
+class _Problems:
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.items: list[Problem] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append(Problem(self.doc.file, self.doc.index, self.doc.prefix + path, message))
+
+
+def expand_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
+    """Files as given; directories -> their *.yaml/*.yml/*.json files, recursively, sorted."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in YAML_SUFFIXES)
+            if not found:
+                problems.append(Problem(str(path), 0, "", "directory holds no .yaml/.yml files"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem(str(path), 0, "", "no such file or directory"))
+    return files, problems
+
+
+def read_documents(text: str, file: str) -> tuple[list[Document], list[Problem]]:
+    """Split multi-document YAML; a syntax error stops at its document with line and column."""
+    docs: list[Document] = []
+    index = 0
+    try:
+        for index, data in enumerate(yaml.safe_load_all(text), start=1):
+            if data is None:
+                continue
+            if isinstance(data, dict) and data.get("kind") == "List":
+                items = data.get("items") or []
+                if not isinstance(items, list):
+                    return docs, [Problem(file, index, "items", "expected a list")]
+                docs.extend(Document(file, index, f"items[{i}].", item)
+                            for i, item in enumerate(items))
+            else:
+                docs.append(Document(file, index, "", data))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return docs, [Problem(file, index + 1, "", f"invalid YAML{where}: {what}")]
+    return docs, []
+
+
+def load_documents(paths: Sequence[str | Path]) -> tuple[list[Document], list[Problem]]:
+    files, problems = expand_paths(paths)
+    docs: list[Document] = []
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(str(f), 0, "", f"cannot read: {exc}"))
+            continue
+        found, bad = read_documents(text, str(f))
+        docs.extend(found)
+        problems.extend(bad)
+    return docs, problems
+
+
+def parse_document(doc: Document) -> tuple[list[Policy], list[Problem]]:
+    """Validate one document and compile it; ([], problems) when anything is wrong."""
+    out = _Problems(doc)
+    data = doc.data
+    if not isinstance(data, dict):
+        out.add("", f"expected a Kubernetes object (a map), got {type(data).__name__}")
+        return [], out.items
+    kind = data.get("kind")
+    if kind not in API_VERSIONS:
+        out.add("kind", f"unknown kind {kind!r}: expected {CNP}, {CCNP} or {KNP}")
+        return [], out.items
+    if data.get("apiVersion") != API_VERSIONS[kind]:
+        out.add("apiVersion", f"{kind} needs apiVersion {API_VERSIONS[kind]}, "
+                              f"got {data.get('apiVersion')!r}")
+    schema_type = KNP if kind == KNP else CNP
+    for path, message in validate(data, schema_type, ""):
+        out.add(path, message)
+    if out.items:
+        return [], out.items
+    meta = data["metadata"]
+    namespace = None if kind == CCNP else str(meta.get("namespace") or "default")
+    if kind == KNP:
+        ref = PolicyRef(kind, namespace, str(meta["name"]), doc.file, doc.index, "spec")
+        policies = [_network_policy(ref, data["spec"], out)]
+    else:
+        specs = [("spec", data["spec"])] if "spec" in data else []
+        specs += [(f"specs[{i}]", s) for i, s in enumerate(data.get("specs") or [])]
+        policies = [
+            _cilium_policy(PolicyRef(kind, namespace, str(meta["name"]), doc.file, doc.index,
+                                     path), spec, out)
+            for path, spec in specs
+        ]
+    return ([], out.items) if out.items else (policies, [])
+
+
+# --- CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy -------------------------------
+
+def _cilium_policy(ref: PolicyRef, spec: dict[str, Any], out: _Problems) -> Policy:
+    selector = None
+    if spec.get("endpointSelector") is not None or "nodeSelector" not in spec:
+        selector = compile_selector(spec.get("endpointSelector"))
+        if ref.namespace is not None:
+            selector = selector.with_namespace(ref.namespace)
+    rules: dict[str, list[PeerRule]] = {"ingress": [], "egress": []}
+    for direction in ("ingress", "egress"):
+        for deny in (False, True):
+            field = direction + ("Deny" if deny else "")
+            for i, rule in enumerate(spec.get(field) or []):
+                rules[direction].append(
+                    _cilium_rule(ref, direction, deny, f"{ref.spec_path}.{field}[{i}]", rule, out))
+    dd = spec.get("enableDefaultDeny") or {}
+    has_in = bool(spec.get("ingress")) or bool(spec.get("ingressDeny"))
+    has_eg = bool(spec.get("egress")) or bool(spec.get("egressDeny"))
+    return Policy(
+        ref=ref,
+        cluster_wide=ref.kind == CCNP,
+        endpoint_selector=selector,
+        ingress=tuple(rules["ingress"]),
+        egress=tuple(rules["egress"]),
+        default_deny_ingress=bool(dd.get("ingress", has_in)) and has_in,
+        default_deny_egress=bool(dd.get("egress", has_eg)) and has_eg,
+    )
+
+
+def _cilium_rule(ref: PolicyRef, direction: str, deny: bool, path: str,
+                 rule: dict[str, Any], out: _Problems) -> PeerRule:
+    side = "from" if direction == "ingress" else "to"
+    selectors = tuple(
+        _confine(compile_selector(s), ref) for s in rule.get(f"{side}Endpoints") or [])
+    cidrs = [cidr_match(c) for c in rule.get(f"{side}CIDR") or []]
+    for item in rule.get(f"{side}CIDRSet") or []:
+        if "cidr" in item:  # cidrGroupRef/cidrGroupSelector name objects the model cannot see
+            cidrs.append(cidr_match(item["cidr"], item.get("except")))
+    fqdns = tuple(_name_match(f) for f in rule.get("toFQDNs") or [])
+    l3_used = [f for f in L3_FIELDS[direction] if rule.get(f)]
+    if fqdns and len(l3_used) > 1:
+        others = ", ".join(f for f in l3_used if f != "toFQDNs")
+        out.add(f"{path}.toFQDNs", f"toFQDNs cannot be combined with other L3 selectors in one "
+                                   f"rule ({others}); Cilium rejects the policy. Split the rule")
+    port_rules = tuple(
+        _port_rule(p, f"{path}.toPorts[{i}]", f"toPorts[{i}]", direction, out)
+        for i, p in enumerate(rule.get("toPorts") or []))
+    auth = (rule.get("authentication") or {}).get("mode")
+    return PeerRule(
+        policy=ref,
+        direction=direction,
+        deny=deny,
+        path=path,
+        selectors=selectors,
+        entities=frozenset(rule.get(f"{side}Entities") or []),
+        cidrs=tuple(cidrs),
+        fqdns=fqdns,
+        any_peer=not l3_used and bool(port_rules or rule.get("icmps")),
+        port_rules=port_rules,
+        l4_blocked=bool(rule.get("icmps")) and not port_rules,
+        auth=None if auth in (None, "disabled") else str(auth),
+    )
+
+
+def _confine(selector: Selector, ref: PolicyRef) -> Selector:
+    """A namespaced policy's peers stay in its namespace unless the selector names one."""
+    if ref.namespace is None or selector.names_key(NAMESPACE_LABEL) or selector.reserved:
+        return selector
+    return selector.with_namespace(ref.namespace)
+
+
+def _port_rule(item: dict[str, Any], path: str, short: str, direction: str,
+               out: _Problems) -> PortRule:
+    ports = tuple(_port_match(p) for p in item.get("ports") or [])
+    rules = item.get("rules") or {}
+    http = dns = None
+    if rules.get("http") is not None:
+        http = tuple(_http_match(r, f"{path}.rules.http[{i}]", out)
+                     for i, r in enumerate(rules["http"]))
+    if rules.get("dns") is not None:
+        if direction == "ingress":
+            out.add(f"{path}.rules.dns", "DNS rules are only allowed on egress; Cilium "
+                                         "rejects the policy")
+        dns = tuple(_name_match(d) for d in rules["dns"])
+    return PortRule(ports, http, dns, short)
+
+
+def _port_match(p: dict[str, Any]) -> PortMatch:
+    raw = str(p.get("port", "0") or "0")
+    protocol = str(p.get("protocol") or "ANY")
+    end = int(p.get("endPort") or 0)
+    if raw.isdigit():
+        return PortMatch(int(raw), end, protocol)
+    return PortMatch(0, 0, protocol, name=raw)
+
+
+def _name_match(item: dict[str, Any]) -> NameMatch:
+    if "matchName" in item:
+        return NameMatch(str(item["matchName"]), is_pattern=False)
+    return NameMatch(str(item["matchPattern"]), is_pattern=True)
+
+
+def _regex(text: Any, path: str, out: _Problems) -> re.Pattern[str] | None:
+    if text is None or text == "":
+        return None
+    try:
+        return re.compile(str(text))
+    except re.error as exc:
+        out.add(path, f"invalid regular expression {text!r}: {exc}")
+        return None
+
+
+def _http_match(rule: dict[str, Any], path: str, out: _Problems) -> HttpMatch:
+    headers = [parse_header_string(h) for h in rule.get("headers") or []]
+    for m in rule.get("headerMatches") or []:
+        value = m.get("value")
+        if value is None and m.get("secret") is not None:
+            value = "\0secret"  # a Secret's value cannot be known offline: never equal
+        headers.append(HeaderCheck(str(m["name"]).lower(), value, always="mismatch" in m))
+    return HttpMatch(
+        method=_regex(rule.get("method"), f"{path}.method", out),
+        path=_regex(rule.get("path"), f"{path}.path", out),
+        host=_regex(rule.get("host"), f"{path}.host", out),
+        headers=tuple(headers),
+        text=describe_http(rule),
+    )
+
+
+# --- networking.k8s.io/v1 NetworkPolicy ---------------------------------------------------
+
+def _network_policy(ref: PolicyRef, spec: dict[str, Any], out: _Problems) -> Policy:
+    assert ref.namespace is not None
+    types = spec.get("policyTypes") or (["Ingress"] + (["Egress"] if spec.get("egress") else []))
+    rules: dict[str, list[PeerRule]] = {"ingress": [], "egress": []}
+    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+        if direction.capitalize() not in types:
+            continue
+        for i, rule in enumerate(spec.get(direction) or []):
+            rules[direction].append(
+                _np_rule(ref, direction, f"spec.{direction}[{i}]", peers_key, rule))
+    return Policy(
+        ref=ref,
+        cluster_wide=False,
+        endpoint_selector=compile_selector(spec.get("podSelector")).with_namespace(ref.namespace),
+        ingress=tuple(rules["ingress"]),
+        egress=tuple(rules["egress"]),
+        default_deny_ingress="Ingress" in types,
+        default_deny_egress="Egress" in types,
+    )
+
+
+def _np_rule(ref: PolicyRef, direction: str, path: str, peers_key: str,
+             rule: dict[str, Any]) -> PeerRule:
+    selectors: list[Selector] = []
+    cidrs = []
+    for peer in rule.get(peers_key) or []:
+        if "ipBlock" in peer:
+            cidrs.append(cidr_match(peer["ipBlock"]["cidr"], peer["ipBlock"].get("except")))
+            continue
+        selectors.append(_np_peer_selector(peer, ref))
+    ports = tuple(
+        PortMatch(0, 0, str(p.get("protocol") or "TCP")) if "port" not in p else
+        PortMatch(p["port"], int(p.get("endPort") or 0), str(p.get("protocol") or "TCP"))
+        if isinstance(p["port"], int) else
+        PortMatch(0, 0, str(p.get("protocol") or "TCP"), name=str(p["port"]))
+        for p in rule.get("ports") or [])
+    return PeerRule(
+        policy=ref,
+        direction=direction,
+        deny=False,
+        path=path,
+        selectors=tuple(selectors),
+        entities=frozenset(),
+        cidrs=tuple(cidrs),
+        fqdns=(),
+        any_peer=not rule.get(peers_key),
+        port_rules=(PortRule(ports, None, None, "ports"),) if ports else (),
+    )
+
+
+def _np_peer_selector(peer: dict[str, Any], ref: PolicyRef) -> Selector:
+    assert ref.namespace is not None
+    pods = compile_selector(peer.get("podSelector"))
+    if "namespaceSelector" not in peer:
+        return pods.with_namespace(ref.namespace)
+    ns = compile_selector(peer["namespaceSelector"], key_prefix=NAMESPACE_LABELS_PREFIX)
+    in_some_ns = Requirement("k8s", NAMESPACE_LABEL, "Exists", frozenset())
+    text = f"namespaceSelector {ns.text}" + (
+        f" podSelector {pods.text}" if "podSelector" in peer else "")
+    return Selector((*ns.requirements, *pods.requirements, in_some_ns), text)
+
+
+def iter_policies(docs: Sequence[Document]) -> Iterator[tuple[Document, list[Policy],
+                                                              list[Problem]]]:
+    for doc in docs:
+        policies, problems = parse_document(doc)
+        yield doc, policies, problems

@@ -1,0 +1,162 @@
+"""Compiled matchers for ports, CIDRs, DNS names and HTTP requests (compiled once, at load)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from conformance.model.probe import HttpRequest
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class PortMatch:
+    """One `ports[]` item: port 0 = every port; protocol ANY = TCP, UDP and SCTP."""
+
+    port: int
+    end_port: int
+    protocol: str
+    name: str | None = None  # a named port; the model cannot resolve it, so it never matches
+
+    def covers(self, port: int, protocol: str) -> bool:
+        if self.name is not None:
+            return False
+        if self.protocol != "ANY" and self.protocol != protocol:
+            return False
+        return self.port == 0 or self.port <= port <= max(self.port, self.end_port)
+
+    def describe(self) -> str:
+        if self.name is not None:
+            where = self.name
+        elif self.port == 0:
+            where = "any port"
+        elif self.end_port > self.port:
+            where = f"{self.port}-{self.end_port}"
+        else:
+            where = str(self.port)
+        return f"{where}/{self.protocol}"
+
+
+@dataclass(frozen=True)
+class CidrMatch:
+    network: IPNetwork
+    excepts: tuple[IPNetwork, ...] = ()
+    text: str = ""
+
+    @property
+    def everything(self) -> bool:
+        return self.network.prefixlen == 0 and not self.excepts
+
+    def covers(self, ip: str | None) -> bool:
+        """World peers only; `0.0.0.0/0` also covers a world peer whose address is unknown."""
+        if ip is None:
+            return self.everything
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        if addr.version != self.network.version or addr not in self.network:
+            return False
+        return not any(addr in ex for ex in self.excepts if ex.version == addr.version)
+
+
+def cidr_match(cidr: str, excepts: list[str] | None = None) -> CidrMatch:
+    nets = tuple(ipaddress.ip_network(e, strict=False) for e in excepts or [])
+    return CidrMatch(ipaddress.ip_network(cidr, strict=False), nets, cidr)
+
+
+_LABEL_CHARS = "[-a-z0-9_]"
+
+
+@dataclass(frozen=True)
+class NameMatch:
+    """A `matchName`/`matchPattern` (toFQDNs and rules.dns). Case-insensitive, trailing dot
+    implied. `*` matches within one label; `**.` one or more labels from Cilium 1.19."""
+
+    text: str
+    is_pattern: bool
+    _cache: dict[bool, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def regex(self, multi_label: bool) -> re.Pattern[str]:
+        if (rx := self._cache.get(multi_label)) is None:
+            rx = re.compile(self._translate(multi_label))
+            self._cache[multi_label] = rx
+        return rx
+
+    def _translate(self, multi_label: bool) -> str:
+        text = self.text.lower().rstrip(".")
+        if not self.is_pattern:
+            return re.escape(text)
+        if text == "*":
+            return r".+"
+        head = ""
+        if multi_label and text.startswith("**."):
+            head, text = rf"(?:{_LABEL_CHARS}+\.)+", text[3:]
+        body = "".join(f"{_LABEL_CHARS}*" if ch == "*" else re.escape(ch) for ch in text)
+        return head + body
+
+    def matches(self, name: str, multi_label: bool) -> bool:
+        return self.regex(multi_label).fullmatch(name.lower().rstrip(".")) is not None
+
+    def describe(self) -> str:
+        return f"{'matchPattern' if self.is_pattern else 'matchName'}: {self.text}"
+
+
+@dataclass(frozen=True)
+class HeaderCheck:
+    name: str  # lower-case
+    value: str | None  # None = presence only
+    always: bool = False  # headerMatches with `mismatch`: logged, never denies
+
+
+@dataclass(frozen=True)
+class HttpMatch:
+    """One `rules.http[]` entry: method/path/host are whole-string regexes, fields ANDed."""
+
+    method: re.Pattern[str] | None
+    path: re.Pattern[str] | None
+    host: re.Pattern[str] | None
+    headers: tuple[HeaderCheck, ...]
+    text: str
+
+    def matches(self, req: HttpRequest, lower_headers: dict[str, str]) -> bool:
+        if self.method is not None and self.method.fullmatch(req.method) is None:
+            return False
+        if self.path is not None and self.path.fullmatch(req.path) is None:
+            return False
+        if self.host is not None and self.host.fullmatch(req.host or "") is None:
+            return False
+        for h in self.headers:
+            if h.always:
+                continue
+            got = lower_headers.get(h.name)
+            if got is None or (h.value is not None and got != h.value):
+                return False
+        return True
+
+
+def parse_header_string(text: str) -> HeaderCheck:
+    """Cilium splits `headers` items at the first space: "Name: value" (colon dropped).
+
+    Without a space the whole string is a header name that must be present.
+    """
+    name, sep, value = text.partition(" ")
+    if not sep:
+        return HeaderCheck(text.lower(), None)
+    return HeaderCheck(name.rstrip(":").lower(), value)
+
+
+def describe_http(rule: dict[str, object]) -> str:
+    parts = [str(rule[k]) for k in ("method", "path") if rule.get(k)]
+    if rule.get("host"):
+        parts.append(f"host {rule['host']}")
+    headers = rule.get("headers")
+    if isinstance(headers, list) and headers:
+        parts.append("headers " + "; ".join(str(h) for h in headers))
+    matches = rule.get("headerMatches")
+    if isinstance(matches, list) and matches:
+        parts.append("headerMatches " + "; ".join(
+            f"{m.get('name')}={m.get('value', '*')}" for m in matches if isinstance(m, dict)))
+    return " ".join(parts) or "any request"

@@ -1,0 +1,154 @@
+"""Cilium identities (label sets) of probe peers, and compiled label selectors.
+
+Cilium labels carry a source: pod labels are `k8s:`, entity identities `reserved:`. A
+selector key may name a source (`k8s:app`, `reserved:host`) or not (`app`, same as
+`any:app`), and then matches a label of that key from any source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.model.probe import Entity, Fqdn, Peer, Pod
+
+NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
+NAMESPACE_LABELS_PREFIX = "io.cilium.k8s.namespace.labels."
+CLUSTER_LABEL = "io.cilium.k8s.policy.cluster"
+SERVICE_ACCOUNT_LABEL = "io.cilium.k8s.policy.serviceaccount"
+KNOWN_SOURCES = ("k8s", "any", "reserved", "cidr", "fqdn", "container", "unspec",
+                 "cilium-generated")
+
+# Entity name -> the policy entities that select it. Pods are `cluster` (and `all`).
+ENTITY_MEMBERSHIP: dict[str, frozenset[str]] = {
+    "host": frozenset({"host", "cluster", "all"}),
+    "remote-node": frozenset({"remote-node", "cluster", "all"}),
+    "kube-apiserver": frozenset({"kube-apiserver", "cluster", "all"}),
+    "health": frozenset({"health", "cluster", "all"}),
+    "init": frozenset({"init", "cluster", "all"}),
+    "ingress": frozenset({"ingress", "cluster", "all"}),
+    "unmanaged": frozenset({"unmanaged", "cluster", "all"}),
+    "world": frozenset({"world", "all"}),
+}
+POD_MEMBERSHIP = frozenset({"cluster", "all"})
+
+
+@dataclass(frozen=True, eq=False)
+class Identity:
+    """What policy sees of a peer: its labels by key as (source, value), and its kind."""
+
+    kind: str  # "pod" | "entity" | "world"
+    labels: Mapping[str, tuple[str, str]]
+    entities: frozenset[str]  # policy entities that select it
+    namespace: str | None = None
+    ip: str | None = None
+    fqdn: str | None = None
+    key: tuple[Any, ...] = ()  # hashable cache key
+
+    def describe(self) -> str:
+        if self.kind == "pod":
+            own = ",".join(f"{k}={v}" for k, (s, v) in sorted(self.labels.items())
+                           if s == "k8s" and not k.startswith(("io.kubernetes.", "io.cilium.")))
+            return f"pod {self.namespace}/{{{own}}}"
+        if self.fqdn:
+            return f"{self.fqdn} (world)"
+        return f"{self.kind if self.kind == 'world' else 'entity'} {self.key[1]}" + (
+            f" {self.ip}" if self.ip else "")
+
+
+def identity_of(peer: Peer) -> Identity:
+    """The identity Cilium gives a probe peer."""
+    if isinstance(peer, Pod):
+        labels: dict[str, tuple[str, str]] = {k: ("k8s", v) for k, v in peer.labels.items()}
+        labels[NAMESPACE_LABEL] = ("k8s", peer.namespace)
+        labels[f"{NAMESPACE_LABELS_PREFIX}kubernetes.io/metadata.name"] = ("k8s", peer.namespace)
+        labels.setdefault(CLUSTER_LABEL, ("k8s", "default"))
+        labels.setdefault(SERVICE_ACCOUNT_LABEL, ("k8s", "default"))
+        key = ("pod", peer.namespace, frozenset(peer.labels.items()))
+        return Identity("pod", labels, POD_MEMBERSHIP, peer.namespace, peer.ip, key=key)
+    if isinstance(peer, Fqdn):
+        return Identity("world", {"world": ("reserved", "")}, ENTITY_MEMBERSHIP["world"],
+                        fqdn=peer.fqdn, key=("fqdn", peer.fqdn))
+    assert isinstance(peer, Entity)
+    name = peer.entity
+    members = ENTITY_MEMBERSHIP.get(name, frozenset({name, "all"}))
+    kind = "world" if name == "world" else "entity"
+    return Identity(kind, {name: ("reserved", "")}, members, ip=peer.ip,
+                    key=("entity", name, peer.ip))
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """'k8s:app' -> ('k8s', 'app'); 'app' -> ('any', 'app')."""
+    source, sep, rest = key.partition(":")
+    if sep and source in KNOWN_SOURCES:
+        return source, rest
+    return "any", key
+
+
+@dataclass(frozen=True)
+class Requirement:
+    source: str
+    key: str
+    op: str  # In | NotIn | Exists | DoesNotExist
+    values: frozenset[str]
+
+    def matches(self, labels: Mapping[str, tuple[str, str]]) -> bool:
+        found = labels.get(self.key)
+        present = found is not None and (self.source == "any" or found[0] == self.source)
+        if self.op == "In":
+            return present and found is not None and found[1] in self.values
+        if self.op == "NotIn":
+            return not present or (found is not None and found[1] not in self.values)
+        if self.op == "Exists":
+            return present
+        return not present
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A compiled label selector. `reserved` selectors may match entities; others pods only."""
+
+    requirements: tuple[Requirement, ...]
+    text: str  # how it was written, for explanations
+
+    @property
+    def reserved(self) -> bool:
+        return any(r.source == "reserved" for r in self.requirements)
+
+    def names_key(self, key: str) -> bool:
+        return any(r.key == key and r.source in ("k8s", "any") for r in self.requirements)
+
+    def with_namespace(self, namespace: str) -> Selector:
+        req = Requirement("k8s", NAMESPACE_LABEL, "In", frozenset({namespace}))
+        return Selector((*self.requirements, req), self.text)
+
+    def matches(self, ident: Identity) -> bool:
+        if ident.kind == "pod" or self.reserved:
+            return all(r.matches(ident.labels) for r in self.requirements)
+        return False
+
+
+def compile_selector(data: Mapping[str, Any] | None, *, key_prefix: str = "") -> Selector:
+    """Compile a (schema-checked) `{matchLabels, matchExpressions}`.
+
+    `key_prefix` rewrites keys (NetworkPolicy namespaceSelector keys become namespace labels).
+    """
+    data = data or {}
+    reqs: list[Requirement] = []
+    for k, v in (data.get("matchLabels") or {}).items():
+        source, key = split_key(str(k))
+        reqs.append(Requirement(source, key_prefix + key, "In", frozenset({str(v)})))
+    for expr in data.get("matchExpressions") or []:
+        source, key = split_key(str(expr["key"]))
+        values = frozenset(str(x) for x in expr.get("values") or [])
+        reqs.append(Requirement(source, key_prefix + key, str(expr["operator"]), values))
+    return Selector(tuple(reqs), _selector_text(data))
+
+
+def _selector_text(data: Mapping[str, Any]) -> str:
+    parts = [f"{k}={v}" for k, v in (data.get("matchLabels") or {}).items()]
+    for expr in data.get("matchExpressions") or []:
+        vals = ",".join(str(x) for x in expr.get("values") or [])
+        parts.append(f"{expr['key']} {expr['operator']}" + (f" ({vals})" if vals else ""))
+    return "{" + ", ".join(parts) + "}"
