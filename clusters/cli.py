@@ -1,0 +1,115 @@
+"""`python -m clusters up|down|status|render|upgrade`: exit codes, never tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from clusters.detect import describe
+from clusters.env import Env
+from clusters.errors import ClustersError
+from clusters.profiles import DEFAULT_PROFILE, available_profiles
+from clusters.provision import (
+    down,
+    render,
+    status,
+    up_existing,
+    up_kind,
+    upgrade_existing,
+    upgrade_kind,
+    use_existing,
+)
+from clusters.setup import make_setup
+
+EXIT_INTERRUPTED = 130
+
+
+def _existing_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kubeconfig", help="use an existing cluster via this kubeconfig")
+    p.add_argument("--context", help="use an existing cluster via this context")
+    p.add_argument("--allow-existing-cluster", action="store_true",
+                   help="allow a context whose name does not start with kind-")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m clusters", description=__doc__)
+    sub = ap.add_subparsers(dest="verb", required=True)
+    profiles = ", ".join(available_profiles())
+
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"one of: {profiles}")
+        return p
+
+    p = add("up", "create or reuse the kind cluster (or adopt an existing one)")
+    p.add_argument("--cilium-version", help="e.g. 1.20.0, 1.19 or 1.18.12 (default 1.20.0)")
+    p.add_argument("--recreate", action="store_true",
+                   help="delete and re-create a cluster made from another configuration")
+    p.add_argument("--keep-on-failure", action="store_true",
+                   help="leave a failed cluster in place for inspection")
+    p.add_argument("--workloads-base", help="base image for workloads/Dockerfile (BASE arg)")
+    _existing_flags(p)
+    add("down", "delete the kind cluster and every container `up` started")
+    p = add("status", "what exists, versions, health: one screen")
+    _existing_flags(p)
+    p = add("render", "write kind config, Helm values and the command plan; run nothing")
+    p.add_argument("--cilium-version")
+    p.add_argument("--workloads-base")
+    p.add_argument("--out", required=True, type=Path, help="directory to write into")
+    p = add("upgrade", "helm upgrade Cilium with the same values, then wait until ready")
+    p.add_argument("--to", required=True, dest="to_version", help="target Cilium version")
+    _existing_flags(p)
+    return ap
+
+
+def _existing(args: argparse.Namespace) -> bool:
+    return args.kubeconfig is not None or args.context is not None
+
+
+def dispatch(args: argparse.Namespace, env: Env) -> int:
+    if args.verb == "render":
+        setup = make_setup(args.profile, args.cilium_version, workloads_base=args.workloads_base)
+        for path in render(setup, Env(tool=lambda name: name, say=env.say), args.out):
+            print(path)
+        return 0
+    if args.verb == "up":
+        if _existing(args):
+            got = up_existing(env, args.kubeconfig, args.context, args.allow_existing_cluster)
+        else:
+            setup = make_setup(args.profile, args.cilium_version,
+                               workloads_base=args.workloads_base)
+            got = up_kind(setup, env, args.recreate, args.keep_on_failure)
+        print(f"KUBECONFIG={got.kubeconfig} context={got.context} cilium={got.cilium_version} "
+              f"reused={str(got.reused).lower()}")
+        return 0
+    if args.verb == "down":
+        down(make_setup(args.profile), env)
+        return 0
+    if args.verb == "status":
+        if _existing(args):
+            _, found = use_existing(env, args.kubeconfig, args.context,
+                                    args.allow_existing_cluster)
+            print(describe(found))
+        else:
+            print(status(make_setup(args.profile), env))
+        return 0
+    setup = make_setup(args.profile, args.to_version)
+    if _existing(args):
+        upgrade_existing(setup, env, args.kubeconfig, args.context, args.allow_existing_cluster)
+    else:
+        upgrade_kind(setup, env)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return dispatch(args, env or Env())
+    except ClustersError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

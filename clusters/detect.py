@@ -1,0 +1,113 @@
+"""What an existing cluster runs: Cilium version and features, read-only."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from clusters.env import Env, Kube
+from clusters.errors import ClustersError, CommandFailed
+from clusters.paths import package_dir
+from clusters.runner import check
+from clusters.setup import MARKER_NAME, MARKER_NAMESPACE
+from clusters.steps import marker_targets
+from clusters.yamldata import load_yaml_mapping
+from conformance.harness.cluster import (
+    FEATURE_FQDN_TARGETS,
+    FEATURE_HUBBLE_METRICS,
+    FEATURE_HUBBLE_RELAY,
+    FEATURE_KPR,
+    FEATURE_L7_PROXY,
+    FEATURE_MUTUAL_AUTH,
+)
+
+_VERSION_RE = re.compile(r":v?(\d+\.\d+\.\d+)")
+GROUPS_FILE = "groups.yaml"
+
+
+@dataclass(frozen=True)
+class Detected:
+    cilium_version: str
+    features: frozenset[str]
+    external_envoy: bool = False  # a separate cilium-envoy DaemonSet
+    external_targets: dict[str, str] = field(default_factory=dict)
+
+
+def _json(env: Env, kube: Kube, what: str, *args: str) -> dict[str, Any] | None:
+    """None when the object does not exist; CommandFailed when the cluster does not answer."""
+    res = check(env.run(kube.kubectl(env, *args, "-o", "json", "--ignore-not-found")), what)
+    if not res.stdout.strip():
+        return None
+    doc = json.loads(res.stdout)
+    return doc if isinstance(doc, dict) else None
+
+
+def features_from(
+    config: dict[str, str], relay: dict[str, Any] | None, targets: dict[str, str]
+) -> frozenset[str]:
+    """Pure: cilium-config data + the hubble-relay Deployment + the stored targets."""
+    on = {k: str(v).strip().lower() for k, v in config.items()}
+    found = set()
+    if on.get("enable-l7-proxy") == "true":
+        found.add(FEATURE_L7_PROXY)
+    if on.get("kube-proxy-replacement") in ("true", "strict"):
+        found.add(FEATURE_KPR)
+    if on.get("hubble-metrics") and on.get("hubble-metrics-server"):
+        found.add(FEATURE_HUBBLE_METRICS)
+    if on.get("mesh-auth-enabled") == "true" and on.get("mesh-auth-mutual-enabled") == "true":
+        found.add(FEATURE_MUTUAL_AUTH)
+    if relay is not None and int(relay.get("status", {}).get("readyReplicas", 0) or 0) > 0:
+        found.add(FEATURE_HUBBLE_RELAY)
+    if targets:
+        found.add(FEATURE_FQDN_TARGETS)
+    return frozenset(found)
+
+
+def version_from_image(image: str) -> str:
+    match = _VERSION_RE.search(image.split("@")[0])
+    if not match:
+        raise ClustersError(f"cannot read the Cilium version from agent image {image!r}")
+    return match.group(1)
+
+
+def detect_with(env: Env, kube: Kube) -> Detected:
+    ds = _json(env, kube, "reading DaemonSet kube-system/cilium",
+               "-n", "kube-system", "get", "daemonset", "cilium")
+    if ds is None:
+        raise CommandFailed("no Cilium here: DaemonSet kube-system/cilium does not exist")
+    containers = ds["spec"]["template"]["spec"]["containers"]
+    agent = next((c for c in containers if c.get("name") == "cilium-agent"), containers[0])
+    config = _json(env, kube, "reading ConfigMap kube-system/cilium-config",
+                   "-n", "kube-system", "get", "configmap", "cilium-config")
+    relay = _json(env, kube, "reading Deployment kube-system/hubble-relay",
+                  "-n", "kube-system", "get", "deployment", "hubble-relay")
+    marker = _json(env, kube, "reading ConfigMap kube-system/zt-conformance",
+                   "-n", MARKER_NAMESPACE, "get", "configmap", MARKER_NAME)
+    data = (config or {}).get("data", {}) or {}
+    targets = marker_targets((marker or {}).get("data", {}) or {})
+    return Detected(
+        cilium_version=version_from_image(str(agent["image"])),
+        features=features_from(data, relay, targets),
+        external_envoy=str(data.get("external-envoy-proxy", "")).lower() == "true",
+        external_targets=targets,
+    )
+
+
+def detect(kubeconfig: str | None, context: str | None, env: Env | None = None) -> Detected:
+    return detect_with(env or Env(), Kube(kubeconfig, context))
+
+
+def runnable_groups(features: frozenset[str]) -> dict[str, list[str]]:
+    """Group -> missing features (empty list: the group can run)."""
+    groups = load_yaml_mapping(package_dir() / GROUPS_FILE)
+    return {g: [f for f in needs if f not in features] for g, needs in groups.items()}
+
+
+def describe(d: Detected) -> str:
+    lines = [f"Cilium {d.cilium_version}; features: {', '.join(sorted(d.features)) or 'none'}"]
+    for group, missing in runnable_groups(d.features).items():
+        state = "runs" if not missing else "skips (needs " + ", ".join(missing) + ")"
+        lines.append(f"  {group:24} {state}")
+    return "\n".join(lines)
