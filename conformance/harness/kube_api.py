@@ -1,0 +1,165 @@
+"""The thin layer between KubeCluster and the API server, so everything above it is testable.
+
+`KubeApi` is three calls: a JSON REST request, a raw text GET (the pod proxy serving
+Prometheus text) and an exec with stdin. `ClientKubeApi` implements them with the
+kubernetes Python client; the self-tests implement them with recorded responses in the
+API server's real formats (tests/harness/data/kube/).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from conformance.harness.cluster import ClusterError
+
+EXEC_STATUS_CHANNEL = 3
+EXEC_UPDATE_S = 1.0  # longest single wait for websocket frames while polling an exec
+
+
+class ApiError(ClusterError):
+    """The API server answered with an error status (0: it could not be reached)."""
+
+    def __init__(self, status: int, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    stdout: str
+    stderr: str
+    exit_code: int  # 0 on success; -1 when the exec failed without an exit code
+    message: str = ""  # the API server's status message when it failed
+
+
+class KubeApi(Protocol):
+    def request(self, method: str, path: str, *, body: Any = None,
+                query: dict[str, str] | None = None, content_type: str | None = None,
+                timeout: float) -> Any:
+        """One REST call; the decoded JSON answer. Raises ApiError."""
+        ...
+
+    def request_text(self, path: str, *, timeout: float) -> str:
+        """GET a non-JSON resource (e.g. a pod proxy path). Raises ApiError."""
+        ...
+
+    def exec(self, namespace: str, pod: str, container: str | None, argv: list[str],
+             stdin: str | None, *, timeout: float) -> ExecResult:
+        """Run argv in the container; stdin (if given) is written, then closed where the
+        server speaks the v5 exec protocol (Kubernetes >= 1.30)."""
+        ...
+
+
+def status_error(status: int, body: Any, fallback: str) -> ApiError:
+    """An ApiError from an API server `Status` body (JSON text or dict)."""
+    data = body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = {"message": body.strip() or fallback}
+    if not isinstance(data, dict):
+        data = {}
+    return ApiError(status, str(data.get("message") or fallback), str(data.get("reason") or ""))
+
+
+def parse_exec_status(text: str) -> tuple[int, str]:
+    """(exit code, message) from the exec status channel's `Status` JSON."""
+    if not text.strip():
+        return -1, "the exec ended without a status (connection lost?)"
+    try:
+        status = json.loads(text)
+    except ValueError:
+        return -1, text.strip()
+    if status.get("status") == "Success":
+        return 0, ""
+    message = str(status.get("message", "exec failed"))
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message")), message
+            except (TypeError, ValueError):
+                break
+    return -1, message
+
+
+class ClientKubeApi:
+    """KubeApi over the kubernetes Python client (an ApiClient bound to one context)."""
+
+    def __init__(self, api_client: Any) -> None:
+        self._api = api_client
+
+    def request(self, method: str, path: str, *, body: Any = None,
+                query: dict[str, str] | None = None, content_type: str | None = None,
+                timeout: float) -> Any:
+        raw = self._call(method, path, body, query, content_type or "application/json",
+                         "application/json", timeout)
+        return json.loads(raw) if raw.strip() else {}
+
+    def request_text(self, path: str, *, timeout: float) -> str:
+        return self._call("GET", path, None, None, None, "text/plain, */*", timeout)
+
+    def _call(self, method: str, path: str, body: Any, query: dict[str, str] | None,
+              content_type: str | None, accept: str, timeout: float) -> str:
+        from kubernetes.client.exceptions import ApiException
+
+        headers = {"Accept": accept}
+        if content_type and body is not None:
+            headers["Content-Type"] = content_type
+        try:
+            response = self._api.call_api(
+                path, method, query_params=list((query or {}).items()),
+                header_params=headers, body=body, auth_settings=["BearerToken"],
+                _preload_content=False, _return_http_data_only=True,
+                _request_timeout=timeout)
+        except ApiException as err:
+            raise status_error(int(err.status or 0), err.body, str(err.reason)) from err
+        except Exception as err:  # urllib3/ssl/socket errors: the server is unreachable
+            raise ApiError(0, f"{type(err).__name__}: {err}") from err
+        data = response.data
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+    def exec(self, namespace: str, pod: str, container: str | None, argv: list[str],
+             stdin: str | None, *, timeout: float) -> ExecResult:
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.stream import stream
+
+        kwargs: dict[str, Any] = {"command": argv, "stdin": stdin is not None, "stdout": True,
+                                  "stderr": True, "tty": False, "_preload_content": False}
+        if container:
+            kwargs["container"] = container
+        core = client.CoreV1Api(self._api)
+        try:
+            ws = stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
+        except ApiException as err:
+            raise status_error(int(err.status or 0), err.body, str(err.reason)) from err
+        except Exception as err:
+            raise ApiError(0, f"exec into {namespace}/{pod}: {type(err).__name__}: {err}"
+                           ) from err
+        try:
+            if stdin is not None:
+                ws.write_stdin(stdin)
+                # EOF needs the v5 protocol (Kubernetes >= 1.30); on older servers this is a
+                # no-op and the caller's command must stop reading by itself.
+                ws.close_channel(0)
+            deadline = time.monotonic() + timeout
+            while ws.is_open():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ApiError(0, f"exec {' '.join(argv)!r} in {namespace}/{pod} did not "
+                                   f"finish within {timeout:g}s")
+                ws.update(timeout=min(left, EXEC_UPDATE_S))
+            stdout = ws.read_stdout() or ""
+            stderr = ws.read_stderr() or ""
+            code, message = parse_exec_status(ws.read_channel(EXEC_STATUS_CHANNEL) or "")
+        finally:
+            ws.close()
+        return ExecResult(stdout=stdout, stderr=stderr, exit_code=code, message=message)

@@ -1,0 +1,110 @@
+"""The simulated datapath's decision for one connection: the model's verdict, bent by a fault.
+
+Only `conformance.model` is shared with the check layer; everything a fault changes is
+changed here, before client results, flows and counters are produced from the decision.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+from typing import Any
+
+from conformance.harness.simulated_policies import Version
+from conformance.model import PolicySet, evaluate
+from conformance.model.probe import Fqdn, Probe
+
+CILIUM_VERSION = "1.20.0"
+MODEL_VERSION = "1.20"
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: str  # allowed | dropped | l7-denied | dns-refused
+    drop_reason: str | None = None
+    direction: str | None = None  # INGRESS | EGRESS: the side that decided (or ran L7)
+    l7: bool = False  # the request went through the proxy (http/dns rules on the port)
+    auth: str | None = None  # "required": first packets dropped AUTH_REQUIRED, then pass
+    explanation: str = ""
+
+
+def _direction(exp_direction: str | None, hubble_direction: str | None) -> str | None:
+    if hubble_direction:
+        return hubble_direction
+    return exp_direction.upper() if exp_direction else None
+
+
+class Decider:
+    """Model verdicts per policy version, with the fault applied."""
+
+    def __init__(self, fault: str | None) -> None:
+        self.fault = fault
+        self._auth_probe_sets: dict[int, PolicySet | None] = {}
+
+    def decide(self, version: Version, probe: Probe, world_probe: Probe | None = None
+               ) -> Decision:
+        exp = evaluate(version.policies(), probe, MODEL_VERSION)
+        decision = Decision(verdict=exp.verdict, drop_reason=exp.drop_reason,
+                            direction=_direction(exp.direction, exp.hubble.traffic_direction),
+                            l7=exp.hubble.type == "L7", explanation=exp.explanation)
+        if decision.verdict == "allowed" and self._needs_auth(version, probe):
+            decision = replace(decision, auth="required",
+                               direction=decision.direction or "INGRESS")
+        return self._bend(decision, version, probe, world_probe)
+
+    def _needs_auth(self, version: Version, probe: Probe) -> bool:
+        """Allowed through a `required` rule? Then it fails when `required` always fails."""
+        key = id(version)
+        if key not in self._auth_probe_sets:
+            self._auth_probe_sets[key] = _always_fail_variant(version)
+        variant = self._auth_probe_sets[key]
+        if variant is None:
+            return False
+        exp = evaluate(variant, probe, MODEL_VERSION)
+        return exp.verdict == "dropped" and exp.drop_reason == "AUTH_REQUIRED"
+
+    def _bend(self, d: Decision, version: Version, probe: Probe,
+              world_probe: Probe | None) -> Decision:
+        fault = self.fault
+        l7_request = probe.http is not None or probe.grpc is not None
+        if fault == "l7-off" and l7_request and (d.verdict == "l7-denied" or d.l7):
+            return replace(d, verdict="allowed", l7=False, explanation="fault l7-off")
+        if fault == "l3l4-off" and d.verdict == "dropped" and d.drop_reason in (
+                "POLICY_DENIED", "POLICY_DENY"):
+            return replace(d, verdict="allowed", drop_reason=None, l7=False,
+                           explanation="fault l3l4-off")
+        if fault == "dns-open" and d.verdict == "dns-refused":
+            return replace(d, verdict="allowed", l7=True, explanation="fault dns-open")
+        if fault == "auth-off" and d.drop_reason == "AUTH_REQUIRED":
+            return replace(d, verdict="allowed", drop_reason=None, auth=None,
+                           explanation="fault auth-off")
+        if (fault == "fqdn-broken" and isinstance(probe.destination, Fqdn)
+                and world_probe is not None and d.verdict in ("allowed", "l7-denied")):
+            plain = evaluate(version.policies(), world_probe, MODEL_VERSION)
+            if plain.verdict == "dropped":
+                return Decision(verdict="dropped", drop_reason="POLICY_DENIED",
+                                direction="EGRESS", explanation="fault fqdn-broken")
+        return d
+
+
+def _always_fail_variant(version: Version) -> PolicySet | None:
+    docs = [copy.deepcopy(doc) for doc in version.docs.values()]
+    if not any(_swap_required(doc) for doc in docs):
+        return None
+    return PolicySet.from_documents(docs, "<simulated auth probe>")
+
+
+def _swap_required(node: Any) -> bool:
+    """Turn every `authentication.mode: required` into test-always-fail, in place."""
+    found = False
+    if isinstance(node, dict):
+        auth = node.get("authentication")
+        if isinstance(auth, dict) and auth.get("mode") == "required":
+            auth["mode"] = "test-always-fail"
+            found = True
+        for value in node.values():
+            found = _swap_required(value) or found
+    elif isinstance(node, list):
+        for value in node:
+            found = _swap_required(value) or found
+    return found

@@ -1,0 +1,366 @@
+"""One simulated batch: decide each probe, answer like the prober, emit flows and counts.
+
+For each probe: route it (simulated_routes), run the implicit DNS lookup a named
+destination needs, decide the connection (simulated_decide), then produce
+- the prober's result (issue 2 format),
+- the Hubble flows of the exchange (simulated_flows), which are counted per node
+  (simulated_metrics) and handed to `publish` for the followers.
+Timestamps are virtual: a dropped SYN is retried at 1, 3, 7 ... s after the first one,
+and its flows carry those times, while the batch itself returns at once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from conformance.harness.cluster import ACCOUNT_SERVICE, GRPC_PORT, HTTP_PORT
+from conformance.harness.simulated_decide import Decider, Decision
+from conformance.harness.simulated_flows import (
+    Endpoint,
+    Packet,
+    dns_flow,
+    drop_flow,
+    http_flow,
+    trace_flow,
+)
+from conformance.harness.simulated_metrics import NodeCounters
+from conformance.harness.simulated_policies import Version
+from conformance.harness.simulated_routes import (
+    Route,
+    RouteError,
+    lookup_probe,
+    model_probe,
+    route,
+    world_probe,
+)
+from conformance.harness.simulated_world import (
+    DNS_PORT,
+    DNS_TTL,
+    EXTERNAL_PORTS,
+    EXTERNAL_TARGETS,
+    IDENTITY_WORLD,
+    SimPod,
+    World,
+)
+from conformance.model.expectation import ACCESS_DENIED_BODY
+
+SYN_RETRIES_AT_S = (0.0, 1.0, 3.0, 7.0, 15.0, 31.0)  # Linux initial RTO 1 s, doubling
+AUTH_HANDSHAKE_S = 1.0  # `required`: the first SYN is dropped, the retransmit passes
+HOP_S = 0.0002  # between the flows of one exchange
+SERVE_MS = 3  # an answered request's client-side latency
+PROBER_USER_AGENT = "zt-prober/1"
+# account-service routes (issue 2): (method, path regex, route name); query ignored.
+APP_ROUTES = (
+    ("GET", r"/api/v1/accounts", "GET /api/v1/accounts"),
+    ("GET", r"/api/v1/accounts/[^/]+", "GET /api/v1/accounts/{id}"),
+    ("DELETE", r"/api/v1/accounts/[^/]+", "DELETE /api/v1/accounts/{id}"),
+    ("POST", r"/api/v1/accounts/[^/]+/withdraw", "POST /api/v1/accounts/{id}/withdraw"),
+    ("POST", r"/internal/v1/transfer", "POST /internal/v1/transfer"),
+    ("GET", r"/healthz", "GET /healthz"),
+)
+GRPC_METHODS = ("GetAccount", "ListAccounts", "DeleteAccount", "CreateWithdrawal")
+WRONG_REASON = {"POLICY_DENIED": "POLICY_DENY", "POLICY_DENY": "POLICY_DENIED",
+                "AUTH_REQUIRED": "POLICY_DENIED"}
+EPHEMERAL_PORTS = (32768, 60999)
+
+Publish = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Batch:
+    """Per-batch context: the policy version in force and the source pod."""
+
+    version: Version
+    client: SimPod
+    start: float  # wall-clock epoch seconds
+    flows: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Traffic:
+    def __init__(self, world: World, decider: Decider, rng: random.Random,
+                 counters: dict[str, NodeCounters], publish: Publish,
+                 probe_delay: Callable[[], float], wrong_reason: bool) -> None:
+        self.world = world
+        self.decider = decider
+        self.rng = rng
+        self.counters = counters
+        self.publish = publish
+        self.probe_delay = probe_delay
+        self.wrong_reason = wrong_reason
+        self.authenticated: set[tuple[int, int]] = set()
+
+    # ---- batch -------------------------------------------------------------------
+
+    def run(self, version: Version, client: SimPod, start: float,
+            probes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        results = []
+        for probe in probes:
+            batch = Batch(version=version, client=client, start=start + self.probe_delay())
+            results.append(self._one(batch, probe))
+            for flow in batch.flows:
+                self.counters[flow["node_name"]].count_flow(flow)
+                self.publish(flow)
+        return results
+
+    def _one(self, b: Batch, probe: dict[str, Any]) -> dict[str, Any]:
+        pid = probe.get("id") if isinstance(probe, dict) else None
+        if not isinstance(probe, dict):
+            return {"id": pid, "outcome": "error", "error": "probe: expected a JSON object",
+                    "elapsed_ms": 0}
+        try:
+            r = route(self.world, b.client, probe, self.rng)
+        except RouteError as err:
+            return {"id": pid, "outcome": "error", "error": str(err), "elapsed_ms": 0}
+        if r.kind == "dns":
+            return self._dns_probe(b, str(pid), r)
+        elapsed = 0.0
+        if r.lookup is not None:
+            failed, elapsed = self._lookup(b, str(pid), r)
+            if failed is not None:
+                return {"id": pid, **failed, "elapsed_ms": round(elapsed * 1000)}
+        world = world_probe(str(pid), b.client, r) if r.fqdn else None
+        decision = self.decider.decide(b.version, model_probe(str(pid), b.client, r), world)
+        return {"id": pid, **self._connect(b, str(pid), r, decision, b.start + elapsed, elapsed)}
+
+    # ---- DNS ---------------------------------------------------------------------
+
+    def _lookup(self, b: Batch, pid: str, r: Route) -> tuple[dict[str, Any] | None, float]:
+        """The A query before connecting to a name; a failure ends the probe there."""
+        dns_pod = self.world.backends("kube-system", "kube-dns")[
+            self.rng.randrange(len(self.world.backends("kube-system", "kube-dns")))]
+        assert r.lookup is not None
+        d = self.decider.decide(b.version, lookup_probe(pid, b.client, dns_pod, r.lookup))
+        answer = self._dns_exchange(b, dns_pod, r.lookup, "A", d, r.timeout_s, b.start)
+        if answer["outcome"] == "ok":
+            return None, answer["elapsed_ms"] / 1000
+        # The prober resolves with getaddrinfo: any lookup failure is `error`, phase resolve.
+        detail = {"dns-timeout": "Temporary failure in name resolution",
+                  "dns-refused": "Temporary failure in name resolution",
+                  "dns-nxdomain": "Name or service not known"}[answer["outcome"]]
+        return ({"outcome": "error", "error": f"cannot resolve {r.host!r}: {detail}",
+                 "phase": "resolve"}, answer["elapsed_ms"] / 1000)
+
+    def _dns_probe(self, b: Batch, pid: str, r: Route) -> dict[str, Any]:
+        assert r.dns is not None and r.dest_pod is not None
+        d = self.decider.decide(b.version, model_probe(pid, b.client, r))
+        return {"id": pid, **self._dns_exchange(b, r.dest_pod, r.dns.name, r.dns.qtype, d,
+                                                r.timeout_s, b.start, server=r.connect_ip)}
+
+    def _dns_exchange(self, b: Batch, dns_pod: SimPod, name: str, qtype: str, d: Decision,
+                      timeout: float, t: float, server: str | None = None) -> dict[str, Any]:
+        sport = self._port()
+        client = _endpoint(b.client)
+        server_ep = _endpoint(dns_pod)
+        query = Packet(client, server_ep, "UDP", sport, DNS_PORT)
+        reply = Packet(server_ep, client, "UDP", DNS_PORT, sport)
+        base = {"local": f"{b.client.info.ip}:{sport}",
+                "remote": f"{server or dns_pod.info.ip}:{DNS_PORT}"}
+        src_node, dst_node = b.client.info.node, dns_pod.info.node
+        if d.verdict == "dropped":
+            self._drops(b, query, d, timeout, t, src_node, dst_node)
+            return {"outcome": "dns-timeout", "error": f"no answer within {timeout:g}s",
+                    "elapsed_ms": round(timeout * 1000), **base}
+        if d.verdict == "dns-refused":
+            b.flows.append(dns_flow(query, src_node, t, "DROPPED", "EGRESS", response=False,
+                                    query=name, qtype=qtype))
+            return {"outcome": "dns-refused", "rcode": "REFUSED", "elapsed_ms": 1, **base}
+        answers = self._answers(name, qtype)
+        rcode = 0 if answers is not None else 3
+        if d.l7:
+            b.flows.append(dns_flow(query, src_node, t, "FORWARDED", "EGRESS", response=False,
+                                    query=name, qtype=qtype))
+        self._forward(b, query, reply, t + HOP_S, src_node, dst_node, to_pod=True)
+        if d.l7:
+            b.flows.append(dns_flow(reply, src_node, t + 4 * HOP_S, "FORWARDED", "EGRESS",
+                                    response=True, query=name, qtype=qtype, rcode=rcode,
+                                    ips=tuple(answers or ()), ttl=DNS_TTL if answers else 0))
+        if answers is None:
+            return {"outcome": "dns-nxdomain", "rcode": "NXDOMAIN", "elapsed_ms": 1, **base}
+        return {"outcome": "ok", "rcode": "NOERROR", "answers": answers,
+                "ttl": DNS_TTL if answers else 0, "elapsed_ms": 1, **base}
+
+    def _answers(self, name: str, qtype: str) -> list[str] | None:
+        """Addresses for `name`; None for NXDOMAIN (an empty list: no record of qtype)."""
+        name = name.rstrip(".").lower()
+        address = EXTERNAL_TARGETS.get(name)
+        if address is None:
+            parts = name.split(".")
+            if len(parts) >= 3 and parts[2] == "svc":
+                key = (parts[1], parts[0])
+                address = self.world.services.get(key)
+        if address is None:
+            return None
+        return [address] if qtype == "A" else []
+
+    # ---- connections ------------------------------------------------------------
+
+    def _connect(self, b: Batch, pid: str, r: Route, d: Decision, t: float, spent: float
+                 ) -> dict[str, Any]:
+        sport = self._port()
+        client = _endpoint(b.client)
+        server = _endpoint(r.dest_pod) if r.dest_pod else _world(r.dest_ip)
+        syn = Packet(client, server, "TCP", sport, r.port, ("SYN",))
+        synack = Packet(server, client, "TCP", r.port, sport, ("SYN", "ACK"))
+        src_node = b.client.info.node
+        dst_node = r.dest_pod.info.node if r.dest_pod else None
+        base = {"local": f"{b.client.info.ip}:{sport}", "remote": f"{r.connect_ip}:{r.port}"}
+        if d.verdict == "dropped":
+            self._drops(b, syn, d, r.timeout_s, t, src_node, dst_node)
+            return {"outcome": "timeout", "phase": "connect",
+                    "error": f"connect did not complete within {r.timeout_s:g}s",
+                    "elapsed_ms": round((spent + r.timeout_s) * 1000), **base}
+        if d.auth == "required":
+            pair = (client.identity, server.identity)
+            if pair not in self.authenticated:
+                self.authenticated.add(pair)
+                node = dst_node if d.direction == "INGRESS" and dst_node else src_node
+                b.flows.append(self._drop(syn, node, t, "AUTH_REQUIRED", d.direction or "INGRESS",
+                                          "SPIRE"))
+                spent += AUTH_HANDSHAKE_S
+                t += AUTH_HANDSHAKE_S
+        if not self._listening(r):
+            rst = replace(synack, flags=("RST", "ACK"))
+            self._forward(b, syn, rst, t, src_node, dst_node, to_pod=r.dest_pod is not None)
+            return {"outcome": "refused", "error": "connection refused", "phase": "connect",
+                    "elapsed_ms": round(spent * 1000) + 1, **base}
+        self._forward(b, syn, synack, t, src_node, dst_node, to_pod=r.dest_pod is not None)
+        elapsed = round(spent * 1000) + SERVE_MS
+        if r.kind == "tcp":
+            return {"outcome": "ok", "elapsed_ms": elapsed, **base}
+        return {**self._request(b, r, d, pid, sport, t, src_node, dst_node), "elapsed_ms": elapsed,
+                **base}
+
+    def _request(self, b: Batch, r: Route, d: Decision, pid: str, sport: int, t: float,
+                 src_node: str, dst_node: str | None) -> dict[str, Any]:
+        denied = d.verdict == "l7-denied"
+        if r.grpc is not None:
+            method, path, proto = "POST", r.grpc.path, "HTTP/2"
+            status = 403 if denied else 200
+            if denied:
+                outcome: dict[str, Any] = {"outcome": "grpc-error",
+                                           "grpc_code": "PERMISSION_DENIED",
+                                           "grpc_message": "Access denied"}
+            elif r.port != GRPC_PORT and r.fqdn is None:
+                outcome = {"outcome": "error", "error": "grpc: server does not speak HTTP/2"}
+            elif r.grpc.service == "api.AccountService" and r.grpc.method in GRPC_METHODS:
+                outcome = {"outcome": "ok", "grpc_code": "OK"}
+            else:
+                outcome = {"outcome": "grpc-error", "grpc_code": "UNIMPLEMENTED",
+                           "grpc_message": f"Method not found: {path}"}
+        else:
+            assert r.http is not None
+            method, path, proto = r.http.method, r.http.path, "HTTP/1.1"
+            if denied:
+                status, body = 403, ACCESS_DENIED_BODY
+            else:
+                status, body = self._app(b, r, pid, f"{b.client.info.ip}:{sport}")
+            content_type = "text/plain" if denied else "application/json"
+            outcome = {"outcome": "ok" if 200 <= status < 300 else "http-error",
+                       "status": status,
+                       "headers": {"content-type": content_type,
+                                   "content-length": str(len(body.encode()))},
+                       "body": body}
+        if d.l7 or denied:
+            client = _endpoint(b.client)
+            server = _endpoint(r.dest_pod) if r.dest_pod else _world(r.dest_ip)
+            req = Packet(client, server, "TCP", sport, r.port)
+            resp = Packet(server, client, "TCP", r.port, sport)
+            direction = d.direction or ("INGRESS" if r.dest_pod else "EGRESS")
+            node = dst_node if direction == "INGRESS" and dst_node else src_node
+            scheme = "https" if r.port == 443 else "http"
+            url = f"{scheme}://{r.host}:{r.port}{path}"
+            headers = dict(r.http.headers) if r.http else {}
+            b.flows.append(http_flow(req, node, t + 5 * HOP_S, "DROPPED" if denied else
+                                     "FORWARDED", direction, response=False, method=method,
+                                     url=url, protocol=proto, headers=headers))
+            b.flows.append(http_flow(resp, node, t + 9 * HOP_S, "FORWARDED", direction,
+                                     response=True, method=method, url=url, protocol=proto,
+                                     headers={}, code=status, latency_ns=SERVE_MS * 1_000_000))
+        return outcome
+
+    def _app(self, b: Batch, r: Route, pid: str, local: str) -> tuple[int, str]:
+        """What account-service (or the external role) answers: the echo of the request."""
+        assert r.http is not None
+        path = r.http.path.split("?", 1)[0]
+        status, name = 404, None
+        matched = [(m, n) for m, pattern, n in APP_ROUTES if re.fullmatch(pattern, path)]
+        if matched:
+            status = 405
+            for method, route_name in matched:
+                if method == r.http.method:
+                    status, name = 200, route_name
+        headers = {"Host": r.http.host or r.host, "User-Agent": PROBER_USER_AGENT,
+                   "X-Probe-Id": pid}
+        headers = {k: v for k, v in headers.items()
+                   if k.lower() not in {h.lower() for h in r.http.headers}}
+        headers.update(r.http.headers)
+        headers["Connection"] = "close"
+        if r.body or r.http.method in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = str(len((r.body or "").encode()))
+        echo = {
+            "route": name, "method": r.http.method, "path": r.http.path, "headers": headers,
+            "body": r.body or "", "probe_id": pid,
+            "served_by": r.dest_pod.info.name if r.dest_pod else (r.fqdn or r.dest_ip),
+            "client": local, "protocol": "https" if r.port == 443 else "http",
+            "data": {} if name else {"error": f"no route for {path}"},
+        }
+        return status, json.dumps(echo)
+
+    def _listening(self, r: Route) -> bool:
+        if r.dest_pod is None:
+            return r.port in EXTERNAL_PORTS
+        if r.dest_pod.app == ACCOUNT_SERVICE:
+            return r.port in (HTTP_PORT, GRPC_PORT)
+        return r.dest_pod.app == "coredns" and r.port == DNS_PORT
+
+    # ---- flow helpers -------------------------------------------------------------
+
+    def _drops(self, b: Batch, packet: Packet, d: Decision, timeout: float, t: float,
+               src_node: str, dst_node: str | None) -> None:
+        """Every attempt within the timeout is dropped by the deciding side."""
+        direction = d.direction or "EGRESS"
+        reason = d.drop_reason or "POLICY_DENIED"
+        node = dst_node if direction == "INGRESS" and dst_node else src_node
+        auth = "TEST_ALWAYS_FAIL" if reason == "AUTH_REQUIRED" else None
+        for offset in (o for o in SYN_RETRIES_AT_S if o < timeout):
+            if direction == "INGRESS" and node != src_node:
+                b.flows.append(trace_flow(packet, src_node, t + offset, "EGRESS",
+                                          is_reply=False, to_endpoint=False))
+            b.flows.append(self._drop(packet, node, t + offset + HOP_S, reason, direction, auth))
+
+    def _drop(self, packet: Packet, node: str, t: float, reason: str, direction: str,
+              auth: str | None) -> dict[str, Any]:
+        if self.wrong_reason:
+            reason = WRONG_REASON.get(reason, reason)
+        return drop_flow(packet, node, t, reason, direction, auth_type=auth)
+
+    def _forward(self, b: Batch, out: Packet, back: Packet, t: float, src_node: str,
+                 dst_node: str | None, to_pod: bool) -> None:
+        b.flows.append(trace_flow(out, src_node, t, "EGRESS", is_reply=False,
+                                  to_endpoint=False))
+        if to_pod and dst_node is not None:
+            b.flows.append(trace_flow(out, dst_node, t + HOP_S, "INGRESS", is_reply=False,
+                                      to_endpoint=True))
+            b.flows.append(trace_flow(back, dst_node, t + 2 * HOP_S, "INGRESS", is_reply=True,
+                                      to_endpoint=False))
+        b.flows.append(trace_flow(back, src_node, t + 3 * HOP_S, "EGRESS", is_reply=True,
+                                  to_endpoint=True))
+
+    def _port(self) -> int:
+        return self.rng.randint(*EPHEMERAL_PORTS)
+
+
+def _endpoint(pod: SimPod) -> Endpoint:
+    return Endpoint(ip=pod.info.ip, identity=pod.identity, labels=tuple(pod.identity_labels),
+                    namespace=pod.info.namespace, pod_name=pod.info.name,
+                    endpoint_id=pod.endpoint_id, workload=pod.app,
+                    workload_kind=pod.workload_kind)
+
+
+def _world(ip: str) -> Endpoint:
+    return Endpoint(ip=ip, identity=IDENTITY_WORLD, labels=("reserved:world",))
