@@ -79,6 +79,14 @@ def evaluate(policies: PolicySet, probe: Probe,
     return _Evaluation(policies, multi).run(probe)
 
 
+def dns_proxy_learns(policies: PolicySet, source: Pod, name: str,
+                     cilium_version: str = DEFAULT_VERSION) -> bool:
+    """Does `source`'s lookup of `name` pass the DNS proxy (so toFQDNs can learn its IPs)?"""
+    ev = _Evaluation(policies, multi_label_wildcard(parse_version(cilium_version)))
+    probe = Probe(id="dns-lookup", source=source, destination=Fqdn(name), port=DNS_PORT)
+    return ev.lookup(probe, name)[1]
+
+
 class _Evaluation:
     def __init__(self, policies: PolicySet, multi_label: bool) -> None:
         self.policies = policies
@@ -92,14 +100,11 @@ class _Evaluation:
         prefix: list[str] = []
         learned = False
         if isinstance(probe.destination, Fqdn):
-            lookup = Probe(id=probe.id, source=probe.source, destination=KUBE_DNS,
-                           port=DNS_PORT, protocol="UDP", dns=DnsQuery(probe.destination.fqdn))
-            sides = self._path(lookup, src, identity_of(KUBE_DNS), False)
+            sides, learned = self.lookup(probe, probe.destination.fqdn)
             failed = next((s for s in sides if s.verdict != "allowed"), None)
             if failed is not None:
                 failed.text = f"DNS lookup of {probe.destination.fqdn} fails: {failed.text}"
                 return self._expectation(probe, sides, failed)
-            learned = any(s.proxied_dns for s in sides)
             prefix.append(
                 f"DNS lookup of {probe.destination.fqdn} passes the DNS proxy, so toFQDNs "
                 "selectors learn its IPs" if learned else
@@ -108,6 +113,14 @@ class _Evaluation:
         sides = self._path(probe, src, dst, learned)
         failed = next((s for s in sides if s.verdict != "allowed"), None)
         return self._expectation(probe, sides, failed, prefix)
+
+    def lookup(self, probe: Probe, name: str) -> tuple[list[Side], bool]:
+        """The source's DNS lookup of `name` via kube-dns; True when the DNS proxy saw it."""
+        query = Probe(id=probe.id, source=probe.source, destination=KUBE_DNS, port=DNS_PORT,
+                      protocol="UDP", dns=DnsQuery(name))
+        sides = self._path(query, identity_of(probe.source), identity_of(KUBE_DNS), False)
+        passed = all(s.verdict == "allowed" for s in sides)
+        return sides, passed and any(s.proxied_dns for s in sides)
 
     def _path(self, probe: Probe, src: Identity, dst: Identity, learned: bool) -> list[Side]:
         """Egress of the source, then ingress of the destination; stops at the first denial."""

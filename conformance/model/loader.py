@@ -195,10 +195,14 @@ def _cilium_rule(ref: PolicyRef, direction: str, deny: bool, path: str,
             cidrs.append(cidr_match(item["cidr"], item.get("except")))
     fqdns = tuple(_name_match(f) for f in rule.get("toFQDNs") or [])
     l3_used = [f for f in L3_FIELDS[direction] if rule.get(f)]
-    if fqdns and len(l3_used) > 1:
-        others = ", ".join(f for f in l3_used if f != "toFQDNs")
-        out.add(f"{path}.toFQDNs", f"toFQDNs cannot be combined with other L3 selectors in one "
-                                   f"rule ({others}); Cilium rejects the policy. Split the rule")
+    if len(l3_used) > 1:
+        # Cilium's rule validation: one kind of L3 peer per rule ("combining X and Y is not
+        # supported yet"); the agent refuses the whole policy.
+        out.add(f"{path}.{l3_used[1]}", f"{' and '.join(l3_used)} cannot be combined in one "
+                                        "rule; Cilium rejects the policy. Split the rule")
+    if rule.get("icmps") and rule.get("toPorts"):
+        out.add(f"{path}.icmps", "icmps and toPorts cannot be in the same rule; Cilium "
+                                 "rejects the policy")
     port_rules = tuple(
         _port_rule(p, f"{path}.toPorts[{i}]", f"toPorts[{i}]", direction, out)
         for i, p in enumerate(rule.get("toPorts") or []))
@@ -228,17 +232,36 @@ def _confine(selector: Selector, ref: PolicyRef) -> Selector:
 
 def _port_rule(item: dict[str, Any], path: str, short: str, direction: str,
                out: _Problems) -> PortRule:
-    ports = tuple(_port_match(p) for p in item.get("ports") or [])
+    raw_ports = item.get("ports") or []
+    for i, p in enumerate(raw_ports):
+        if "port" not in p:
+            out.add(f"{path}.ports[{i}].port", "port must be specified; Cilium rejects the "
+                                               "policy (use \"0\" for every port)")
+    ports = tuple(_port_match(p) for p in raw_ports)
     rules = item.get("rules") or {}
     http = dns = None
     if rules.get("http") is not None:
         http = tuple(_http_match(r, f"{path}.rules.http[{i}]", out)
                      for i, r in enumerate(rules["http"]))
+        for i, p in enumerate(raw_ports):
+            if p.get("protocol") != "TCP":
+                out.add(f"{path}.ports[{i}].protocol",
+                        f"HTTP rules need protocol TCP, got {p.get('protocol', 'none (ANY)')}; "
+                        "Cilium rejects the policy")
     if rules.get("dns") is not None:
         if direction == "ingress":
             out.add(f"{path}.rules.dns", "DNS rules are only allowed on egress; Cilium "
                                          "rejects the policy")
+        if not raw_ports:
+            out.add(f"{path}.rules.dns", "DNS rules need an explicit port (53); Cilium "
+                                         "rejects the policy")
+        if any(p.end_port > p.port for p in ports):
+            out.add(f"{path}.ports", "DNS rules do not support port ranges (endPort)")
         dns = tuple(_name_match(d) for d in rules["dns"])
+    if (http is not None or dns is not None) and any(
+            p.port == 0 and p.name is None for p in ports):
+        out.add(f"{path}.ports", "L7 rules cannot be used with port 0; Cilium rejects the "
+                                 "policy")
     return PortRule(ports, http, dns, short)
 
 
@@ -257,8 +280,16 @@ def _name_match(item: dict[str, Any]) -> NameMatch:
     return NameMatch(str(item["matchPattern"]), is_pattern=True)
 
 
+# Envoy and Cilium use RE2 (Go regexp syntax): no lookaround, no backreferences.
+_NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=")
+
+
 def _regex(text: Any, path: str, out: _Problems) -> re.Pattern[str] | None:
     if text is None or text == "":
+        return None
+    if _NOT_RE2.search(str(text)):
+        out.add(path, f"{text!r} uses lookaround or a backreference, which RE2 (Go/Envoy) "
+                      "does not support; Cilium rejects the policy")
         return None
     try:
         return re.compile(str(text))

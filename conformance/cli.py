@@ -1,0 +1,172 @@
+"""`python -m conformance explain|lint`: the policy model from the command line.
+
+Exit codes: 0 fine; 1 lint found errors; 2 bad input (files, YAML, policies, probes, flags),
+reported as one clear paragraph naming file, document and field, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from conformance.model import (
+    DEFAULT_VERSION,
+    Expectation,
+    PolicyError,
+    Probe,
+    ProbeError,
+    VersionError,
+    evaluate,
+    load_policies,
+)
+from conformance.model.lint import RULES, LintResult, lint_paths
+from conformance.model.version import parse_version
+
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+
+
+class BadInput(Exception):
+    """Input the CLI cannot use; the message is shown as is."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m conformance",
+                     description="Offline model of Cilium network policy: explain and lint.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    ex = sub.add_parser("explain", help="predict the verdict of each probe, and why")
+    ex.add_argument("--policies", nargs="+", required=True, metavar="PATH",
+                    help="policy YAML files or directories (multi-document)")
+    ex.add_argument("--probes", required=True, metavar="FILE.jsonl",
+                    help="one probe JSON object per line ('-' for stdin)")
+    ex.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y",
+                    help=f"target Cilium version (default {DEFAULT_VERSION})")
+    ex.add_argument("--format", choices=("json", "table"), default="json")
+    li = sub.add_parser("lint", help="report policy mistakes; exit 1 when errors are found")
+    li.add_argument("paths", nargs="*", metavar="PATH")
+    li.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y")
+    li.add_argument("--format", choices=("text", "json"), default="text")
+    li.add_argument("--list-rules", action="store_true", help="print the lint rules and exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
+    out = stdout or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        _check_version(args.cilium_version)
+        if args.command == "explain":
+            return _explain(args, out)
+        return _lint(args, out)
+    except (PolicyError, VersionError, BadInput) as exc:
+        sys.stderr.write(_paragraph(exc))
+        return EXIT_BAD_INPUT
+
+
+def _check_version(text: str) -> None:
+    try:
+        parse_version(text)
+    except VersionError as exc:
+        raise BadInput(f"--cilium-version: {exc}") from None
+
+
+def _paragraph(exc: Exception) -> str:
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    head = "error: " + lines[0]
+    return "\n".join([head, *("  " + line for line in lines[1:])]) + "\n"
+
+
+# --- explain ----------------------------------------------------------------------------
+
+def _explain(args: argparse.Namespace, out: TextIO) -> int:
+    policies = load_policies(args.policies)
+    probes = read_probes(args.probes)
+    results = [evaluate(policies, p, args.cilium_version) for p in probes]
+    if args.format == "json":
+        for r in results:
+            row = r.to_json()
+            out.write(json.dumps({"id": row.pop("id"), **row}) + "\n")
+    else:
+        out.write(render_table(results))
+    return 0
+
+
+def read_probes(path: str) -> list[Probe]:
+    if path == "-":
+        text, name = sys.stdin.read(), "<stdin>"
+    else:
+        try:
+            text, name = Path(path).read_text(encoding="utf-8"), path
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"--probes {path}: cannot read: {exc}") from None
+    probes: list[Probe] = []
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            probe = Probe.from_dict(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"{name}: line {number}: not valid JSON: {exc.msg} "
+                           f"(column {exc.colno})") from None
+        except ProbeError as exc:
+            raise BadInput(f"{name}: line {number}: {exc}") from None
+        if probe.id in seen:
+            raise BadInput(f"{name}: line {number}: probe id {probe.id!r} is used twice")
+        seen.add(probe.id)
+        probes.append(probe)
+    if not probes:
+        raise BadInput(f"{name}: no probes (expected one JSON object per line)")
+    return probes
+
+
+def render_table(results: Sequence[Expectation]) -> str:
+    headers = ("ID", "VERDICT", "REASON", "DIRECTION", "CLIENT", "HUBBLE")
+    rows = [(r.probe_id, r.verdict, r.drop_reason or "-", r.direction or "-", r.client,
+             f"{r.hubble.verdict}/{r.hubble.type}") for r in results]
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = []
+    for row, result in zip([headers, *rows], [None, *results], strict=True):
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if result is not None:
+            lines.extend(textwrap.wrap(result.explanation, width=100, initial_indent="    ",
+                                       subsequent_indent="    "))
+    return "\n".join(lines) + "\n"
+
+
+# --- lint -------------------------------------------------------------------------------
+
+def _lint(args: argparse.Namespace, out: TextIO) -> int:
+    if args.list_rules:
+        for name, (severity, text) in RULES.items():
+            out.write(f"{name:26} {severity:8} {text}\n")
+        return 0
+    if not args.paths:
+        raise BadInput("lint: give at least one policy file or directory")
+    result = lint_paths(args.paths, args.cilium_version)
+    if result.fatal:
+        raise PolicyError(list(result.fatal))
+    _print_lint(result, args.format, out)
+    return EXIT_FINDINGS if result.errors else 0
+
+
+def _print_lint(result: LintResult, fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        for f in result.findings:
+            out.write(json.dumps(f.to_json()) + "\n")
+        return
+    for f in result.findings:
+        out.write(f"{f}\n")
+    warnings = len(result.findings) - result.errors
+    out.write(f"{result.errors} error(s), {warnings} warning(s)\n")
