@@ -1,0 +1,1 @@
+"""Probe workloads: the account-service target, the prober client, and their image."""

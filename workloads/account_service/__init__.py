@@ -1,0 +1,1 @@
+"""account-service: the HTTP/gRPC probe target."""

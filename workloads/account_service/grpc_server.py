@@ -1,0 +1,82 @@
+"""gRPC front of account-service: api.AccountService plus the standard health service."""
+
+from __future__ import annotations
+
+import json
+from concurrent import futures
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from workloads.account_service.echo import ACCOUNT_IDS, AccessLog, account, served_by
+from workloads.proto import account_pb2 as pb
+from workloads.proto import account_pb2_grpc as pb_grpc
+
+SERVICE = "api.AccountService"
+GRPC_WORKERS = 16
+PROBE_ID_METADATA = "x-probe-id"
+
+
+def peer_address(peer: str) -> str:
+    """grpc's 'ipv4:1.2.3.4:5' / 'ipv6:[::1]:5' -> '1.2.3.4:5' / '[::1]:5'."""
+    for prefix in ("ipv4:", "ipv6:"):
+        if peer.startswith(prefix):
+            return peer[len(prefix):]
+    return peer
+
+
+class AccountService(pb_grpc.AccountServiceServicer):  # type: ignore[misc]  # generated, Any
+    def __init__(self, access_log: AccessLog) -> None:
+        self._log = access_log
+
+    def _echo(self, method: str, request: Message, context: grpc.ServicerContext) -> pb.Echo:
+        metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+        echo = pb.Echo(
+            method="POST", path=f"/{SERVICE}/{method}", metadata=metadata,
+            served_by=served_by(), peer=peer_address(context.peer()),
+            request_json=json.dumps(json_format.MessageToDict(request), sort_keys=True),
+        )
+        self._log.write(event="request", protocol="grpc", method="POST", path=echo.path,
+                        status="OK", probe_id=metadata.get(PROBE_ID_METADATA),
+                        client=echo.peer, served_by=echo.served_by)
+        return echo
+
+    def GetAccount(self, request: pb.GetAccountRequest,
+                   context: grpc.ServicerContext) -> pb.AccountReply:
+        return pb.AccountReply(account=pb.Account(**account(request.id or "acc-1")),
+                               echo=self._echo("GetAccount", request, context))
+
+    def ListAccounts(self, request: pb.ListAccountsRequest,
+                     context: grpc.ServicerContext) -> pb.ListAccountsReply:
+        return pb.ListAccountsReply(accounts=[pb.Account(**account(i)) for i in ACCOUNT_IDS],
+                                    echo=self._echo("ListAccounts", request, context))
+
+    def DeleteAccount(self, request: pb.DeleteAccountRequest,
+                      context: grpc.ServicerContext) -> pb.DeleteAccountReply:
+        return pb.DeleteAccountReply(deleted=True,
+                                     echo=self._echo("DeleteAccount", request, context))
+
+    def CreateWithdrawal(self, request: pb.CreateWithdrawalRequest,
+                         context: grpc.ServicerContext) -> pb.WithdrawalReply:
+        return pb.WithdrawalReply(withdrawal_id=f"wd-{request.account_id}",
+                                  amount_cents=request.amount_cents,
+                                  echo=self._echo("CreateWithdrawal", request, context))
+
+
+def make_server(bind: str, port: int, access_log: AccessLog) -> tuple[grpc.Server, int]:
+    """Bind (errors surface now) and return the server, not yet started, with its port."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS),
+                         options=[("grpc.so_reuseport", 0)])
+    pb_grpc.add_AccountServiceServicer_to_server(AccountService(access_log), server)
+    health_servicer = health.HealthServicer()
+    for name in ("", SERVICE):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    host = f"[{bind}]" if ":" in bind else bind
+    bound: int = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    return server, bound
+

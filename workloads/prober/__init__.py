@@ -1,0 +1,1 @@
+"""prober: runs batches of HTTP, gRPC, DNS and TCP probes and names each outcome."""

@@ -1,0 +1,109 @@
+"""prober: the client workload.
+
+    prober run [--concurrency 64] [--timeout 5] [--input FILE]
+        reads a JSON array of probes (stdin by default), writes a JSON array of results,
+        same order and ids, on stdout. Exit 0 when the batch ran, whatever the outcomes;
+        exit 2 with one line on stderr when the input is not a JSON array.
+    prober idle
+        blocks until SIGTERM or SIGINT (the main process of client pods).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from workloads.prober.runner import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TIMEOUT_S,
+    MAX_CONCURRENCY,
+    run_batch,
+)
+
+EXIT_BAD_INPUT = 2
+
+
+class InputError(ValueError):
+    """The batch as a whole is unusable; the message is the one stderr line."""
+
+
+def read_batch(text: str, source: str) -> list[Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source} is not valid JSON (line {exc.lineno}, column "
+                         f"{exc.colno}): {exc.msg}; expected a JSON array of probe objects"
+                         ) from exc
+    if not isinstance(data, list):
+        raise InputError(f"{source} must be a JSON array of probe objects, got a JSON "
+                         f"{type(data).__name__}")
+    return data
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prober", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a JSON batch of probes")
+    run.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                     help=f"probes in flight at once (1-{MAX_CONCURRENCY}, "
+                          f"default {DEFAULT_CONCURRENCY})")
+    run.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                     help=f"seconds per probe when a probe gives none (default "
+                          f"{DEFAULT_TIMEOUT_S:g})")
+    run.add_argument("--input", default="-", help="file with the batch (default: stdin)")
+    sub.add_parser("idle", help="block until SIGTERM")
+    return parser
+
+
+def _idle() -> int:
+    stop = threading.Event()
+
+    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    stop.wait()
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        raise InputError(f"--concurrency must be 1-{MAX_CONCURRENCY}, got {args.concurrency}")
+    if not 0 < args.timeout <= 300:
+        raise InputError(f"--timeout must be in (0, 300] seconds, got {args.timeout:g}")
+    if args.input == "-":
+        text, source = sys.stdin.read(), "stdin"
+    else:
+        try:
+            with open(args.input, encoding="utf-8") as fh:
+                text, source = fh.read(), args.input
+        except OSError as exc:
+            raise InputError(f"--input {args.input}: cannot read: {exc.strerror}") from exc
+    probes = read_batch(text, source)
+    results = run_batch(probes, args.concurrency, args.timeout)
+    sys.stdout.write(json.dumps(results) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "idle":
+        return _idle()
+    try:
+        return _run(args)
+    except InputError as exc:
+        print(f"prober: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""Probe specifications: parse and validate one JSON object of a `prober run` batch.
+
+A probe that cannot be understood raises SpecError naming the field; the runner turns
+that into an `error` result for that probe alone, and the rest of the batch still runs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+MAX_TIMEOUT_S = 300.0
+GRPC_PATH = re.compile(r"/[A-Za-z_][\w.]*/[A-Za-z_]\w*")
+HTTP_METHOD = re.compile(r"[A-Z]+")
+DNS_TRANSPORTS = ("udp", "tcp")
+
+Id = str | int
+
+
+class SpecError(ValueError):
+    """A probe field is missing or wrong; the message names it."""
+
+
+@dataclass(frozen=True)
+class HttpProbe:
+    id: Id
+    url: str
+    scheme: str
+    host: str
+    port: int
+    target: str  # path with query, as sent on the request line
+    authority: str  # Host header value
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    verify_tls: bool = False
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class GrpcProbe:
+    id: Id
+    host: str
+    port: int
+    method: str  # wire path, e.g. /api.AccountService/GetAccount
+    request: dict[str, Any] | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class DnsProbe:
+    id: Id
+    name: str
+    qtype: str = "A"
+    server: tuple[str, int] | None = None  # None: the system resolver's first server
+    transport: str = "udp"
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class TcpProbe:
+    id: Id
+    host: str
+    port: int
+    timeout: float = 5.0
+
+
+ProbeSpec = HttpProbe | GrpcProbe | DnsProbe | TcpProbe
+
+COMMON = ("id", "kind", "timeout")
+FIELDS = {
+    "http": ("url", "method", "headers", "body", "verify_tls"),
+    "grpc": ("target", "method", "request", "metadata"),
+    "dns": ("name", "qtype", "server", "transport"),
+    "tcp": ("host", "port"),
+}
+
+
+def probe_id(raw: Any) -> Id | None:
+    """The probe's id if it has a usable one (string or integer), else None."""
+    if isinstance(raw, dict):
+        pid = raw.get("id")
+        if isinstance(pid, str | int) and not isinstance(pid, bool):
+            return pid
+    return None
+
+
+def _str(raw: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"field '{key}': expected a non-empty string, got {value!r}")
+    return value
+
+
+def _str_map(raw: dict[str, Any], key: str) -> dict[str, str]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+    ):
+        raise SpecError(f"field '{key}': expected an object of string names to string values")
+    return dict(value)
+
+
+def _port(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise SpecError(f"field '{key}': expected a port number 1-65535, got {value!r}")
+    return value
+
+
+def split_host_port(value: str, key: str, default_port: int | None = None) -> tuple[str, int]:
+    """'host:port', '[v6]:port', or (with a default port) a bare host or IPv4 literal."""
+    if value.startswith("["):
+        host, sep, rest = value[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+        if not sep or (rest and not rest.startswith(":")):
+            raise SpecError(f"field '{key}': bad address {value!r}")
+    elif value.count(":") == 1:
+        host, _, port_text = value.partition(":")
+    else:
+        host, port_text = value, ""
+    if not port_text:
+        if default_port is None:
+            raise SpecError(f"field '{key}': expected host:port, got {value!r}")
+        return host, default_port
+    if not host or not port_text.isdigit():
+        raise SpecError(f"field '{key}': expected host:port, got {value!r}")
+    return host, _port(int(port_text), key)
+
+
+def _timeout(raw: dict[str, Any], default: float) -> float:
+    value = raw.get("timeout", default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+        math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S
+    ):
+        raise SpecError(f"field 'timeout': expected seconds in (0, {MAX_TIMEOUT_S:g}], "
+                        f"got {value!r}")
+    return float(value)
+
+
+def _http(pid: Id, raw: dict[str, Any], timeout: float) -> HttpProbe:
+    url = _str(raw, "url")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SpecError(f"field 'url': expected an http:// or https:// URL, got {url!r}")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise SpecError(f"field 'url': bad port in {url!r}") from exc
+    method = _str(raw, "method", "GET").upper()
+    if not HTTP_METHOD.fullmatch(method):
+        raise SpecError(f"field 'method': expected an HTTP method, got {method!r}")
+    body = raw.get("body", "")
+    if not isinstance(body, str):
+        raise SpecError("field 'body': expected a string")
+    verify = raw.get("verify_tls", False)
+    if not isinstance(verify, bool):
+        raise SpecError("field 'verify_tls': expected true or false")
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return HttpProbe(id=pid, url=url, scheme=parts.scheme, host=parts.hostname, port=port,
+                     target=target, authority=parts.netloc.rpartition("@")[2], method=method,
+                     headers=_str_map(raw, "headers"), body=body.encode(),
+                     verify_tls=verify, timeout=timeout)
+
+
+def _grpc(pid: Id, raw: dict[str, Any], timeout: float) -> GrpcProbe:
+    host, port = split_host_port(_str(raw, "target"), "target")
+    method = _str(raw, "method")
+    if not GRPC_PATH.fullmatch(method):
+        raise SpecError(f"field 'method': expected /package.Service/Method, got {method!r}")
+    request = raw.get("request")
+    if request is not None and not isinstance(request, dict):
+        raise SpecError("field 'request': expected an object (the request message as JSON)")
+    return GrpcProbe(id=pid, host=host, port=port, method=method, request=request,
+                     metadata=_str_map(raw, "metadata"), timeout=timeout)
+
+
+def _dns(pid: Id, raw: dict[str, Any], timeout: float) -> DnsProbe:
+    server = None
+    if "server" in raw:
+        server = split_host_port(_str(raw, "server"), "server", default_port=53)
+        try:
+            ipaddress.ip_address(server[0])
+        except ValueError as exc:
+            raise SpecError(f"field 'server': expected an IP address (ip or ip:port), got "
+                            f"{raw['server']!r}") from exc
+    transport = _str(raw, "transport", "udp").lower()
+    if transport not in DNS_TRANSPORTS:
+        raise SpecError(f"field 'transport': expected udp or tcp, got {transport!r}")
+    return DnsProbe(id=pid, name=_str(raw, "name"), qtype=_str(raw, "qtype", "A").upper(),
+                    server=server, transport=transport, timeout=timeout)
+
+
+def _tcp(pid: Id, raw: dict[str, Any], timeout: float) -> TcpProbe:
+    return TcpProbe(id=pid, host=_str(raw, "host"), port=_port(raw.get("port"), "port"),
+                    timeout=timeout)
+
+
+PARSERS: dict[str, Callable[[Id, dict[str, Any], float], ProbeSpec]] = {
+    "http": _http, "grpc": _grpc, "dns": _dns, "tcp": _tcp,
+}
+
+
+def parse(raw: Any, default_timeout: float) -> ProbeSpec:
+    """Validate one probe object; raises SpecError with a reason naming the field."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"expected a probe object, got {type(raw).__name__}")
+    pid = probe_id(raw)
+    if pid is None:
+        raise SpecError(f"field 'id': expected a string or integer, got {raw.get('id')!r}")
+    kind = raw.get("kind")
+    if kind not in PARSERS:
+        raise SpecError(f"field 'kind': unknown probe kind {kind!r} "
+                        f"(known: {', '.join(sorted(PARSERS))})")
+    unknown = sorted(set(raw) - set(COMMON) - set(FIELDS[kind]))
+    if unknown:
+        raise SpecError(f"unknown field(s) {', '.join(repr(u) for u in unknown)} for kind "
+                        f"{kind} (known: {', '.join((*COMMON, *FIELDS[kind]))})")
+    return PARSERS[kind](pid, raw, _timeout(raw, default_timeout))

@@ -1,0 +1,1 @@
+"""Generated modules for api.AccountService; `python -m workloads.proto.generate` remakes them."""
