@@ -1,0 +1,362 @@
+"""The exact command sequence of up (fresh, reuse, changed), down and upgrade, per Cilium
+version, against a recording runner and a fake Docker/kind/cluster world."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from clusters_fakes import World, make_env
+
+from clusters.errors import CommandFailed, Interrupted, NotReadyError, RefusedError
+from clusters.provision import down, up_kind, upgrade_kind
+from clusters.setup import Setup, make_setup
+
+REPO = str(Path(__file__).resolve().parents[2])
+NAME = "zt-conformance"
+CTX = "kind-zt-conformance"
+FQDNS = ["api.stripe.com", "api.braintreegateway.com", "api.github.com", "api.pastebin.com",
+         "api.internal.stripe.com"]
+# The spec: what each release preloads (chart defaults; operator is the -generic build).
+IMAGES = {
+    "1.20.0": [
+        "docker.io/library/busybox:1.38.0",
+        "ghcr.io/spiffe/spire-agent:1.15.2",
+        "ghcr.io/spiffe/spire-server:1.15.2",
+        "quay.io/cilium/cilium-envoy:v1.37.5-1782911245-7cffc778c923f68a77954a53b1a98d6b5353f004",
+        "quay.io/cilium/cilium:v1.20.0",
+        "quay.io/cilium/hubble-relay:v1.20.0",
+        "quay.io/cilium/operator-generic:v1.20.0",
+    ],
+    "1.19.6": [
+        "docker.io/library/busybox:1.37.0",
+        "ghcr.io/spiffe/spire-agent:1.9.6",
+        "ghcr.io/spiffe/spire-server:1.9.6",
+        "quay.io/cilium/cilium-envoy:v1.36.9-1782267392-edeb3f2af56c37c407efa1f63f0b32f595399bbc",
+        "quay.io/cilium/cilium:v1.19.6",
+        "quay.io/cilium/hubble-relay:v1.19.6",
+        "quay.io/cilium/operator-generic:v1.19.6",
+    ],
+    "1.18.12": [
+        "docker.io/library/busybox:1.37.0",
+        "ghcr.io/spiffe/spire-agent:1.12.4",
+        "ghcr.io/spiffe/spire-server:1.12.4",
+        "quay.io/cilium/cilium-envoy:v1.36.9-1782267392-edeb3f2af56c37c407efa1f63f0b32f595399bbc",
+        "quay.io/cilium/cilium:v1.18.12",
+        "quay.io/cilium/hubble-relay:v1.18.12",
+        "quay.io/cilium/operator-generic:v1.18.12",
+    ],
+}
+
+
+def kubectl(tmp: Path, *args: str) -> tuple[str, ...]:
+    return ("kubectl", "--kubeconfig", f"{tmp}/kubeconfig", "--context", CTX, *args)
+
+
+def ext(fqdn: str) -> str:
+    return f"{NAME}-ext-{fqdn.replace('.', '-')}"
+
+
+def waits(tmp: Path) -> list[tuple[str, ...]]:
+    return [
+        kubectl(tmp, "-n", "kube-system", "get", "daemonset", "cilium", "-o", "json"),
+        kubectl(tmp, "get", "nodes", "-o", "json"),
+        kubectl(tmp, "-n", "kube-system", "get", "deployment", "cilium-operator", "-o", "json"),
+        kubectl(tmp, "get", "crd", "ciliumnetworkpolicies.cilium.io", "-o", "json"),
+        kubectl(tmp, "get", "crd", "ciliumclusterwidenetworkpolicies.cilium.io", "-o", "json"),
+        kubectl(tmp, "-n", "kube-system", "get", "daemonset", "cilium-envoy", "-o", "json"),
+        kubectl(tmp, "-n", "kube-system", "get", "deployment", "hubble-relay", "-o", "json"),
+        kubectl(tmp, "-n", "kube-system", "get", "endpointslices",
+                "-l", "kubernetes.io/service-name=hubble-relay", "-o", "json"),
+        kubectl(tmp, "-n", "cilium-spire", "exec", "spire-server-0", "-c", "spire-server", "--",
+                "/opt/spire/bin/spire-server", "healthcheck"),
+        kubectl(tmp, "-n", "cilium-spire", "get", "daemonset", "spire-agent", "-o", "json"),
+    ]
+
+
+def helm(tmp: Path, version: str, install: bool) -> tuple[str, ...]:
+    verb = ("upgrade", "--install") if install else ("upgrade",)
+    return ("helm", *verb, "cilium", "cilium", "--repo", "https://helm.cilium.io",
+            "--version", version, "--namespace", "kube-system",
+            "--values", f"{tmp}/values-cilium-{version}.yaml",
+            "--kubeconfig", f"{tmp}/kubeconfig", "--kube-context", CTX)
+
+
+def preload(version: str, present: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    calls: list[tuple[str, ...]] = []
+    for image in IMAGES[version]:
+        calls.append(("docker", "image", "inspect", image))
+        if image not in present:
+            calls.append(("docker", "pull", image))
+    return [*calls, ("kind", "load", "docker-image", "--name", NAME, *IMAGES[version])]
+
+
+def fresh_create(tmp: Path, version: str) -> list[tuple[str, ...]]:
+    targets: list[tuple[str, ...]] = []
+    for fqdn in FQDNS:
+        targets += [
+            ("docker", "rm", "-f", ext(fqdn)),
+            ("docker", "run", "-d", "--name", ext(fqdn), "--network", "kind",
+             "--network-alias", fqdn, "--label", f"zt-conformance.cluster={NAME}",
+             "--label", f"zt-conformance.fqdn={fqdn}", "--restart", "unless-stopped",
+             "zt-conformance/workloads:dev", "account-service", "--role", "external"),
+        ]
+    inspects = [("docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", ext(f))
+                for f in FQDNS]
+    return [
+        ("kind", "create", "cluster", "--name", NAME, "--config", f"{tmp}/kind-config.yaml",
+         "--kubeconfig", f"{tmp}/kubeconfig"),
+        *preload(version),
+        ("docker", "build", "-f", f"{REPO}/workloads/Dockerfile",
+         "-t", "zt-conformance/workloads:dev", REPO),
+        ("docker", "image", "inspect", "--format", "{{.Id}}", "zt-conformance/workloads:dev"),
+        ("kind", "load", "docker-image", "--name", NAME, "zt-conformance/workloads:dev"),
+        *targets,
+        *inspects,
+        helm(tmp, version, install=True),
+        *waits(tmp),
+        kubectl(tmp, "apply", "-f", f"{tmp}/coredns-configmap.yaml"),
+        kubectl(tmp, "-n", "kube-system", "rollout", "restart", "deployment/coredns"),
+        kubectl(tmp, "-n", "kube-system", "get", "deployment", "coredns", "-o", "json"),
+        kubectl(tmp, "apply", "-f", f"{tmp}/zt-conformance-configmap.yaml"),
+    ]
+
+
+PREFLIGHT = [("docker", "info", "--format", "{{.ServerVersion}}"), ("kind", "get", "clusters")]
+
+
+def setup_for(tmp: Path, version: str | None = None) -> Setup:
+    return make_setup("default", version, files_dir=tmp)
+
+
+@pytest.mark.parametrize("version", ["1.20.0", "1.19.6", "1.18.12"])
+def test_up_fresh_runs_exactly_this_plan(tmp_path: Path, version: str) -> None:
+    world = World()
+    env, tools, _, said = make_env(world)
+    got = up_kind(setup_for(tmp_path, version), env, recreate=False, keep_on_failure=False)
+    assert tools.calls == PREFLIGHT + fresh_create(tmp_path, version)
+    assert (got.context, got.cilium_version, got.reused) == (CTX, version, False)
+    assert got.kubeconfig == f"{tmp_path}/kubeconfig"
+    # One progress line per step and per readiness stage.
+    assert sum(line.startswith("up: [") for line in said) == 8
+    assert sum(line.startswith("  ok ") for line in said) == 9
+    marker = world.marker or {}
+    assert marker["cilium-version"] == version
+    assert marker["config-hash"] == setup_for(tmp_path, version).config_hash()
+    targets = yaml.safe_load(marker["external-targets"])
+    assert sorted(targets) == sorted(FQDNS) and len(set(targets.values())) == len(FQDNS)
+    corefile = yaml.safe_load((tmp_path / "coredns-configmap.yaml").read_text())["data"][
+        "Corefile"]
+    for fqdn, ip in targets.items():
+        assert f"{ip} {fqdn}\n" in corefile
+
+
+def test_default_version_is_1_20_0(tmp_path: Path) -> None:
+    env, tools, _, _ = make_env(World())
+    assert up_kind(setup_for(tmp_path), env, False, False).cilium_version == "1.20.0"
+    assert helm(tmp_path, "1.20.0", install=True) in tools.calls
+
+
+def test_images_already_on_the_host_are_not_pulled_again(tmp_path: Path) -> None:
+    world = World(images=set(IMAGES["1.20.0"]))
+    env, tools, _, _ = make_env(world)
+    up_kind(setup_for(tmp_path), env, False, False)
+    assert not [c for c in tools.calls if c[:2] == ("docker", "pull")]
+
+
+def made_cluster(tmp: Path, version: str = "1.20.0") -> tuple[World, Setup]:
+    world = World()
+    env, _, _, _ = make_env(world)
+    setup = setup_for(tmp, version)
+    up_kind(setup, env, False, False)
+    return world, setup
+
+
+def test_up_reuses_a_healthy_cluster_with_the_same_config(tmp_path: Path) -> None:
+    world, setup = made_cluster(tmp_path)
+    env, tools, _, said = make_env(world)
+    got = up_kind(setup, env, recreate=False, keep_on_failure=False)
+    assert got.reused is True
+    assert tools.calls == [
+        *PREFLIGHT,
+        ("kind", "export", "kubeconfig", "--name", NAME, "--kubeconfig", f"{tmp_path}/kubeconfig"),
+        kubectl(tmp_path, "-n", "kube-system", "get", "configmap", "zt-conformance", "-o", "json",
+                "--ignore-not-found"),
+        *waits(tmp_path),
+        kubectl(tmp_path, "-n", "kube-system", "get", "deployment", "coredns", "-o", "json"),
+        *[("docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", ext(f))
+          for f in sorted(FQDNS)],
+        ("docker", "build", "-f", f"{REPO}/workloads/Dockerfile",
+         "-t", "zt-conformance/workloads:dev", REPO),
+        ("docker", "image", "inspect", "--format", "{{.Id}}", "zt-conformance/workloads:dev"),
+    ]
+    assert any("reusing healthy kind cluster" in line for line in said)
+
+
+def test_reuse_loads_a_rebuilt_workloads_image(tmp_path: Path) -> None:
+    world, setup = made_cluster(tmp_path)
+    world.workloads_id = "sha256:2222"
+    env, tools, _, _ = make_env(world)
+    up_kind(setup, env, False, False)
+    assert tools.calls[-2:] == [
+        ("kind", "load", "docker-image", "--name", NAME, "zt-conformance/workloads:dev"),
+        kubectl(tmp_path, "-n", "kube-system", "patch", "configmap", "zt-conformance",
+                "--type", "merge", "-p", '{"data": {"workloads-image-id": "sha256:2222"}}'),
+    ]
+
+
+def test_up_with_another_config_stops_and_changes_nothing(tmp_path: Path) -> None:
+    world, _ = made_cluster(tmp_path, "1.20.0")
+    env, tools, _, _ = make_env(world)
+    with pytest.raises(RefusedError, match=r"different configuration.*--recreate"):
+        up_kind(setup_for(tmp_path, "1.19.6"), env, recreate=False, keep_on_failure=False)
+    assert [c[:2] for c in tools.calls] == [("docker", "info"), ("kind", "get"),
+                                            ("kind", "export"), ("kubectl", "--kubeconfig")]
+    assert NAME in world.clusters and world.marker is not None
+
+
+def test_up_with_another_config_and_recreate_replaces_the_cluster(tmp_path: Path) -> None:
+    world, _ = made_cluster(tmp_path, "1.20.0")
+    env, tools, _, _ = make_env(world)
+    got = up_kind(setup_for(tmp_path, "1.19.6"), env, recreate=True, keep_on_failure=False)
+    owned = [f"id-{ext(f)}" for f in sorted(FQDNS)]
+    assert tools.calls == [
+        *PREFLIGHT,
+        ("kind", "delete", "cluster", "--name", NAME),
+        ("docker", "ps", "-aq", "--filter", f"label=zt-conformance.cluster={NAME}"),
+        ("docker", "rm", "-f", *owned),
+        *fresh_create(tmp_path, "1.19.6"),
+    ]
+    assert got.cilium_version == "1.19.6" and not got.reused
+
+
+def test_existing_cluster_without_marker_is_refused(tmp_path: Path) -> None:
+    world = World(clusters={NAME})
+    env, tools, _, _ = make_env(world)
+    with pytest.raises(RefusedError, match="carries no ConfigMap"):
+        up_kind(setup_for(tmp_path), env, False, False)
+    assert not [c for c in tools.calls if c[:2] in (("kind", "delete"), ("kind", "create"))]
+
+
+def test_same_config_but_unhealthy_is_refused_with_the_reason(tmp_path: Path) -> None:
+    world, setup = made_cluster(tmp_path)
+    world.not_ready.add("hubble-relay")
+    world.containers.pop(ext("api.github.com"))
+    env, _, _, _ = make_env(world)
+    with pytest.raises(RefusedError) as err:
+        up_kind(setup, env, False, False)
+    text = str(err.value)
+    assert "not healthy" in text and "Hubble Relay serving" in text
+    assert f"external target {ext('api.github.com')} is missing" in text
+
+
+def test_down_deletes_cluster_and_every_container(tmp_path: Path) -> None:
+    world, setup = made_cluster(tmp_path)
+    env, tools, _, _ = make_env(world)
+    down(setup, env)
+    assert tools.calls == [
+        ("docker", "info", "--format", "{{.ServerVersion}}"),
+        ("kind", "delete", "cluster", "--name", NAME),
+        ("docker", "ps", "-aq", "--filter", f"label=zt-conformance.cluster={NAME}"),
+        ("docker", "rm", "-f", *[f"id-{ext(f)}" for f in sorted(FQDNS)]),
+    ]
+    assert world.clusters == set() and world.containers == {}
+    assert not (tmp_path / "kubeconfig").exists()
+
+
+@pytest.mark.parametrize(("old", "new"), [("1.19.6", "1.20.0"), ("1.18.12", "1.19.6")])
+def test_upgrade_runs_helm_upgrade_with_the_same_values_then_waits(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    world, _ = made_cluster(tmp_path, old)
+    targets_before = (world.marker or {})["external-targets"]
+    env, tools, _, _ = make_env(world)
+    got = upgrade_kind(setup_for(tmp_path, new), env)
+    assert tools.calls == [
+        *PREFLIGHT,
+        ("kind", "export", "kubeconfig", "--name", NAME, "--kubeconfig", f"{tmp_path}/kubeconfig"),
+        kubectl(tmp_path, "-n", "kube-system", "get", "configmap", "zt-conformance", "-o", "json",
+                "--ignore-not-found"),
+        *preload(new, present=tuple(IMAGES[old])),  # shared images are not pulled twice
+        helm(tmp_path, new, install=False),
+        *waits(tmp_path),
+        kubectl(tmp_path, "apply", "-f", f"{tmp_path}/zt-conformance-configmap.yaml"),
+    ]
+    values = yaml.safe_load((tmp_path / f"values-cilium-{new}.yaml").read_text())
+    assert values["upgradeCompatibility"] == ".".join(old.split(".")[:2])
+    marker = world.marker or {}
+    assert (marker["cilium-version"], marker["upgraded-from"]) == (new, old)
+    assert marker["external-targets"] == targets_before
+    assert got.cilium_version == new
+    # After the upgrade, `up` with the new version reuses the cluster.
+    env2, _, _, _ = make_env(world)
+    assert up_kind(setup_for(tmp_path, new), env2, False, False).reused is True
+
+
+def test_helm_failure_shows_its_stderr_and_cleans_up(tmp_path: Path) -> None:
+    world = World(fail_on={"--install": "Error: INSTALLATION FAILED: context deadline exceeded"})
+    env, tools, _, _ = make_env(world)
+    with pytest.raises(CommandFailed) as err:
+        up_kind(setup_for(tmp_path), env, False, False)
+    text = str(err.value)
+    assert "install Cilium 1.20.0 (Helm) failed (exit 1)" in text
+    assert "Error: INSTALLATION FAILED: context deadline exceeded" in text
+    assert "Cleaned up" in text
+    assert ("kind", "delete", "cluster", "--name", NAME) in tools.calls
+    assert world.clusters == set() and world.containers == {}
+
+
+def test_keep_on_failure_leaves_the_cluster(tmp_path: Path) -> None:
+    world = World(fail_on={"--install": "Error: boom"})
+    env, tools, _, _ = make_env(world)
+    with pytest.raises(CommandFailed, match="Kept for inspection"):
+        up_kind(setup_for(tmp_path), env, False, keep_on_failure=True)
+    assert NAME in world.clusters and len(world.containers) == len(FQDNS)
+    assert not [c for c in tools.calls if c[:2] == ("kind", "delete")]
+
+
+def test_ctrl_c_in_the_middle_cleans_up(tmp_path: Path) -> None:
+    world = World(interrupt_on="build")
+    env, _, _, _ = make_env(world)
+    with pytest.raises(Interrupted, match=r"interrupted\. Cleaned up"):
+        up_kind(setup_for(tmp_path), env, False, False)
+    assert world.clusters == set()
+
+
+def test_kind_create_failure_cleans_up(tmp_path: Path) -> None:
+    world = World(fail_on={"create": "ERROR: failed to create cluster: node(s) already exist"})
+    env, tools, _, _ = make_env(world)
+    with pytest.raises(CommandFailed, match="node\\(s\\) already exist"):
+        up_kind(setup_for(tmp_path), env, False, False)
+    assert tools.calls[-2:] == [
+        ("kind", "delete", "cluster", "--name", NAME),
+        ("docker", "ps", "-aq", "--filter", f"label=zt-conformance.cluster={NAME}"),
+    ]
+
+
+def test_docker_down_is_one_clear_message_and_nothing_else_runs(tmp_path: Path) -> None:
+    world = World(docker_up=False)
+    env, tools, _, _ = make_env(world)
+    with pytest.raises(CommandFailed) as err:
+        up_kind(setup_for(tmp_path), env, False, False)
+    assert "Docker daemon is not reachable" in str(err.value)
+    assert "Cannot connect to the Docker daemon" in str(err.value)
+    assert len(tools.calls) == 1
+
+
+def test_wait_timeout_reports_what_is_not_ready_and_cleans_up(tmp_path: Path) -> None:
+    world = World(not_ready={"cilium-envoy"})
+    env, tools, clock, said = make_env(world)
+    with pytest.raises(NotReadyError) as err:
+        up_kind(setup_for(tmp_path), env, False, False)
+    text = str(err.value)
+    assert "Cilium Envoy: not ready within 180s (daemonset/cilium-envoy: 0/3 ready" in text
+    assert "pods:" in text and "cilium-abc 0/1" in text
+    assert "last events:" in text and "BackOff" in text
+    assert "cilium status:" in text
+    assert ("cilium", "status", "--context", CTX) in tools.calls
+    assert "Cleaned up" in text and world.clusters == set()
+    # Polled every 2 s until the deadline, never longer.
+    assert clock.sleeps and set(clock.sleeps) == {2.0} and len(clock.sleeps) == 90
+    assert any(line.startswith("  FAIL  Cilium Envoy") for line in said)
