@@ -1,0 +1,148 @@
+"""Failure messages and artifacts: what a reader needs to see why a cell failed.
+
+A message shows, per attempt, expected vs observed for the client, Hubble and metrics,
+then the flows that matched the attempt. Artifacts per scenario: the rendered policies,
+every Hubble line as received, raw metric scrapes before/after; per cell: probes.json
+(probe, expectation, prober request and result), flows.jsonl (the matched raw lines)
+and metrics.json (the cell's counters before/after/delta).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from conformance.harness import evidence
+from conformance.harness.cluster import MetricsScrape
+
+if TYPE_CHECKING:
+    from conformance.harness.batch import Attempt, ScenarioRun
+    from conformance.harness.spec import Cell
+
+MAX_FLOWS_SHOWN = 12
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("_")[:150]
+
+
+def failure_message(run: ScenarioRun, cell: Cell,
+                    judged: list[tuple[Attempt, list[evidence.Check]]]) -> str:
+    exp = run.expectation(cell)
+    lines = [
+        f"{run.scenario.name}: {cell.id}",
+        f"  model: {exp.verdict}"
+        + (f" {exp.drop_reason} {exp.direction}" if exp.drop_reason else "")
+        + f" — {exp.explanation}",
+    ]
+    if cell.why:
+        lines.append(f"  spec: {cell.why}")
+    for n, (attempt, checks) in enumerate(judged, 1):
+        where = []
+        if attempt.target is not None:
+            where.append(f"to {attempt.target.name} on {attempt.target.node}")
+        if attempt.path_kind():
+            where.append(attempt.path_kind())
+        lines.append(f"  attempt {n}/{len(judged)} id={attempt.id} {' '.join(where)}".rstrip())
+        for check in checks:
+            mark = "ok  " if check.ok else "FAIL"
+            lines.append(f"    {mark} {check.kind:<7} expected: {check.expected}")
+            lines.append(f"         {'':<7} observed: {check.observed}")
+        flows = next((c.flows for c in checks if c.kind == "hubble"), [])
+        if flows:
+            lines.append("    matching flows:")
+            lines.extend(f"      {f.summary()}" for f in flows[:MAX_FLOWS_SHOWN])
+            if len(flows) > MAX_FLOWS_SHOWN:
+                lines.append(f"      ... {len(flows) - MAX_FLOWS_SHOWN} more")
+    folder = cell_dir(run, cell)
+    if folder is not None:
+        lines.append(f"  artifacts: {folder}")
+    return "\n".join(lines)
+
+
+def cell_dir(run: ScenarioRun, cell: Cell) -> Path | None:
+    root = run.artifacts_dir()
+    if root is None:
+        return None
+    index = run.scenario.cells.index(cell)
+    return root / f"{index:02d}-{slug(cell.id)}"
+
+
+def write_scenario(run: ScenarioRun) -> None:
+    root = run.artifacts_dir()
+    if root is None:
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "policies.yaml").write_text(yaml.safe_dump_all(run.rendered, sort_keys=False))
+    (root / "flows.jsonl").write_text("".join(line.rstrip("\n") + "\n" for line in run.lines))
+    (root / "metrics-before.prom").write_text(_scrapes(run.raw_before))
+    (root / "metrics-after.prom").write_text(_scrapes(run.raw_after))
+    (root / "run.json").write_text(json.dumps({
+        "scenario": run.scenario.name,
+        "worker": run.ws.worker,
+        "namespaces": run.ws.namespaces,
+        "cilium_version": run.ws.facts.cilium_version,
+        "timings_s": asdict(run.timings),
+        "skipped_cells": run.skipped_cells,
+    }, indent=2))
+
+
+def _scrapes(scrapes: list[MetricsScrape]) -> str:
+    return "".join(f"# zt-conformance scrape node={s.node} port={s.port}\n{s.text}\n"
+                   for s in scrapes)
+
+
+def write_cell(run: ScenarioRun, cell: Cell,
+               judged: list[tuple[Attempt, list[evidence.Check]]]) -> None:
+    folder = cell_dir(run, cell)
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    exp = run.expectation(cell)
+    probes: dict[str, Any] = {
+        "cell": cell.id,
+        "probe": _probe_json(cell),
+        "written": asdict(cell.expect),
+        "expectation": exp.to_json(),
+        "attempts": [
+            {
+                "id": a.id,
+                "source": a.source.name if a.source else "host",
+                "target": a.target.name if a.target else None,
+                "path": a.path_kind(),
+                "request": a.probe,
+                "result": a.result,
+                "checks": [{"kind": c.kind, "ok": c.ok, "expected": c.expected,
+                            "observed": c.observed} for c in checks],
+            }
+            for a, checks in judged
+        ],
+    }
+    (folder / "probes.json").write_text(json.dumps(probes, indent=2, default=str))
+    seen: set[str] = set()
+    raw = []
+    for _, checks in judged:
+        for check in checks:
+            for flow in check.flows:
+                if flow.raw not in seen:
+                    seen.add(flow.raw)
+                    raw.append(flow.raw)
+    (folder / "flows.jsonl").write_text("".join(r + "\n" for r in raw))
+    spaces = run.namespaces
+    counters = [
+        {"counter": c.describe(), "attributed_to": spaces if c.attributed else "cluster",
+         "before": c.value(run.before, spaces), "after": c.value(run.after, spaces),
+         "required_delta": run.minimum.get(c, 0)}
+        for c in evidence.counters(exp)
+    ]
+    (folder / "metrics.json").write_text(json.dumps(counters, indent=2))
+
+
+def _probe_json(cell: Cell) -> dict[str, Any]:
+    probe = cell.model_probe(cell.id)
+    return json.loads(json.dumps(asdict(probe), default=str))  # type: ignore[no-any-return]

@@ -1,0 +1,89 @@
+"""Opening the cluster a run talks to, and the checks before any test runs.
+
+`preflight` runs once in the pytest controller: for kind it provisions or reuses the
+cluster (`clusters.api.up`), for an existing cluster it connects and reads the facts, for
+the simulated one it validates the fault name. Whatever is wrong becomes one
+PreflightError paragraph. Workers then `open_cluster` with the kubeconfig/context the
+controller handed over.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.harness.cluster import (
+    FEATURE_HUBBLE_METRICS,
+    FEATURE_HUBBLE_RELAY,
+    Cluster,
+    ClusterError,
+    ClusterFacts,
+)
+
+# (kubeconfig, context) the controller provisioned or was given; workers get it via xdist.
+KUBE_KEY = pytest.StashKey[tuple[str | None, str | None]]()
+
+# Without these the suite cannot collect its evidence at all: an error, not a skip.
+REQUIRED_FEATURES = (FEATURE_HUBBLE_RELAY, FEATURE_HUBBLE_METRICS)
+
+
+class PreflightError(RuntimeError):
+    """Why the run cannot start; one paragraph naming the flag, context or feature."""
+
+
+def open_cluster(kind: str, *, fault: str | None = None, kubeconfig: str | None = None,
+                 context: str | None = None, seed: int = 0) -> Cluster:
+    if kind == "simulated":
+        from conformance.harness.simulated import SimulatedCluster
+
+        try:
+            return SimulatedCluster(fault=fault, seed=seed)
+        except ValueError as exc:
+            raise PreflightError(f"--fault {fault!r}: {exc}") from None
+    if fault:
+        raise PreflightError(
+            f"--fault {fault!r} only applies to --cluster=simulated (got --cluster={kind}).")
+    from conformance.harness.kube import KubeCluster
+
+    try:
+        return KubeCluster.connect(kubeconfig, context)
+    except ClusterError as exc:
+        where = f"context {context!r}" if context else "the current context"
+        cfg = f" of {kubeconfig}" if kubeconfig else ""
+        raise PreflightError(f"cannot reach the cluster ({where}{cfg}): {exc}") from None
+
+
+def check_facts(facts: ClusterFacts) -> None:
+    missing = [f for f in REQUIRED_FEATURES if f not in facts.features]
+    if missing:
+        raise PreflightError(
+            f"the cluster (Cilium {facts.cilium_version}) lacks {', '.join(missing)}, which "
+            "the suite needs for its Hubble flow and metric evidence: enable Hubble Relay "
+            "and Hubble metrics with namespace context labels (`python -m clusters up` "
+            "does), or run with --cluster=simulated.")
+
+
+def preflight(kind: str, *, fault: str | None, kubeconfig: str | None, context: str | None,
+              cilium_version: str | None, keep_cluster: bool) -> tuple[str | None, str | None]:
+    """(kubeconfig, context) for the workers; raises PreflightError."""
+    if kind == "kind":
+        if fault:
+            raise PreflightError("--fault only applies to --cluster=simulated.")
+        from clusters.api import UpOptions, up
+
+        try:
+            result = up(UpOptions(cilium_version=cilium_version, keep_on_failure=keep_cluster,
+                                  kubeconfig=kubeconfig, context=context))
+        except Exception as exc:  # provisioning errors are already one clear paragraph
+            raise PreflightError(f"provisioning the kind cluster failed: {exc}") from None
+        kubeconfig, context = result.kubeconfig, result.context
+        kind = "existing"
+    cluster = open_cluster(kind, fault=fault, kubeconfig=kubeconfig, context=context)
+    try:
+        try:
+            facts = cluster.facts()
+        except ClusterError as exc:
+            raise PreflightError(f"the cluster answered but: {exc}") from None
+        check_facts(facts)
+    finally:
+        cluster.close()
+    return kubeconfig, context

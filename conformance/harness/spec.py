@@ -1,0 +1,296 @@
+"""The small vocabulary scenarios are written in: who asks, what, and what must happen.
+
+A scenario is a policy directory plus cells; a cell is one truth-table entry (one probe
+and its written expectation). Scenarios name namespaces canonically — `payments` (the
+worker's own) and `partners` (its second namespace) — and the harness renders them per
+worker. Each cell's written expectation is checked against the policy model when the
+module is collected; a disagreement is a collection error naming the probe.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from conformance.harness.cluster import (
+    ACCOUNT_SERVICE,
+    AUDIT_LOGGER,
+    GRPC_PORT,
+    HTTP_PORT,
+    PAYMENT_PROCESSOR,
+)
+from conformance.model.expectation import DropReason, Expectation, Verdict
+from conformance.model.probe import (
+    DnsQuery,
+    Entity,
+    Fqdn,
+    GrpcCall,
+    HttpRequest,
+    Pod,
+    Probe,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+POLICY_ROOT = REPO / "manifests" / "policies"
+PAYMENTS = "payments"  # canonical name of the worker's namespace
+PARTNERS = "partners"  # canonical name of the worker's second namespace
+KUBE_DNS = Pod(namespace="kube-system", labels={"k8s-app": "kube-dns"})
+DNS_PORT = 53
+GRPC_SERVICE = "api.AccountService"
+DEFAULT_MODEL_VERSION = "1.20"
+MODEL_VERSION_ENV = "ZTC_CILIUM_VERSION"  # also --cilium-version; the model's Cilium line
+
+
+@dataclass(frozen=True)
+class Source:
+    """A client: a workload app in a canonical namespace, or the node (kubelet)."""
+
+    app: str
+    namespace: str = PAYMENTS
+
+    @property
+    def is_host(self) -> bool:
+        return self.app == "host"
+
+    def label(self) -> str:
+        if self.is_host:
+            return "host(kubelet)"
+        return self.app if self.namespace == PAYMENTS else f"{self.namespace}/{self.app}"
+
+    def model(self) -> Pod | Entity:
+        if self.is_host:
+            return Entity("host")
+        return Pod(namespace=self.namespace, labels={"app": self.app})
+
+
+PAYMENT = Source(PAYMENT_PROCESSOR)
+AUDIT = Source(AUDIT_LOGGER)
+PARTNER_PAYMENT = Source(PAYMENT_PROCESSOR, PARTNERS)
+HOST = Source("host")
+
+RequestKind = Literal["http", "grpc", "dns", "tcp", "kubelet"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What is sent. `to` is an app in canonical namespace `to_namespace`, "kube-dns", or
+    an FQDN; `by_ip` connects to the FQDN target's IP without a lookup."""
+
+    kind: RequestKind
+    to: str
+    port: int
+    to_namespace: str = PAYMENTS
+    method: str = ""
+    path: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    grpc_method: str = ""
+    dns_name: str = ""
+    by_ip: bool = False
+
+    @property
+    def is_fqdn(self) -> bool:
+        return self.kind == "tcp" and not self.to_namespace
+
+    def label(self) -> str:
+        dest = self.to if self.to_namespace == PAYMENTS else f"{self.to_namespace}/{self.to}"
+        if self.kind == "http":
+            hdrs = "".join(f" +{k}: {v}" for k, v in self.headers)
+            return f"{self.method} {self.path}{hdrs} -> {dest}:{self.port}"
+        if self.kind == "grpc":
+            return f"gRPC {self.grpc_method} -> {dest}:{self.port}"
+        if self.kind == "dns":
+            return f"DNS A {self.dns_name}"
+        if self.kind == "kubelet":
+            return f"readiness GET {self.path} -> {dest}:{self.port}"
+        return f"TCP {'ip-of ' if self.by_ip else ''}{self.to}:{self.port}"
+
+
+def http(method: str, path: str, *, to: str = ACCOUNT_SERVICE, namespace: str = PAYMENTS,
+         port: int = HTTP_PORT, headers: dict[str, str] | None = None) -> Request:
+    return Request("http", to, port, namespace, method=method.upper(), path=path,
+                   headers=tuple((headers or {}).items()))
+
+
+def grpc(method: str, *, to: str = ACCOUNT_SERVICE, port: int = GRPC_PORT) -> Request:
+    return Request("grpc", to, port, grpc_method=method)
+
+
+def dns(name: str) -> Request:
+    return Request("dns", "kube-dns", DNS_PORT, to_namespace="kube-system", dns_name=name)
+
+
+def tcp(fqdn: str, port: int, *, by_ip: bool = False) -> Request:
+    """A TCP connect to an off-cluster name (looked up through the pod's resolver), or
+    with `by_ip` straight to that target's IP, skipping the lookup."""
+    return Request("tcp", fqdn.lower(), port, to_namespace="", by_ip=by_ip)
+
+
+def connect(port: int, *, to: str = ACCOUNT_SERVICE, namespace: str = PAYMENTS) -> Request:
+    """A bare TCP connect to every pod of an app (no L7 request)."""
+    return Request("tcp", to, port, namespace)
+
+
+def kubelet(path: str = "/healthz", *, to: str = ACCOUNT_SERVICE) -> Request:
+    """The kubelet's readiness probe; observed through the pods' Ready condition."""
+    return Request("kubelet", to, HTTP_PORT, method="GET", path=path)
+
+
+@dataclass(frozen=True)
+class Written:
+    """An expectation as the scenario author wrote it."""
+
+    verdict: Verdict
+    drop_reason: DropReason | None = None
+    direction: Literal["ingress", "egress"] | None = None
+    # mutual auth `required`: the first packets of a new identity pair are dropped with
+    # AUTH_REQUIRED while the agents authenticate; the retransmit passes.
+    tolerate_auth_drop: bool = False
+
+    def label(self) -> str:
+        if self.verdict == "dropped":
+            return f"dropped {self.drop_reason} {self.direction}"
+        return self.verdict + (" after auth" if self.tolerate_auth_drop else "")
+
+
+ALLOWED = Written("allowed")
+AUTHENTICATED = Written("allowed", tolerate_auth_drop=True)
+L7_DENIED = Written("l7-denied")
+DNS_REFUSED = Written("dns-refused")
+
+
+def dropped(reason: DropReason, direction: Literal["ingress", "egress"]) -> Written:
+    return Written("dropped", reason, direction)
+
+
+@dataclass(frozen=True)
+class Cell:
+    source: Source
+    request: Request
+    expect: Written
+    why: str = ""
+    min_version: str | None = None  # e.g. "1.19" for `**.` patterns
+
+    @property
+    def id(self) -> str:
+        text = f"{self.source.label()} {self.request.label()} => {self.expect.label()}"
+        return re.sub(r"\s+", " ", text)
+
+    def model_probe(self, probe_id: str) -> Probe:
+        r = self.request
+        if r.kind == "dns":
+            return Probe(id=probe_id, source=self.source.model(), destination=KUBE_DNS,
+                         port=DNS_PORT, protocol="UDP", dns=DnsQuery(r.dns_name))
+        if r.kind == "tcp" and r.is_fqdn:
+            return Probe(id=probe_id, source=self.source.model(), destination=Fqdn(r.to),
+                         port=r.port)
+        dest = Pod(namespace=r.to_namespace, labels={"app": r.to})
+        if r.kind == "tcp":
+            return Probe(id=probe_id, source=self.source.model(), destination=dest, port=r.port)
+        if r.kind == "grpc":
+            return Probe(id=probe_id, source=self.source.model(), destination=dest,
+                         port=r.port, grpc=GrpcCall(GRPC_SERVICE, r.grpc_method))
+        return Probe(id=probe_id, source=self.source.model(), destination=dest, port=r.port,
+                     http=HttpRequest(method=r.method, path=r.path, headers=dict(r.headers)))
+
+
+class ExpectationMismatch(pytest.Collector.CollectError):
+    """A written expectation the policy model disagrees with (reported at collection)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str  # also the policy directory under manifests/policies/
+    title: str
+    cells: tuple[Cell, ...]
+    requires: tuple[str, ...] = ()  # FEATURE_* names the cluster must report
+    disruptive: bool = False  # a truly cluster-wide policy: opt-in, alone, at the end
+    peer_namespace: bool = False  # also deploy workloads in `partners`
+    _expectations: dict[str, Expectation] = field(default_factory=dict, compare=False)
+
+    @property
+    def policy_dir(self) -> Path:
+        return POLICY_ROOT / self.name
+
+    def policy_documents(self) -> list[dict[str, Any]]:
+        return load_documents(self.policy_dir)
+
+    def expectation(self, cell: Cell) -> Expectation:
+        return self._expectations[cell.id]
+
+    def params(self) -> list[Any]:
+        """The cells as pytest parameters, after checking each against the model."""
+        self._check_against_model()
+        return [pytest.param(c, id=c.id) for c in self.cells]
+
+    def marks(self) -> list[pytest.MarkDecorator]:
+        out = [pytest.mark.conformance, pytest.mark.xdist_group(self.name)]
+        if self.disruptive:
+            out.append(pytest.mark.disruptive)
+        return out
+
+    def _check_against_model(self) -> None:
+        from conformance.model import PolicyError, evaluate, load_policies
+
+        ids = [c.id for c in self.cells]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ExpectationMismatch(f"scenario {self.name}: duplicate cells {dupes}")
+        version = os.environ.get(MODEL_VERSION_ENV) or DEFAULT_MODEL_VERSION
+        try:
+            policies = load_policies([self.policy_dir])
+        except PolicyError as exc:
+            raise ExpectationMismatch(
+                f"scenario {self.name}: the policies in {self.policy_dir} do not load: {exc}"
+            ) from exc
+        problems = []
+        for cell in self.cells:
+            exp = evaluate(policies, cell.model_probe(cell.id), version)
+            self._expectations[cell.id] = exp
+            if not agrees(cell.expect, exp):
+                problems.append(
+                    f"probe '{cell.id}': written {cell.expect.label()}, but the policy model "
+                    f"(Cilium {version}) predicts {describe(exp)} — {exp.explanation}"
+                )
+        if problems:
+            raise ExpectationMismatch(
+                f"scenario {self.name}: {len(problems)} written expectation(s) disagree "
+                "with the policy model:\n  " + "\n  ".join(problems)
+            )
+
+
+def agrees(written: Written, exp: Expectation) -> bool:
+    if written.verdict != exp.verdict:
+        return False
+    if written.verdict != "dropped":
+        return True
+    return written.drop_reason == exp.drop_reason and written.direction == exp.direction
+
+
+def describe(exp: Expectation) -> str:
+    if exp.verdict == "dropped":
+        return f"dropped {exp.drop_reason} {exp.direction}"
+    return exp.verdict
+
+
+def load_documents(directory: Path) -> list[dict[str, Any]]:
+    """Every YAML document of the directory's *.yaml files, in file-name order."""
+    import yaml
+
+    docs: list[dict[str, Any]] = []
+    for path in sorted(directory.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict):
+                docs.append(doc)
+    return docs
+
+
+def version_at_least(version: str, minimum: str) -> bool:
+    def parts(v: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in re.findall(r"\d+", v)[:3])
+
+    return parts(version) >= parts(minimum)

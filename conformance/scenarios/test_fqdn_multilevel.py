@@ -1,0 +1,31 @@
+"""`**.stripe.com` matches any depth of subdomain — from Cilium 1.19 (before, `**`
+acted like `*`); the article's "use multiple patterns" advice predates it."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.harness.batch import ScenarioRun, check_cell
+from conformance.harness.cluster import FEATURE_FQDN_TARGETS, FEATURE_L7_PROXY
+from conformance.harness.spec import ALLOWED, PAYMENT, Cell, Scenario, dropped, tcp
+
+SINCE = "1.19"
+
+SCENARIO = Scenario(
+    name="fqdn-multilevel",
+    title="Multi-label FQDN wildcard **.",
+    requires=(FEATURE_L7_PROXY, FEATURE_FQDN_TARGETS),
+    cells=(
+        Cell(PAYMENT, tcp("api.stripe.com", 443), ALLOWED, min_version=SINCE),
+        Cell(PAYMENT, tcp("api.internal.stripe.com", 443), ALLOWED, min_version=SINCE,
+             why='"**." spans labels'),
+        Cell(PAYMENT, tcp("api.github.com", 443), dropped("POLICY_DENIED", "egress"),
+             min_version=SINCE),
+    ),
+)
+pytestmark = SCENARIO.marks()
+
+
+@pytest.mark.parametrize("cell", SCENARIO.params())
+def test_fqdn_multilevel(cell: Cell, scenario_run: ScenarioRun) -> None:
+    check_cell(scenario_run, cell)

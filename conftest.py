@@ -1,0 +1,142 @@
+"""Options of the conformance suite and the checks that must happen before any test.
+
+Every option can also come from an environment variable (shown in --help). The suite
+lives in conformance/scenarios and is only collected when asked for by path
+(`pytest conformance/scenarios`, `nox -s conformance`), so `pytest tests` never needs a
+cluster. Before any test runs, the controller provisions (kind) or reaches (existing)
+the cluster; an unreachable cluster or context is one clear error, not a test failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent
+SCENARIOS = REPO / "conformance" / "scenarios"
+CLUSTER_KINDS = ("kind", "existing", "simulated")
+
+# option -> (environment variable, default)
+ENV = {
+    "cluster": ("ZTC_CLUSTER", "kind"),
+    "kubeconfig": ("ZTC_KUBECONFIG", None),
+    "context": ("ZTC_CONTEXT", None),
+    "cilium_version": ("ZTC_CILIUM_VERSION", None),
+    "keep_cluster": ("ZTC_KEEP_CLUSTER", None),
+    "artifacts": ("ZTC_ARTIFACTS", "artifacts"),
+    "fault": ("ZTC_FAULT", None),
+    "flow_grace": ("ZTC_FLOW_GRACE", "15"),
+    "probe_timeout": ("ZTC_PROBE_TIMEOUT", "4"),
+    "policy_timeout": ("ZTC_POLICY_TIMEOUT", "120"),
+    "disruptive": ("ZTC_DISRUPTIVE", None),
+}
+
+
+def _env(name: str) -> Any:
+    var, default = ENV[name]
+    return os.environ.get(var) or default
+
+
+def _flag(name: str) -> bool:
+    return str(_env(name) or "").lower() in ("1", "true", "yes")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("zt-conformance", "zero-trust conformance suite")
+    g.addoption("--cluster", choices=CLUSTER_KINDS, default=_env("cluster"),
+                help="kind: provision or reuse the kind cluster (`clusters up`); existing: "
+                     "use --kubeconfig/--context as is; simulated: in-process, no network "
+                     "(env ZTC_CLUSTER, default kind)")
+    g.addoption("--kubeconfig", default=_env("kubeconfig"),
+                help="kubeconfig file (env ZTC_KUBECONFIG; else the usual KUBECONFIG)")
+    g.addoption("--context", default=_env("context"), help="kubeconfig context (env ZTC_CONTEXT)")
+    g.addoption("--cilium-version", default=_env("cilium_version"),
+                help="Cilium version to provision (kind) and to evaluate the model for "
+                     "(env ZTC_CILIUM_VERSION, default the newest supported)")
+    g.addoption("--keep-cluster", action="store_true", default=_flag("keep_cluster"),
+                help="keep the worker namespaces (and a kind cluster whose provisioning "
+                     "failed) for inspection (env ZTC_KEEP_CLUSTER=1)")
+    g.addoption("--artifacts", default=_env("artifacts"), metavar="DIR",
+                help="evidence per test: probes.json, flows.jsonl, metrics (env ZTC_ARTIFACTS, "
+                     "default ./artifacts)")
+    g.addoption("--fault", default=_env("fault"),
+                help="simulated cluster only: inject a named fault (env ZTC_FAULT)")
+    g.addoption("--flow-grace", type=float, default=float(_env("flow_grace")), metavar="S",
+                help="seconds to wait after a batch for each probe's Hubble flows and metric "
+                     "deltas (env ZTC_FLOW_GRACE, default 15)")
+    g.addoption("--probe-timeout", type=float, default=float(_env("probe_timeout")),
+                metavar="S", help="per-probe timeout; an L3/L4 drop shows as this timeout "
+                                  "(env ZTC_PROBE_TIMEOUT, default 4)")
+    g.addoption("--policy-timeout", type=float, default=float(_env("policy_timeout")),
+                metavar="S", help="deadline for a policy change to be realized on every "
+                                  "endpoint (env ZTC_POLICY_TIMEOUT, default 120)")
+    g.addoption("--disruptive", action="store_true", default=_flag("disruptive"),
+                help="also run the truly cluster-wide (disruptive) scenarios, alone and last; "
+                     "not with -n (env ZTC_DISRUPTIVE=1)")
+
+
+def suite_requested(config: pytest.Config) -> bool:
+    """True when a command-line path points at the conformance suite."""
+    for arg in config.args:
+        path = Path(str(arg).split("::", 1)[0])
+        path = (Path(config.invocation_params.dir) / path).resolve()
+        if path == REPO / "conformance" or path == SCENARIOS or SCENARIOS in path.parents:
+            return True
+    return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if (collection_path == SCENARIOS or SCENARIOS in collection_path.parents) \
+            and not suite_requested(config):
+        return True
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not suite_requested(config):
+        return
+    from conformance.harness.spec import MODEL_VERSION_ENV
+
+    version = config.getoption("cilium_version")
+    if version:
+        os.environ[MODEL_VERSION_ENV] = version
+    from conformance.harness.session import KUBE_KEY
+
+    if hasattr(config, "workerinput"):
+        inp = config.workerinput
+        config.stash[KUBE_KEY] = (inp.get("ztc_kubeconfig"), inp.get("ztc_context"))
+        return
+    _preflight(config)
+
+
+def _preflight(config: pytest.Config) -> None:
+    """Everything that can make the whole run pointless, checked once in the controller."""
+    from conformance.harness import session
+
+    kind = config.getoption("cluster")
+    fault = config.getoption("fault")
+    if config.getoption("disruptive") and (config.getoption("numprocesses", None) or 0):
+        raise pytest.UsageError(
+            "--disruptive runs cluster-wide policies that every worker would see; run it "
+            "without -n (nox -s conformance runs it as a separate serial pass).")
+    try:
+        config.stash[session.KUBE_KEY] = session.preflight(
+            kind, fault=fault, kubeconfig=config.getoption("kubeconfig"),
+            context=config.getoption("context"),
+            cilium_version=config.getoption("cilium_version"),
+            keep_cluster=config.getoption("keep_cluster"))
+    except session.PreflightError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: hand the provisioned cluster's kubeconfig/context to each worker."""
+    from conformance.harness.session import KUBE_KEY
+
+    kubeconfig, context = node.config.stash.get(KUBE_KEY, (None, None))
+    node.workerinput["ztc_kubeconfig"] = kubeconfig
+    node.workerinput["ztc_context"] = context
