@@ -274,13 +274,15 @@ class Traffic:
             node = dst_node if direction == "INGRESS" and dst_node else src_node
             scheme = "https" if r.port == 443 else "http"
             url = f"{scheme}://{r.host}:{r.port}{path}"
-            headers = dict(r.http.headers) if r.http else {}
+            headers = _request_headers(r, pid)
             b.flows.append(http_flow(req, node, t + 5 * HOP_S, "DROPPED" if denied else
                                      "FORWARDED", direction, response=False, method=method,
                                      url=url, protocol=proto, headers=headers))
+            # Cilium's response record repeats the request's headers (probe id included).
             b.flows.append(http_flow(resp, node, t + 9 * HOP_S, "FORWARDED", direction,
                                      response=True, method=method, url=url, protocol=proto,
-                                     headers={}, code=status, latency_ns=SERVE_MS * 1_000_000))
+                                     headers=headers, code=status,
+                                     latency_ns=SERVE_MS * 1_000_000))
         return outcome
 
     def _app(self, b: Batch, r: Route, pid: str, local: str) -> tuple[int, str]:
@@ -353,6 +355,17 @@ class Traffic:
 
     def _port(self) -> int:
         return self.rng.randint(*EPHEMERAL_PORTS)
+
+
+def _request_headers(r: Route, pid: str) -> dict[str, str]:
+    """The headers the prober sends (issue 2: the probe id on every HTTP/gRPC request)."""
+    if r.grpc is not None:
+        return {"content-type": "application/grpc", "te": "trailers",
+                "user-agent": "grpc-python", "x-probe-id": pid}
+    assert r.http is not None
+    sent = {"User-Agent": PROBER_USER_AGENT, "X-Probe-Id": pid}
+    lower = {k.lower() for k in r.http.headers}
+    return {**{k: v for k, v in sent.items() if k.lower() not in lower}, **r.http.headers}
 
 
 def _endpoint(pod: SimPod) -> Endpoint:
