@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from typing import Any
 
 import yaml
 
@@ -52,7 +51,7 @@ def probe(source: Peer, destination: Peer, port: int = 8080, protocol: str = "TC
     )
 
 
-def verdict(ps: PolicySet, pr: Probe, version: str = "1.20") -> tuple[Any, ...]:
+def verdict(ps: PolicySet, pr: Probe, version: str = "1.20") -> Outcome:
     """(verdict, drop_reason, direction) — the part most tables compare."""
     e = evaluate(ps, pr, version)
     return (e.verdict, e.drop_reason, e.direction)
@@ -62,11 +61,13 @@ def run(ps: PolicySet, pr: Probe, version: str = "1.20") -> Expectation:
     return evaluate(ps, pr, version)
 
 
-ALLOWED = ("allowed", None, None)
-DENIED_IN = ("dropped", "POLICY_DENIED", "ingress")
-DENIED_EG = ("dropped", "POLICY_DENIED", "egress")
-DENY_IN = ("dropped", "POLICY_DENY", "ingress")
-DENY_EG = ("dropped", "POLICY_DENY", "egress")
-L7_IN = ("l7-denied", None, "ingress")
-L7_EG = ("l7-denied", None, "egress")
-REFUSED = ("dns-refused", None, "egress")
+Outcome = tuple[str | None, ...]
+
+ALLOWED: Outcome = ("allowed", None, None)
+DENIED_IN: Outcome = ("dropped", "POLICY_DENIED", "ingress")
+DENIED_EG: Outcome = ("dropped", "POLICY_DENIED", "egress")
+DENY_IN: Outcome = ("dropped", "POLICY_DENY", "ingress")
+DENY_EG: Outcome = ("dropped", "POLICY_DENY", "egress")
+L7_IN: Outcome = ("l7-denied", None, "ingress")
+L7_EG: Outcome = ("l7-denied", None, "egress")
+REFUSED: Outcome = ("dns-refused", None, "egress")

@@ -8,6 +8,7 @@ from model_support import (
     DENIED_EG,
     KUBE_DNS,
     REFUSED,
+    Outcome,
     entity,
     fqdn,
     pod,
@@ -16,6 +17,9 @@ from model_support import (
     run,
     verdict,
 )
+
+from conformance.model import Probe
+from conformance.model.probe import Peer
 
 CLIENT = pod(app="client")
 
@@ -44,7 +48,7 @@ spec:
 STRIPE = egress("[{matchPattern: '*'}]", "[{matchName: api.stripe.com}]")
 
 
-def lookup(name: str, protocol: str = "UDP") -> object:
+def lookup(name: str, protocol: str = "UDP") -> Probe:
     return probe(CLIENT, KUBE_DNS, 53, protocol, dns=name)
 
 
@@ -56,9 +60,9 @@ def lookup(name: str, protocol: str = "UDP") -> object:
     (fqdn("api.github.com"), 443, DENIED_EG),
     (entity("world", "203.0.113.5"), 443, DENIED_EG),
 ])
-def test_fqdn_with_dns_proxy(destination: object, port: int,
-                             expected: tuple[str, ...]) -> None:
-    assert verdict(policies(STRIPE), probe(CLIENT, destination, port)) == expected  # type: ignore[arg-type]
+def test_fqdn_with_dns_proxy(destination: Peer, port: int,
+                             expected: Outcome) -> None:
+    assert verdict(policies(STRIPE), probe(CLIENT, destination, port)) == expected
 
 
 def test_allowed_fqdn_explains_the_lookup_and_the_rule() -> None:
@@ -103,7 +107,7 @@ def test_lookup_refused_when_no_dns_rule_allows_the_name() -> None:
     ("[{matchPattern: 'API.STRIPE.COM'}]", "api.stripe.com", ALLOWED),
     ("[{matchName: a.com}, {matchName: b.com}]", "b.com", ALLOWED),
 ])
-def test_dns_rule_matching(rules: str, name: str, expected: tuple[str, ...]) -> None:
+def test_dns_rule_matching(rules: str, name: str, expected: Outcome) -> None:
     ps = policies(egress(rules, "[{matchName: api.stripe.com}]"))
     assert verdict(ps, lookup(name)) == expected
 
@@ -140,7 +144,7 @@ def test_dns_over_tcp_needs_its_own_port_entry() -> None:
     ("1.18.12", "a.b.stripe.com", REFUSED),
 ])
 def test_double_star_depends_on_version(version: str, name: str,
-                                        expected: tuple[str, ...]) -> None:
+                                        expected: Outcome) -> None:
     ps = policies(egress("[{matchPattern: '**.stripe.com'}]", "[{matchPattern: '**.stripe.com'}]"))
     assert verdict(ps, lookup(name), version) == expected
     fq = verdict(ps, probe(CLIENT, fqdn(name), 443), version)

@@ -10,6 +10,7 @@ from model_support import (
     DENY_EG,
     DENY_IN,
     KUBE_DNS,
+    Outcome,
     entity,
     pod,
     policies,
@@ -98,7 +99,7 @@ SERVER = pod("payments", app="server")
     # an empty rule matches nothing but still switches default deny on
     ("{}", pod(app="client"), DENIED_IN),
 ])
-def test_ingress_peer_selection(rule: str, source: Peer, expected: tuple[str, ...]) -> None:
+def test_ingress_peer_selection(rule: str, source: Peer, expected: Outcome) -> None:
     assert verdict(policies(ingress(rule)), probe(source, SERVER)) == expected
 
 
@@ -123,7 +124,7 @@ PORTS = ingress("""toPorts:
     (7000, "UDP", ALLOWED),
     (6000, "UDP", ALLOWED),
 ])
-def test_ports_ranges_and_protocols(port: int, protocol: str, expected: tuple[str, ...]) -> None:
+def test_ports_ranges_and_protocols(port: int, protocol: str, expected: Outcome) -> None:
     assert verdict(policies(PORTS), probe(pod(), SERVER, port, protocol)) == expected
 
 
@@ -184,7 +185,7 @@ spec:
     (entity("world", "198.51.100.7"), 443, DENIED_EG),
     (entity("host"), 10250, DENIED_EG),
 ])
-def test_egress_default_deny(destination: Peer, port: int, expected: tuple[str, ...]) -> None:
+def test_egress_default_deny(destination: Peer, port: int, expected: Outcome) -> None:
     assert verdict(policies(EGRESS), probe(pod(app="client"), destination, port)) == expected
 
 
@@ -245,7 +246,7 @@ DENY = ingress("fromEntities: [all]") + """  ingressDeny:
     (pod(app="bad"), 9090, ALLOWED),
     (pod(app="good"), 8080, ALLOWED),
 ])
-def test_deny_wins_over_allow(source: Peer, port: int, expected: tuple[str, ...]) -> None:
+def test_deny_wins_over_allow(source: Peer, port: int, expected: Outcome) -> None:
     assert verdict(policies(DENY), probe(source, SERVER, port)) == expected
 
 
@@ -283,7 +284,7 @@ def test_deny_in_a_non_default_deny_policy_still_denies() -> None:
 
 
 @pytest.mark.parametrize(("flag", "expected"), [("false", ALLOWED), ("true", DENIED_IN)])
-def test_enable_default_deny(flag: str, expected: tuple[str, ...]) -> None:
+def test_enable_default_deny(flag: str, expected: Outcome) -> None:
     ps = policies(ingress("fromEndpoints: [{matchLabels: {app: client}}]")
                   + f"  enableDefaultDeny: {{ingress: {flag}}}\n")
     assert verdict(ps, probe(pod(app="other"), SERVER)) == expected
@@ -366,7 +367,7 @@ spec:
      pod(app="x"), 8080, DENIED_IN),
 ])
 def test_network_policy_v1(spec: str, source: Peer, port: int,
-                           expected: tuple[str, ...]) -> None:
+                           expected: Outcome) -> None:
     assert verdict(policies(KNP.format(spec=spec)), probe(source, SERVER, port)) == expected
 
 

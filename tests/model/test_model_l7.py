@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from model_support import ALLOWED, L7_EG, L7_IN, pod, policies, probe, run, verdict
+from model_support import ALLOWED, L7_EG, L7_IN, Outcome, pod, policies, probe, run, verdict
 
 SERVER = pod(app="server")
 CLIENT = pod(app="client")
@@ -42,7 +42,7 @@ ACCOUNTS = http_policy("""\
     ("get", "/api/v1/accounts", L7_IN),          # methods are matched case-sensitively
 ])
 def test_method_and_path_are_whole_regexes(method: str, path: str,
-                                           expected: tuple[str, ...]) -> None:
+                                           expected: Outcome) -> None:
     assert verdict(policies(ACCOUNTS), probe(CLIENT, SERVER, http=(method, path))) == expected
 
 
@@ -84,7 +84,7 @@ HEADERS = http_policy("""\
     ({"X-Internal-Service": "payment-processor"}, L7_IN),  # presence check fails
     ({"X-Trace": "1"}, L7_IN),
 ])
-def test_header_strings(headers: dict[str, str], expected: tuple[str, ...]) -> None:
+def test_header_strings(headers: dict[str, str], expected: Outcome) -> None:
     pr = probe(CLIENT, SERVER, http=("POST", "/internal/v1/transfer"), headers=headers)
     assert verdict(policies(HEADERS), pr) == expected
 
@@ -105,7 +105,7 @@ def test_header_without_space_is_a_presence_check_of_that_literal_name() -> None
     ("- headerMatches: [{name: X-Team, value: blue, mismatch: LOG}]", {"x-team": "red"},
      ALLOWED),
 ])
-def test_header_matches(entry: str, headers: dict[str, str], expected: tuple[str, ...]) -> None:
+def test_header_matches(entry: str, headers: dict[str, str], expected: Outcome) -> None:
     ps = policies(http_policy("        " + entry))
     assert verdict(ps, probe(CLIENT, SERVER, http=("GET", "/"), headers=headers)) == expected
 
@@ -139,7 +139,7 @@ GRPC = http_policy("""\
     ("GetAccount", ALLOWED), ("ListAccounts", ALLOWED),
     ("DeleteAccount", L7_IN), ("CreateWithdrawal", L7_IN),
 ])
-def test_grpc_is_post_service_method(method: str, expected: tuple[str, ...]) -> None:
+def test_grpc_is_post_service_method(method: str, expected: Outcome) -> None:
     pr = probe(CLIENT, SERVER, grpc=("api.AccountService", method))
     assert verdict(policies(GRPC), pr) == expected
 
