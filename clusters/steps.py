@@ -135,10 +135,12 @@ class StartTargets(Step):
         t, docker = s.profile.targets, env.bin("docker")
         lines = []
         for fqdn in t.fqdns:
+            lines.append(shlex.join([docker, "rm", "-f", container_name(s.cluster, fqdn)])
+                         + "  # a leftover, if any")
             lines.append(shlex.join(run_argv(docker, s.cluster, KIND_NETWORK, t.image,
                                              t.command, fqdn)))
-            lines.append(shlex.join(inspect_argv(docker, container_name(s.cluster, fqdn))))
-        return lines
+        return lines + [shlex.join(inspect_argv(docker, container_name(s.cluster, fqdn)))
+                        for fqdn in t.fqdns]
 
     def run(self, s: Setup, env: Env, st: RunState) -> None:
         t = s.profile.targets

@@ -1,0 +1,98 @@
+"""Existing clusters: the kind- guard, detection of version and features, runnable groups."""
+
+from __future__ import annotations
+
+import pytest
+from clusters_fakes import World, make_env
+
+from clusters.detect import describe, detect_with, features_from, runnable_groups
+from clusters.env import Kube
+from clusters.errors import RefusedError
+from clusters.guard import check_context
+from clusters.provision import up_existing
+from conformance.harness.cluster import (
+    FEATURE_FQDN_TARGETS,
+    FEATURE_HUBBLE_METRICS,
+    FEATURE_HUBBLE_RELAY,
+    FEATURE_KPR,
+    FEATURE_L7_PROXY,
+    FEATURE_MUTUAL_AUTH,
+)
+
+FULL_CONFIG = {
+    "enable-l7-proxy": "true",
+    "kube-proxy-replacement": "true",
+    "hubble-metrics": "dns:labelsContext=source_namespace drop flow",
+    "hubble-metrics-server": ":9965",
+    "mesh-auth-enabled": "true",
+    "mesh-auth-mutual-enabled": "true",
+    "external-envoy-proxy": "true",
+}
+
+
+@pytest.mark.parametrize("context", ["kind-zt-conformance", "kind-x"])
+def test_kind_contexts_pass_the_guard(context: str) -> None:
+    check_context(context, allow_existing_cluster=False)
+
+
+@pytest.mark.parametrize("context", ["prod-eu", "gke_proj_zone_staging", "kin-d", "Kind-x", ""])
+def test_other_contexts_are_refused_unless_allowed(context: str) -> None:
+    with pytest.raises(RefusedError, match="--allow-existing-cluster"):
+        check_context(context, allow_existing_cluster=False)
+    check_context(context, allow_existing_cluster=True)
+
+
+def test_refused_context_is_never_read() -> None:
+    world = World(current_context="staging-admin")
+    env, tools, _, _ = make_env(world)
+    with pytest.raises(RefusedError, match="'staging-admin'"):
+        up_existing(env, "/home/u/.kube/config", None, allow_existing_cluster=False)
+    # Only the kubeconfig's current-context was looked up; nothing touched the cluster.
+    assert tools.calls == [("kubectl", "--kubeconfig", "/home/u/.kube/config",
+                            "config", "current-context")]
+
+
+def test_explicit_non_kind_context_refused_without_any_command() -> None:
+    env, tools, _, _ = make_env(World())
+    with pytest.raises(RefusedError):
+        up_existing(env, None, "prod", allow_existing_cluster=False)
+    assert tools.calls == []
+
+
+def test_allowed_existing_cluster_is_detected_not_provisioned() -> None:
+    world = World(cilium_config=FULL_CONFIG, agent_image="quay.io/cilium/cilium:v1.19.6@sha256:f")
+    env, tools, _, said = make_env(world)
+    got = up_existing(env, "/k", "staging", allow_existing_cluster=True)
+    assert (got.context, got.cilium_version, got.reused) == ("staging", "1.19.6", True)
+    assert {c[0] for c in tools.calls} == {"kubectl"}
+    assert all("get" in c for c in tools.calls)  # read-only
+    assert any("Cilium 1.19.6" in line for line in said)
+
+
+def test_detect_reads_version_and_every_feature() -> None:
+    world = World(cilium_config=FULL_CONFIG,
+                  marker={"external-targets": '{"api.stripe.com": "192.0.2.5"}'})
+    env, _, _, _ = make_env(world)
+    found = detect_with(env, Kube("/k", "kind-zt-conformance"))
+    assert found.cilium_version == "1.20.0"
+    assert found.features == {FEATURE_L7_PROXY, FEATURE_KPR, FEATURE_HUBBLE_METRICS,
+                              FEATURE_MUTUAL_AUTH, FEATURE_HUBBLE_RELAY, FEATURE_FQDN_TARGETS}
+    assert found.external_envoy is True
+    assert found.external_targets == {"api.stripe.com": "192.0.2.5"}
+
+
+def test_features_off_are_not_reported() -> None:
+    config = {"enable-l7-proxy": "false", "kube-proxy-replacement": "false",
+              "mesh-auth-enabled": "true", "mesh-auth-mutual-enabled": "false",
+              "hubble-metrics": "drop"}  # no metrics server address: metrics are off
+    assert features_from(config, {"status": {"readyReplicas": 0}}, {}) == frozenset()
+    assert features_from({"kube-proxy-replacement": "strict"}, None, {}) == {FEATURE_KPR}
+
+
+def test_groups_report_names_what_is_missing() -> None:
+    groups = runnable_groups(frozenset({FEATURE_L7_PROXY}))
+    assert groups["l3-l4"] == [] and groups["l7-http"] == []
+    assert groups["mutual-auth"] == [FEATURE_MUTUAL_AUTH]
+    assert groups["dns-fqdn"] == [FEATURE_FQDN_TARGETS]
+    text = describe(detect_with(make_env(World(cilium_config={}))[0], Kube(None, "kind-a")))
+    assert "mutual-auth" in text and "skips (needs mutual-auth)" in text
