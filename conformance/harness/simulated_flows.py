@@ -137,8 +137,8 @@ def drop_flow(packet: Packet, node: str, epoch: float, reason: str, direction: s
 def trace_flow(packet: Packet, node: str, epoch: float, direction: str, is_reply: bool,
                to_endpoint: bool) -> dict[str, Any]:
     sub = TRACE_TO_ENDPOINT if to_endpoint else TRACE_TO_STACK
-    flow = _base(packet, node, epoch, "FORWARDED", direction,
-                 {"type": EVENT_TRACE, "sub_type": sub}, "L3_L4")
+    event = {"type": EVENT_TRACE, "sub_type": sub} if sub else {"type": EVENT_TRACE}
+    flow = _base(packet, node, epoch, "FORWARDED", direction, event, "L3_L4")
     flow["trace_observation_point"] = "TO_ENDPOINT" if to_endpoint else "TO_STACK"
     flow["is_reply"] = is_reply
     flow["Summary"] = _summary(packet.protocol, packet.flags)
