@@ -1,0 +1,154 @@
+"""Each lint rule: fires on the mistake, stays quiet on the corrected policy."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conformance.model.lint import RULES, LintResult, lint_paths
+
+CNP = """apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {{name: p, namespace: payments}}
+spec:
+  endpointSelector: {{matchLabels: {{app: client}}}}
+{body}
+"""
+DNS_OK = """  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system,
+                                 k8s:k8s-app: kube-dns}}]
+    toPorts:
+    - ports: [{port: '53', protocol: ANY}]
+      rules: {dns: [{matchPattern: '*'}]}
+"""
+FQDN_443 = """  - toFQDNs: [{matchName: api.stripe.com}]
+    toPorts: [{ports: [{port: '443', protocol: TCP}]}]
+"""
+
+
+def http(entry: str) -> str:
+    return ("  ingress:\n  - toPorts:\n    - ports: [{port: '8080', protocol: TCP}]\n"
+            f"      rules:\n        http:\n        - {entry}")
+
+
+def lint_text(tmp_path: Path, text: str, version: str = "1.20") -> LintResult:
+    path = tmp_path / "p.yaml"
+    path.write_text(textwrap.dedent(text))
+    return lint_paths([path], version)
+
+
+def rules_of(result: LintResult) -> set[str]:
+    return {f.rule for f in result.findings}
+
+
+# (rule, body that triggers it, corrected body, cilium version)
+CASES = [
+    ("header-as-map", http("{headers: [{X-Team: blue}]}"), http("{headers: ['X-Team: blue']}"),
+     "1.20"),
+    ("header-no-space", http("{headers: ['X-Team:blue']}"), http("{headers: ['X-Team: blue']}"),
+     "1.20"),
+    ("path-never-matches", http("{path: 'api/v1/.*'}"), http("{path: '/api/v1/.*'}"), "1.20"),
+    ("path-never-matches", http("{path: 'https://x/y'}"), http("{path: '/y'}"), "1.20"),
+    ("method-never-matches", http("{method: get}"), http("{method: GET}"), "1.20"),
+    ("method-never-matches", http("{method: FETCH}"), http("{method: 'GET|HEAD'}"), "1.20"),
+    ("fqdn-without-dns-proxy",
+     "  egress:\n" + FQDN_443 + DNS_OK.replace("      rules: {dns: [{matchPattern: '*'}]}\n", ""),
+     "  egress:\n" + FQDN_443 + DNS_OK, "1.20"),
+    ("fqdn-without-dns-proxy",
+     "  egress:\n" + FQDN_443 + DNS_OK.replace("'*'", "'*.github.com'"),
+     "  egress:\n" + FQDN_443 + DNS_OK.replace("'*'", "'*.stripe.com'"), "1.20"),
+    ("kube-dns-selector", "  egress:\n" + DNS_OK.replace("k8s:k8s-app", "k8s:app"),
+     "  egress:\n" + DNS_OK, "1.20"),
+    ("dns-cut-off", "  egress:\n  - toEndpoints: [{matchLabels: {app: server}}]\n",
+     "  egress:\n  - toEndpoints: [{matchLabels: {app: server}}]\n" + DNS_OK, "1.20"),
+    ("multi-label-wildcard",
+     "  egress:\n" + FQDN_443.replace("matchName: api.stripe.com", "matchPattern: '**.x.com'")
+     + DNS_OK, "  egress:\n" + FQDN_443 + DNS_OK, "1.18"),
+    ("fqdn-mixed-l3", "  egress:\n  - toFQDNs: [{matchName: a.com}]\n    toEntities: [world]\n",
+     "  egress:\n  - toFQDNs: [{matchName: a.com}]\n  - toEntities: [world]\n" + DNS_OK, "1.20"),
+    ("l7-on-deny", "  egressDeny:\n  - toEntities: [world]\n    toPorts:\n    - ports: "
+     "[{port: '80', protocol: TCP}]\n      rules: {http: [{method: GET}]}\n",
+     "  egressDeny:\n  - toEntities: [world]\n    toPorts:\n    - ports: "
+     "[{port: '80', protocol: TCP}]\n", "1.20"),
+    ("l7-on-deny", "  ingressDeny:\n  - fromEntities: [world]\n"
+     "    authentication: {mode: required}\n", "  ingressDeny:\n  - fromEntities: [world]\n",
+     "1.20"),
+    ("use-double-star",
+     "  egress:\n  - toFQDNs: [{matchPattern: '*.s.com'}, {matchPattern: '*.*.s.com'}]\n"
+     + DNS_OK, "  egress:\n  - toFQDNs: [{matchPattern: '**.s.com'}]\n" + DNS_OK, "1.20"),
+    ("empty-rule", "  ingress:\n  - {}\n", "  ingress:\n  - fromEntities: [all]\n", "1.20"),
+    ("auth-deprecated", "  ingress:\n  - fromEntities: [cluster]\n"
+     "    authentication: {mode: required}\n", "  ingress:\n  - fromEntities: [cluster]\n",
+     "1.20"),
+    ("not-modelled", "  ingress:\n  - toPorts: [{ports: [{port: http, protocol: TCP}]}]\n",
+     "  ingress:\n  - toPorts: [{ports: [{port: '80', protocol: TCP}]}]\n", "1.20"),
+    ("not-modelled", "  egress:\n  - toServices: [{k8sService: {serviceName: s, namespace: n}}]"
+     "\n" + DNS_OK, "  egress:\n  - toEndpoints: [{matchLabels: {app: s}}]\n" + DNS_OK, "1.20"),
+    ("rejected", "  ingress:\n  - toPorts: [{ports: [{port: 80, protocol: TCP}]}]\n",
+     "  ingress:\n  - toPorts: [{ports: [{port: '80', protocol: TCP}]}]\n", "1.20"),
+]
+
+
+@pytest.mark.parametrize(("rule", "bad", "good", "version"), CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_rule_fires_and_clears(tmp_path: Path, rule: str, bad: str, good: str,
+                               version: str) -> None:
+    found = lint_text(tmp_path, CNP.format(body=bad), version)
+    assert rule in rules_of(found), [str(f) for f in found.findings]
+    fixed = lint_text(tmp_path, CNP.format(body=good), version)
+    assert rule not in rules_of(fixed), [str(f) for f in fixed.findings]
+
+
+def test_every_rule_has_a_case() -> None:
+    covered = {c[0] for c in CASES} | {"ccnp-selects-kube-system"}
+    assert covered == set(RULES)
+
+
+def test_ccnp_selecting_kube_system(tmp_path: Path) -> None:
+    ccnp = """apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {{name: d}}
+spec:
+  endpointSelector: {selector}
+  ingress: [{{fromEntities: [host]}}]
+"""
+    assert "ccnp-selects-kube-system" in rules_of(lint_text(tmp_path, ccnp.format(selector="{}")))
+    scoped = ("{matchExpressions: [{key: 'k8s:io.kubernetes.pod.namespace', operator: NotIn, "
+              "values: [kube-system]}]}")
+    assert "ccnp-selects-kube-system" not in rules_of(
+        lint_text(tmp_path, ccnp.format(selector=scoped)))
+
+
+def test_findings_carry_file_document_and_path(tmp_path: Path) -> None:
+    text = CNP.format(body="  ingress:\n  - {}\n") + "---\n" + CNP.format(
+        body=http("{headers: [{X-Team: blue}]}"))
+    result = lint_text(tmp_path, text)
+    header = next(f for f in result.findings if f.rule == "header-as-map")
+    assert header.document == 2
+    assert header.path == "spec.ingress[0].toPorts[0].rules.http[0].headers[0]"
+    assert str(header).startswith(f"{tmp_path / 'p.yaml'}: document 2: spec.ingress[0]")
+    assert '"X-Team: blue"' in header.message
+    assert header.severity == "error"
+
+
+def test_header_map_is_not_reported_twice(tmp_path: Path) -> None:
+    result = lint_text(tmp_path, CNP.format(body=http("{headers: [{X-Team: blue}]}")))
+    paths = [f.path for f in result.findings if f.severity == "error"]
+    assert paths == ["spec.ingress[0].toPorts[0].rules.http[0].headers[0]"]
+
+
+def test_unknown_kind_is_fatal_not_a_finding(tmp_path: Path) -> None:
+    result = lint_text(tmp_path, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    assert result.fatal and not result.findings
+    assert "unknown kind 'ConfigMap'" in str(result.fatal[0])
+
+
+def test_invalid_yaml_is_fatal(tmp_path: Path) -> None:
+    result = lint_text(tmp_path, "kind: [\n")
+    assert "invalid YAML" in str(result.fatal[0])
+
+
+def test_clean_policy_has_no_findings(tmp_path: Path) -> None:
+    result = lint_text(tmp_path, CNP.format(body="  egress:\n" + FQDN_443 + DNS_OK))
+    assert result.findings == ()
