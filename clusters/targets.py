@@ -25,7 +25,7 @@ def run_argv(
         docker, "run", "-d", "--name", container_name(cluster, fqdn),
         "--network", network, "--network-alias", fqdn,
         "--label", f"{CLUSTER_LABEL}={cluster}", "--label", f"{FQDN_LABEL}={fqdn}",
-        "--restart", "unless-stopped", image, *command,
+        "--restart", "unless-stopped", image, *(arg.replace("{fqdn}", fqdn) for arg in command),
     ]
 
 

@@ -100,7 +100,8 @@ def fresh_create(tmp: Path, version: str) -> list[tuple[str, ...]]:
             ("docker", "run", "-d", "--name", ext(fqdn), "--network", "kind",
              "--network-alias", fqdn, "--label", f"zt-conformance.cluster={NAME}",
              "--label", f"zt-conformance.fqdn={fqdn}", "--restart", "unless-stopped",
-             "zt-conformance/workloads:dev", "account-service", "--role", "external"),
+             "zt-conformance/workloads:dev", "account-service", "--role", "external",
+             "--tls-name", fqdn),
         ]
     inspects = [("docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", ext(f))
                 for f in FQDNS]
