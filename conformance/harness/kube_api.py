@@ -109,28 +109,50 @@ class ClientKubeApi:
     def _call(self, method: str, path: str, body: Any, query: dict[str, str] | None,
               content_type: str | None, accept: str, timeout: float) -> str:
         from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
 
         headers = {"Accept": accept}
         if content_type and body is not None:
             headers["Content-Type"] = content_type
         try:
-            response = self._api.call_api(
-                path, method, query_params=list((query or {}).items()),
-                header_params=headers, body=body, auth_settings=["BearerToken"],
-                _preload_content=False, _return_http_data_only=True,
-                _request_timeout=timeout)
+            status, data = self._send(method, path, body, list((query or {}).items()),
+                                      headers, timeout)
         except ApiException as err:
             raise status_error(int(err.status or 0), err.body, str(err.reason)) from err
-        except Exception as err:  # urllib3/ssl/socket errors: the server is unreachable
+        except (HTTPError, OSError) as err:  # urllib3/ssl/socket: the server is unreachable
             raise ApiError(0, f"{type(err).__name__}: {err}") from err
-        data = response.data
-        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
+        if not 200 <= status < 300:
+            raise status_error(status, text, f"HTTP {status}")
+        return text
+
+    def _send(self, method: str, path: str, body: Any, query: list[tuple[str, str]],
+              headers: dict[str, str], timeout: float) -> tuple[int, Any]:
+        """(status, body bytes) across both generations of the generated client."""
+        api = self._api
+        if hasattr(api, "param_serialize"):  # kubernetes >= 35: serialize, then send
+            verb, url, sent_headers, sent_body, post = api.param_serialize(
+                method=method, resource_path=path, query_params=query,
+                header_params=headers, body=body, auth_settings=["BearerToken"])
+            response = api.call_api(verb, url, header_params=sent_headers, body=sent_body,
+                                    post_params=post, _request_timeout=timeout)
+            return int(response.status), response.read()
+        response = api.call_api(path, method, query_params=query, header_params=headers,
+                                body=body, auth_settings=["BearerToken"],
+                                _preload_content=False, _return_http_data_only=True,
+                                _request_timeout=timeout)
+        return int(response.status), response.data
+
+    def close(self) -> None:
+        self._api.close()
 
     def exec(self, namespace: str, pod: str, container: str | None, argv: list[str],
              stdin: str | None, *, timeout: float) -> ExecResult:
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
         from kubernetes.stream import stream
+        from urllib3.exceptions import HTTPError
+        from websocket import WebSocketException
 
         kwargs: dict[str, Any] = {"command": argv, "stdin": stdin is not None, "stdout": True,
                                   "stderr": True, "tty": False, "_preload_content": False}
@@ -141,7 +163,7 @@ class ClientKubeApi:
             ws = stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
         except ApiException as err:
             raise status_error(int(err.status or 0), err.body, str(err.reason)) from err
-        except Exception as err:
+        except (WebSocketException, HTTPError, OSError) as err:
             raise ApiError(0, f"exec into {namespace}/{pod}: {type(err).__name__}: {err}"
                            ) from err
         try:
