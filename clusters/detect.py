@@ -73,6 +73,13 @@ def version_from_image(image: str) -> str:
 
 
 def detect_with(env: Env, kube: Kube) -> Detected:
+    try:
+        return _detect(env, kube)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ClustersError(f"unexpected answer while detecting Cilium: {exc!r}") from None
+
+
+def _detect(env: Env, kube: Kube) -> Detected:
     ds = _json(env, kube, "reading DaemonSet kube-system/cilium",
                "-n", "kube-system", "get", "daemonset", "cilium")
     if ds is None:

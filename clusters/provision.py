@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -182,10 +183,16 @@ def use_existing(env: Env, kubeconfig: str | None, context: str | None,
     return kube, found
 
 
+def effective_kubeconfig(kubeconfig: str | None) -> str:
+    """The file kubectl would read: the flag, else $KUBECONFIG, else ~/.kube/config."""
+    return kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+
 def up_existing(env: Env, kubeconfig: str | None, context: str | None,
                 allow_existing_cluster: bool) -> UpOutcome:
     kube, found = use_existing(env, kubeconfig, context, allow_existing_cluster)
-    return UpOutcome(kubeconfig or "", kube.context or "", found.cilium_version, reused=True)
+    return UpOutcome(effective_kubeconfig(kubeconfig), kube.context or "", found.cilium_version,
+                     reused=True)
 
 
 def down(s: Setup, env: Env) -> None:
@@ -233,7 +240,8 @@ def upgrade_existing(s: Setup, env: Env, kubeconfig: str | None, context: str | 
              f"helm upgrade to {s.release.version}")
     for stage in existing_stages(found):
         wait_for(env, kube, stage)
-    return UpOutcome(kubeconfig or "", kube.context or "", s.release.version, reused=True)
+    return UpOutcome(effective_kubeconfig(kubeconfig), kube.context or "", s.release.version,
+                     reused=True)
 
 
 def existing_stages(found: Detected) -> list[Stage]:

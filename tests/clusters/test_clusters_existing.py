@@ -7,9 +7,10 @@ from clusters_fakes import World, make_env
 
 from clusters.detect import describe, detect_with, features_from, runnable_groups
 from clusters.env import Kube
-from clusters.errors import RefusedError
+from clusters.errors import ClustersError, RefusedError
 from clusters.guard import check_context
 from clusters.provision import up_existing
+from clusters.runner import CommandResult
 from conformance.harness.cluster import (
     FEATURE_FQDN_TARGETS,
     FEATURE_HUBBLE_METRICS,
@@ -96,3 +97,27 @@ def test_groups_report_names_what_is_missing() -> None:
     assert groups["dns-fqdn"] == [FEATURE_FQDN_TARGETS]
     text = describe(detect_with(make_env(World(cilium_config={}))[0], Kube(None, "kind-a")))
     assert "mutual-auth" in text and "skips (needs mutual-auth)" in text
+
+
+def test_garbage_from_the_cluster_is_a_clear_error_not_a_traceback() -> None:
+    world = World()
+    env, _, _, _ = make_env(world)
+    world.agent_image = "quay.io/cilium/cilium@sha256:only-a-digest"
+    with pytest.raises(ClustersError, match="cannot read the Cilium version"):
+        detect_with(env, Kube(None, "kind-a"))
+
+    def broken(argv: object, **_: object) -> CommandResult:
+        return CommandResult((), 0, "{not json", "")
+
+    env.runner = type("R", (), {"run": staticmethod(broken)})()
+    with pytest.raises(ClustersError, match="unexpected answer"):
+        detect_with(env, Kube(None, "kind-a"))
+
+
+def test_existing_cluster_reports_the_kubeconfig_kubectl_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", "/etc/kube/lab.yaml")
+    env, _, _, _ = make_env(World())
+    assert up_existing(env, None, "kind-lab", False).kubeconfig == "/etc/kube/lab.yaml"
+    assert up_existing(env, "/x/config", "kind-lab", False).kubeconfig == "/x/config"
