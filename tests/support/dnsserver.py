@@ -20,7 +20,7 @@ import dns.rdatatype
 import dns.rrset
 
 DEFAULT_TTL = 30
-ACCEPT_POLL_S = 0.2  # how often the TCP loop checks for shutdown
+ACCEPT_POLL_S = 0.1  # how often the serving loops check for shutdown
 
 
 @dataclass
@@ -35,6 +35,7 @@ class DnsServer:
     def __post_init__(self) -> None:
         self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._udp.bind((self.host, 0))
+        self._udp.settimeout(ACCEPT_POLL_S)
         self.port: int = self._udp.getsockname()[1]
         self._tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -57,9 +58,9 @@ class DnsServer:
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
-        self._udp.close()  # unblocks recvfrom
         for thread in self._threads:
             thread.join(timeout=5)
+        self._udp.close()
         self._tcp.close()
 
     def answer(self, wire: bytes, transport: str) -> bytes | None:
@@ -90,6 +91,8 @@ class DnsServer:
         while not self._stop.is_set():
             try:
                 wire, peer = self._udp.recvfrom(65535)
+            except TimeoutError:
+                continue
             except OSError:
                 return
             if (reply := self.answer(wire, "udp")) is not None:
