@@ -158,30 +158,42 @@ class ClientKubeApi:
                                   "stderr": True, "tty": False, "_preload_content": False}
         if container:
             kwargs["container"] = container
-        core = client.CoreV1Api(self._api)
+        # stream() swaps the ApiClient's call_api while it connects, which races with other
+        # threads using the same ApiClient: each exec gets a client of its own.
+        own: Any = client.ApiClient(self._api.configuration)
         try:
-            ws = stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
-        except ApiException as err:
-            raise status_error(int(err.status or 0), err.body, str(err.reason)) from err
-        except (WebSocketException, HTTPError, OSError) as err:
-            raise ApiError(0, f"exec into {namespace}/{pod}: {type(err).__name__}: {err}"
-                           ) from err
-        try:
-            if stdin is not None:
-                ws.write_stdin(stdin)
-                # EOF needs the v5 protocol (Kubernetes >= 1.30); on older servers this is a
-                # no-op and the caller's command must stop reading by itself.
-                ws.close_channel(0)
-            deadline = time.monotonic() + timeout
-            while ws.is_open():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise ApiError(0, f"exec {' '.join(argv)!r} in {namespace}/{pod} did not "
-                                   f"finish within {timeout:g}s")
-                ws.update(timeout=min(left, EXEC_UPDATE_S))
-            stdout = ws.read_stdout() or ""
-            stderr = ws.read_stderr() or ""
-            code, message = parse_exec_status(ws.read_channel(EXEC_STATUS_CHANNEL) or "")
+            try:
+                ws = stream(client.CoreV1Api(own).connect_get_namespaced_pod_exec, pod,
+                            namespace, **kwargs)
+            except ApiException as err:
+                raise status_error(int(err.status or 0), err.body, str(err.reason)) from err
+            except (WebSocketException, HTTPError, OSError) as err:
+                raise ApiError(0, f"exec into {namespace}/{pod}: {type(err).__name__}: {err}"
+                               ) from err
+            try:
+                return self._finish(ws, namespace, pod, argv, stdin, timeout)
+            finally:
+                ws.close()
         finally:
-            ws.close()
+            own.close()
+
+    @staticmethod
+    def _finish(ws: Any, namespace: str, pod: str, argv: list[str], stdin: str | None,
+                timeout: float) -> ExecResult:
+        """Feed stdin, wait (bounded) for the process to end, collect its output."""
+        if stdin is not None:
+            ws.write_stdin(stdin)
+            # EOF needs the v5 protocol (Kubernetes >= 1.30); on older servers this is a
+            # no-op and the caller's command must stop reading by itself.
+            ws.close_channel(0)
+        deadline = time.monotonic() + timeout
+        while ws.is_open():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ApiError(0, f"exec {' '.join(argv)!r} in {namespace}/{pod} did not "
+                               f"finish within {timeout:g}s")
+            ws.update(timeout=min(left, EXEC_UPDATE_S))
+        stdout = ws.read_stdout() or ""
+        stderr = ws.read_stderr() or ""
+        code, message = parse_exec_status(ws.read_channel(EXEC_STATUS_CHANNEL) or "")
         return ExecResult(stdout=stdout, stderr=stderr, exit_code=code, message=message)
