@@ -109,6 +109,7 @@ def _cleanup(s: Setup, env: Env) -> str:
         delete_everything(env, s.cluster)
     except ClustersError as exc:
         return f"Cleanup failed too: {exc}"
+    s.kubeconfig.unlink(missing_ok=True)
     return f"Cleaned up: kind cluster {s.cluster} and its target containers were deleted."
 
 
@@ -199,8 +200,7 @@ def down(s: Setup, env: Env) -> None:
     docker_preflight(env)
     env.say(f"down: deleting kind cluster {s.cluster} and its containers")
     delete_everything(env, s.cluster)
-    if s.kubeconfig.exists():
-        s.kubeconfig.unlink()
+    s.kubeconfig.unlink(missing_ok=True)
 
 
 def upgrade_kind(s_target: Setup, env: Env) -> UpOutcome:

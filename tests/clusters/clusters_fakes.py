@@ -134,6 +134,7 @@ class FakeTools:
             return ok("".join(f"{c}\n" for c in sorted(w.clusters)))
         if a[1:3] == ("create", "cluster"):
             w.clusters.add(a[4])
+            Path(a[a.index("--kubeconfig") + 1]).write_text("apiVersion: v1\nkind: Config\n")
             return ok()
         if a[1:3] == ("delete", "cluster"):
             w.clusters.discard(a[4])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from clusters_fakes import World, make_env
 
@@ -9,8 +11,9 @@ from clusters.detect import describe, detect_with, features_from, runnable_group
 from clusters.env import Kube
 from clusters.errors import ClustersError, RefusedError
 from clusters.guard import check_context
-from clusters.provision import up_existing
+from clusters.provision import up_existing, upgrade_existing
 from clusters.runner import CommandResult
+from clusters.setup import make_setup
 from conformance.harness.cluster import (
     FEATURE_FQDN_TARGETS,
     FEATURE_HUBBLE_METRICS,
@@ -121,3 +124,33 @@ def test_existing_cluster_reports_the_kubeconfig_kubectl_reads(
     env, _, _, _ = make_env(World())
     assert up_existing(env, None, "kind-lab", False).kubeconfig == "/etc/kube/lab.yaml"
     assert up_existing(env, "/x/config", "kind-lab", False).kubeconfig == "/x/config"
+
+
+def test_upgrade_of_an_existing_cluster_keeps_its_values(tmp_path: Path) -> None:
+    world = World(cilium_config=FULL_CONFIG, agent_image="quay.io/cilium/cilium:v1.19.6")
+    env, tools, _, _ = make_env(world)
+    setup = make_setup("default", "1.20.0", files_dir=tmp_path)
+    got = upgrade_existing(setup, env, "/k", "staging", allow_existing_cluster=True)
+    assert got.cilium_version == "1.20.0"
+    helm_calls = [c for c in tools.calls if c[0] == "helm"]
+    saved = tmp_path / "values-before-1.19.6.yaml"
+    assert helm_calls == [
+        ("helm", "get", "values", "cilium", "--namespace", "kube-system", "-o", "yaml",
+         "--kubeconfig", "/k", "--kube-context", "staging"),
+        ("helm", "upgrade", "cilium", "cilium", "--repo", "https://helm.cilium.io",
+         "--version", "1.20.0", "--namespace", "kube-system", "--values", str(saved),
+         "--set", "upgradeCompatibility=1.19", "--kubeconfig", "/k", "--kube-context", "staging"),
+    ]
+    assert "relay" in saved.read_text()
+    waited = {c[c.index("get") + 2] for c in tools.calls if "get" in c and "-o" in c
+              and c[c.index("get") + 1] in ("daemonset", "deployment")}
+    assert {"cilium", "cilium-operator", "cilium-envoy", "hubble-relay", "spire-agent"} <= waited
+    assert not [c for c in tools.calls if c[0] in ("kind", "docker")]
+
+
+def test_upgrade_of_a_non_kind_context_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    env, tools, _, _ = make_env(World())
+    setup = make_setup("default", "1.20.0", files_dir=tmp_path)
+    with pytest.raises(RefusedError):
+        upgrade_existing(setup, env, None, "prod", allow_existing_cluster=False)
+    assert tools.calls == []

@@ -306,6 +306,7 @@ def test_helm_failure_shows_its_stderr_and_cleans_up(tmp_path: Path) -> None:
     assert "Cleaned up" in text
     assert ("kind", "delete", "cluster", "--name", NAME) in tools.calls
     assert world.clusters == set() and world.containers == {}
+    assert not (tmp_path / "kubeconfig").exists()
 
 
 def test_keep_on_failure_leaves_the_cluster(tmp_path: Path) -> None:
@@ -314,6 +315,7 @@ def test_keep_on_failure_leaves_the_cluster(tmp_path: Path) -> None:
     with pytest.raises(CommandFailed, match="Kept for inspection"):
         up_kind(setup_for(tmp_path), env, False, keep_on_failure=True)
     assert NAME in world.clusters and len(world.containers) == len(FQDNS)
+    assert (tmp_path / "kubeconfig").exists()
     assert not [c for c in tools.calls if c[:2] == ("kind", "delete")]
 
 
