@@ -1,0 +1,73 @@
+"""manifests/workloads: the shapes the harness relies on (names, labels, ports, image)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests" / "workloads"
+IMAGE = "zt-conformance/workloads:dev"
+
+
+def _docs() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(MANIFESTS.glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def _get(kind: str, name: str) -> dict[str, Any]:
+    [doc] = [d for d in _docs() if d["kind"] == kind and d["metadata"]["name"] == name]
+    return doc
+
+
+def test_no_namespace_anywhere() -> None:
+    assert _docs()
+    assert all("namespace" not in d["metadata"] for d in _docs())
+
+
+@pytest.mark.parametrize(("name", "replicas"), [("account-service", 2),
+                                                ("payment-processor", 1),
+                                                ("audit-logger", 1)])
+def test_deployments_are_labelled_by_app_and_use_the_local_image(name: str,
+                                                                 replicas: int) -> None:
+    dep = _get("Deployment", name)
+    assert dep["spec"]["replicas"] == replicas
+    assert dep["spec"]["selector"]["matchLabels"] == {"app": name}
+    pod = dep["spec"]["template"]
+    assert pod["metadata"]["labels"]["app"] == name
+    [container] = pod["spec"]["containers"]
+    assert container["image"] == IMAGE and container["imagePullPolicy"] == "IfNotPresent"
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert pod["spec"]["securityContext"]["runAsUser"] == 65532
+    env = {e["name"]: e for e in container.get("env", [])}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
+def test_clients_idle_and_service_serves() -> None:
+    for name in ("payment-processor", "audit-logger"):
+        [c] = _get("Deployment", name)["spec"]["template"]["spec"]["containers"]
+        assert c["command"] == ["prober", "idle"]
+    [svc] = _get("Deployment", "account-service")["spec"]["template"]["spec"]["containers"]
+    assert svc["command"][0] == "account-service"
+    assert svc["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 8080}
+    assert {p["name"]: p["containerPort"] for p in svc["ports"]} == {"http": 8080,
+                                                                      "grpc": 9090}
+
+
+def test_account_service_replicas_spread_across_nodes() -> None:
+    spec = _get("Deployment", "account-service")["spec"]["template"]["spec"]
+    [spread] = spec["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["whenUnsatisfiable"] == "DoNotSchedule"
+    assert spread["labelSelector"]["matchLabels"] == {"app": "account-service"}
+
+
+def test_service_ports_and_selector() -> None:
+    svc = _get("Service", "account-service")
+    assert svc["spec"]["selector"] == {"app": "account-service"}
+    assert {p["name"]: (p["port"], p["protocol"]) for p in svc["spec"]["ports"]} == {
+        "http": (8080, "TCP"), "grpc": (9090, "TCP")}
