@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -9,11 +10,10 @@ from typing import Any
 
 from clusters.env import Env, Kube
 from clusters.errors import ClustersError, CommandFailed
-from clusters.paths import package_dir
+from clusters.paths import repo_root
 from clusters.runner import check
 from clusters.setup import MARKER_NAME, MARKER_NAMESPACE
 from clusters.steps import marker_targets
-from clusters.yamldata import load_yaml_mapping
 from conformance.harness.cluster import (
     FEATURE_FQDN_TARGETS,
     FEATURE_HUBBLE_METRICS,
@@ -23,8 +23,8 @@ from conformance.harness.cluster import (
     FEATURE_MUTUAL_AUTH,
 )
 
+NOT_LOADABLE = "not loadable"
 _VERSION_RE = re.compile(r":v?(\d+\.\d+\.\d+)")
-GROUPS_FILE = "groups.yaml"
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,27 @@ def detect(kubeconfig: str | None, context: str | None, env: Env | None = None) 
     return detect_with(env or Env(), Kube(kubeconfig, context))
 
 
-def runnable_groups(features: frozenset[str]) -> dict[str, list[str]]:
+def scenario_requirements() -> dict[str, tuple[str, ...]]:
+    """Scenario name -> the features it needs, read from the suite itself, so this report
+    names exactly the test groups `nox -s conformance` runs."""
+    found: dict[str, tuple[str, ...]] = {}
+    for path in sorted((repo_root() / "conformance" / "scenarios").glob("test_*.py")):
+        try:
+            module = importlib.import_module(f"conformance.scenarios.{path.stem}")
+        except Exception as exc:  # a broken scenario is the suite's report, not ours
+            found[f"{path.stem} ({NOT_LOADABLE}: {type(exc).__name__})"] = ()
+            continue
+        spec = getattr(module, "SCENARIO", None)
+        if spec is not None:
+            found[str(spec.name)] = tuple(str(f) for f in spec.requires)
+    return found
+
+
+def runnable_groups(
+    features: frozenset[str], groups: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, list[str]]:
     """Group -> missing features (empty list: the group can run)."""
-    groups = load_yaml_mapping(package_dir() / GROUPS_FILE)
+    groups = scenario_requirements() if groups is None else groups
     return {g: [f for f in needs if f not in features] for g, needs in groups.items()}
 
 
@@ -116,5 +134,7 @@ def describe(d: Detected) -> str:
     lines = [f"Cilium {d.cilium_version}; features: {', '.join(sorted(d.features)) or 'none'}"]
     for group, missing in runnable_groups(d.features).items():
         state = "runs" if not missing else "skips (needs " + ", ".join(missing) + ")"
+        if NOT_LOADABLE in group:
+            state = "unknown"
         lines.append(f"  {group:24} {state}")
     return "\n".join(lines)

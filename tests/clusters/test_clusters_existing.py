@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 from clusters_fakes import World, make_env
 
-from clusters.detect import describe, detect_with, features_from, runnable_groups
+from clusters.detect import (
+    describe,
+    detect_with,
+    features_from,
+    runnable_groups,
+    scenario_requirements,
+)
 from clusters.env import Kube
 from clusters.errors import ClustersError, RefusedError
 from clusters.guard import check_context
@@ -94,12 +100,22 @@ def test_features_off_are_not_reported() -> None:
 
 
 def test_groups_report_names_what_is_missing() -> None:
-    groups = runnable_groups(frozenset({FEATURE_L7_PROXY}))
-    assert groups["l3-l4"] == [] and groups["l7-http"] == []
-    assert groups["mutual-auth"] == [FEATURE_MUTUAL_AUTH]
-    assert groups["dns-fqdn"] == [FEATURE_FQDN_TARGETS]
+    groups = {"l3": (), "grpc": (FEATURE_L7_PROXY,), "auth": (FEATURE_MUTUAL_AUTH,
+                                                              FEATURE_L7_PROXY)}
+    got = runnable_groups(frozenset({FEATURE_L7_PROXY}), groups)
+    assert got == {"l3": [], "grpc": [], "auth": [FEATURE_MUTUAL_AUTH]}
+
+
+def test_report_lists_the_suites_own_scenarios() -> None:
+    scenarios = scenario_requirements()
+    assert scenarios  # read from conformance/scenarios, not a copy
     text = describe(detect_with(make_env(World(cilium_config={}))[0], Kube(None, "kind-a")))
-    assert "mutual-auth" in text and "skips (needs mutual-auth)" in text
+    for name, needs in scenarios.items():
+        if "not loadable" in name:
+            continue  # the suite's own problem; shown as "unknown"
+        line = next(x for x in text.splitlines() if x.strip().startswith(name + " "))
+        missing = [f for f in needs if f != FEATURE_HUBBLE_RELAY]  # the fake relay is ready
+        assert line.endswith("runs" if not missing else f"skips (needs {', '.join(missing)})")
 
 
 def test_garbage_from_the_cluster_is_a_clear_error_not_a_traceback() -> None:
