@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -91,14 +92,15 @@ def delete_everything(env: Env, cluster: str) -> None:
 
 
 def run_steps(s: Setup, env: Env, steps: list[Step], st: RunState, verb: str,
-              cleanup: bool) -> None:
-    """Run steps in order; on failure or Ctrl-C delete what `up` made (unless told not to)."""
+              on_failure: Callable[[Setup, Env], str]) -> None:
+    """Run steps in order; on failure or Ctrl-C run `on_failure` (cleanup, or say what was
+    kept) and add its note to the one error message."""
     try:
         for i, step in enumerate(steps, 1):
             env.say(f"{verb}: [{i}/{len(steps)}] {step.title}")
             step.run(s, env, st)
     except (ClustersError, KeyboardInterrupt) as exc:
-        note = _cleanup(s, env) if cleanup else _kept(s)
+        note = on_failure(s, env)
         if isinstance(exc, KeyboardInterrupt):
             raise Interrupted(f"{verb} interrupted. {note}") from None
         raise type(exc)(f"{exc}\n{note}") from None
@@ -113,9 +115,15 @@ def _cleanup(s: Setup, env: Env) -> str:
     return f"Cleaned up: kind cluster {s.cluster} and its target containers were deleted."
 
 
-def _kept(s: Setup) -> str:
+def _kept(s: Setup, env: Env) -> str:
     return (f"Kept for inspection (--keep-on-failure): KUBECONFIG={s.kubeconfig}; "
             "remove it with `python -m clusters down`.")
+
+
+def _upgrade_left(s: Setup, env: Env) -> str:
+    return (f"The cluster was left as it is (an upgrade never deletes anything); "
+            f"KUBECONFIG={s.kubeconfig}. `helm rollback cilium -n kube-system` returns to "
+            f"Cilium {s.upgrade_from}.")
 
 
 def health_stages(s: Setup) -> list[Stage]:
@@ -130,7 +138,13 @@ def up_kind(s: Setup, env: Env, recreate: bool, keep_on_failure: bool) -> UpOutc
     if exists and not recreate:
         s.files_dir.mkdir(parents=True, exist_ok=True)
         env.must(export_kubeconfig_argv(s, env), "exporting the kubeconfig")
-        marker = read_marker(env, kube)
+        try:
+            marker = read_marker(env, kube)
+        except CommandFailed as exc:
+            raise RefusedError(
+                f"kind cluster {s.cluster!r} exists but its API server does not answer (its "
+                f"node containers may be stopped). Nothing was changed. Pass --recreate to "
+                f"delete and re-create it.\n{exc}") from None
     decision = decide(s.cluster, exists, (marker or {}).get("config-hash"), s.config_hash(),
                       recreate)
     if decision is Decision.REUSE:
@@ -139,7 +153,8 @@ def up_kind(s: Setup, env: Env, recreate: bool, keep_on_failure: bool) -> UpOutc
         env.say(f"up: --recreate: deleting kind cluster {s.cluster}")
         delete_everything(env, s.cluster)
     write_files(s)
-    run_steps(s, env, create_steps(s), RunState(), "up", cleanup=not keep_on_failure)
+    run_steps(s, env, create_steps(s), RunState(), "up",
+              _kept if keep_on_failure else _cleanup)
     env.say(f"up: ready. export KUBECONFIG={s.kubeconfig}  (context {s.context})")
     return UpOutcome(str(s.kubeconfig), s.context, s.release.version, reused=False)
 
@@ -218,7 +233,7 @@ def upgrade_kind(s_target: Setup, env: Env) -> UpOutcome:
     s = replace(s_target, upgrade_from=marker["cilium-version"])
     write_files(s)
     st = RunState(marker_targets(marker), marker.get("workloads-image-id", ""))
-    run_steps(s, env, upgrade_steps(s), st, "upgrade", cleanup=False)
+    run_steps(s, env, upgrade_steps(s), st, "upgrade", _upgrade_left)
     env.say(f"upgrade: Cilium {s.upgrade_from} -> {s.release.version} ready")
     return UpOutcome(str(s.kubeconfig), s.context, s.release.version, reused=True)
 

@@ -363,3 +363,24 @@ def test_wait_timeout_reports_what_is_not_ready_and_cleans_up(tmp_path: Path) ->
     # Polled every 2 s until the deadline, never longer.
     assert clock.sleeps and set(clock.sleeps) == {2.0} and len(clock.sleeps) == 90
     assert any(line.startswith("  FAIL  Cilium Envoy") for line in said)
+
+
+def test_failed_upgrade_leaves_the_cluster_and_says_how_to_roll_back(tmp_path: Path) -> None:
+    world, _ = made_cluster(tmp_path, "1.19.6")
+    world.fail_on = {"upgrade": "Error: UPGRADE FAILED: timed out"}
+    env, tools, _, _ = make_env(world)
+    with pytest.raises(CommandFailed) as err:
+        upgrade_kind(setup_for(tmp_path, "1.20.0"), env)
+    assert "UPGRADE FAILED" in str(err.value) and "helm rollback cilium" in str(err.value)
+    assert NAME in world.clusters and (world.marker or {})["cilium-version"] == "1.19.6"
+    assert not [c for c in tools.calls if c[:2] == ("kind", "delete")]
+
+
+def test_existing_cluster_whose_api_does_not_answer_is_refused(tmp_path: Path) -> None:
+    world, setup = made_cluster(tmp_path)
+    world.fail_on = {"configmap": "The connection to the server 127.0.0.1:40000 was refused"}
+    env, tools, _, _ = make_env(world)
+    with pytest.raises(RefusedError, match="API server does not answer") as err:
+        up_kind(setup, env, False, False)
+    assert "connection to the server" in str(err.value)
+    assert not [c for c in tools.calls if c[:2] in (("kind", "delete"), ("kind", "create"))]
