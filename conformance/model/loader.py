@@ -36,6 +36,8 @@ from conformance.model.selectors import (
 
 API_VERSIONS = {CNP: "cilium.io/v2", CCNP: "cilium.io/v2", KNP: "networking.k8s.io/v1"}
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
+# libyaml's loader is ~10x faster; same safe semantics (no arbitrary objects).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 L3_FIELDS = {
     "ingress": ("fromEndpoints", "fromCIDR", "fromCIDRSet", "fromEntities", "fromGroups",
                 "fromNodes"),
@@ -86,7 +88,7 @@ def read_documents(text: str, file: str) -> tuple[list[Document], list[Problem]]
     docs: list[Document] = []
     index = 0
     try:
-        for index, data in enumerate(yaml.safe_load_all(text), start=1):
+        for index, data in enumerate(yaml.load_all(text, Loader=_YAML_LOADER), start=1):
             if data is None:
                 continue
             if isinstance(data, dict) and data.get("kind") == "List":

@@ -136,68 +136,123 @@ def _types() -> dict[str, Any]:
     return loaded
 
 
+# A field path kept as a linked list (parent, segment) and only rendered for a problem.
+Path = tuple[Any, str | int] | None
+Checker = Callable[[Any, Path, list[tuple[Path, str]]], None]
+
+
+def render(path: Path) -> str:
+    parts: list[str] = []
+    while path is not None:
+        path, seg = path
+        parts.append(f"[{seg}]" if isinstance(seg, int) else f".{seg}")
+    return "".join(reversed(parts)).lstrip(".")
+
+
 def validate(value: Any, type_name: str, path: str) -> list[Issue]:
     """All the problems of `value` against schema type `type_name`; [] when it is accepted."""
-    issues: list[Issue] = []
-    _check(value, type_name, path, issues)
-    return issues
+    found: list[tuple[Path, str]] = []
+    _checker(type_name)(value, (None, path) if path else None, found)
+    return [(render(p) or "<document>", msg) for p, msg in found]
 
 
-def _check(value: Any, spec: Any, path: str, issues: list[Issue]) -> None:
+_CHECKERS: dict[str, Checker] = {}
+
+
+def _checker(spec: Any) -> Checker:
+    """Compile a type spec into a checking function, once per named type."""
     if isinstance(spec, str):
         if spec in SCALARS:
-            if (msg := SCALARS[spec](value)) is not None:
-                issues.append((path, msg))
-            return
-        _check_object(value, _types()[spec], path, issues)
-    elif "enum" in spec:
-        if value not in spec["enum"]:
-            choices = ", ".join(str(c) for c in spec["enum"])
-            issues.append((path, f"{value!r} is not one of: {choices}"))
-    elif "list" in spec:
+            return _scalar(SCALARS[spec])
+        if spec not in _CHECKERS:
+            _CHECKERS[spec] = _object(_types()[spec])
+        return _CHECKERS[spec]
+    if "enum" in spec:
+        return _enum(tuple(spec["enum"]))
+    if "list" in spec:
+        return _list(_checker_lazy(spec["list"]), spec.get("max"))
+    return _map(_checker_lazy(spec["map"]))
+
+
+def _checker_lazy(spec: Any) -> Checker:
+    """Named types may refer to each other: resolve them at first use."""
+    if isinstance(spec, str) and spec not in SCALARS:
+        return lambda v, p, out: _checker(spec)(v, p, out)
+    return _checker(spec)
+
+
+def _scalar(check: Callable[[Any], str | None]) -> Checker:
+    def run(value: Any, path: Path, out: list[tuple[Path, str]]) -> None:
+        if (msg := check(value)) is not None:
+            out.append((path, msg))
+    return run
+
+
+def _enum(choices: tuple[Any, ...]) -> Checker:
+    text = ", ".join(str(c) for c in choices)
+
+    def run(value: Any, path: Path, out: list[tuple[Path, str]]) -> None:
+        if value not in choices:
+            out.append((path, f"{value!r} is not one of: {text}"))
+    return run
+
+
+def _list(item: Checker, max_items: int | None) -> Checker:
+    def run(value: Any, path: Path, out: list[tuple[Path, str]]) -> None:
         if value is None:
             return  # `field:` with nothing after it is null, which the API server drops
         if not isinstance(value, list):
-            issues.append((path, f"expected a list, got {_kind(value)}"))
+            out.append((path, f"expected a list, got {_kind(value)}"))
             return
-        if "max" in spec and len(value) > spec["max"]:
-            issues.append((path, f"at most {spec['max']} items are allowed by the CRD"))
-        for i, item in enumerate(value):
-            _check(item, spec["list"], f"{path}[{i}]", issues)
-    elif "map" in spec:
+        if max_items is not None and len(value) > max_items:
+            out.append((path, f"at most {max_items} items are allowed by the CRD"))
+        for i, v in enumerate(value):
+            item(v, (path, i), out)
+    return run
+
+
+def _map(item: Checker) -> Checker:
+    def run(value: Any, path: Path, out: list[tuple[Path, str]]) -> None:
         if value is None:
             return
         if not isinstance(value, dict):
-            issues.append((path, f"expected a map, got {_kind(value)}"))
+            out.append((path, f"expected a map, got {_kind(value)}"))
             return
         for k, v in value.items():
-            _check(v, spec["map"], f"{path}.{k}", issues)
+            item(v, (path, str(k)), out)
+    return run
 
 
-def _check_object(value: Any, spec: dict[str, Any], path: str, issues: list[Issue]) -> None:
-    if value is None:
-        return
-    if not isinstance(value, dict):
-        issues.append((path, f"expected a map, got {_kind(value)}"))
-        return
-    fields: dict[str, Any] = spec["fields"]
-    prefix = f"{path}." if path else ""
-    for key, item in value.items():
-        if key not in fields:
-            hint = spec.get("hints", {}).get(key)
-            known = ", ".join(sorted(fields))
-            issues.append((f"{prefix}{key}", hint or f"unknown field (known here: {known})"))
-            continue
-        _check(item, fields[key], f"{prefix}{key}", issues)
-    for key in spec.get("required", []):
-        if key not in value:
-            issues.append((f"{prefix}{key}", "required field is missing"))
-    for group in spec.get("one_of", []):
-        present = [k for k in group if k in value]
-        if len(present) != 1:
-            issues.append((path or "<document>",
-                           f"exactly one of {', '.join(group)} is required, found "
-                           f"{', '.join(present) or 'none'}"))
-    for group in spec.get("any_of", []):
-        if not any(k in value for k in group):
-            issues.append((path or "<document>", f"needs at least one of {', '.join(group)}"))
+def _object(spec: dict[str, Any]) -> Checker:
+    fields = {k: _checker_lazy(v) for k, v in spec["fields"].items()}
+    known = ", ".join(sorted(fields))
+    hints: dict[str, str] = spec.get("hints", {})
+    required: list[str] = spec.get("required", [])
+    one_of: list[list[str]] = spec.get("one_of", [])
+    any_of: list[list[str]] = spec.get("any_of", [])
+
+    def run(value: Any, path: Path, out: list[tuple[Path, str]]) -> None:
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            out.append((path, f"expected a map, got {_kind(value)}"))
+            return
+        for key, item in value.items():
+            check = fields.get(key)
+            if check is None:
+                out.append(((path, str(key)),
+                            hints.get(key) or f"unknown field (known here: {known})"))
+            else:
+                check(item, (path, key), out)
+        for key in required:
+            if key not in value:
+                out.append(((path, key), "required field is missing"))
+        for group in one_of:
+            present = [k for k in group if k in value]
+            if len(present) != 1:
+                out.append((path, f"exactly one of {', '.join(group)} is required, found "
+                                  f"{', '.join(present) or 'none'}"))
+        for group in any_of:
+            if not any(k in value for k in group):
+                out.append((path, f"needs at least one of {', '.join(group)}"))
+    return run
