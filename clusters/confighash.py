@@ -42,7 +42,8 @@ def decide(
         raise RefusedError(
             f"kind cluster {cluster!r} was made from a different configuration "
             f"(stored config-hash {stored_hash[:12]}, wanted {wanted_hash[:12]}: profile, "
-            "Cilium version, node image or values changed). Nothing was changed. "
+            "Cilium version, node image, Helm values or CoreDNS template changed). Nothing "
+            "was changed. "
             "Pass --recreate to delete and re-create it."
         )
     return Decision.REUSE

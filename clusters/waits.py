@@ -80,7 +80,8 @@ def crds_established(env: Env, kube: Kube) -> tuple[bool, str]:
 
 
 def rollout(kind: str, namespace: str, name: str) -> Check:
-    """Ready when the controller observed its spec and every replica is updated and ready."""
+    """Done the way `kubectl rollout status` sees it: the new spec observed, every replica
+    updated and available, no old replica left."""
 
     def check(env: Env, kube: Kube) -> tuple[bool, str]:
         doc, err = _get(env, kube, "-n", namespace, "get", kind, name)
@@ -91,14 +92,17 @@ def rollout(kind: str, namespace: str, name: str) -> Check:
             return False, f"{kind}/{name}: new spec not yet observed"
         if kind == "daemonset":
             want = int(status.get("desiredNumberScheduled", 0))
-            ready = int(status.get("numberReady", 0))
             updated = int(status.get("updatedNumberScheduled", 0))
+            available = int(status.get("numberAvailable", 0))
+            old = 0
         else:
             want = int(doc.get("spec", {}).get("replicas", 1))
-            ready = int(status.get("readyReplicas", 0))
             updated = int(status.get("updatedReplicas", 0))
-        ok = want > 0 and ready >= want and updated >= want
-        return ok, f"{kind}/{name}: {ready}/{want} ready, {updated} updated"
+            available = int(status.get("availableReplicas", 0))
+            old = int(status.get("replicas", 0)) - updated
+        ok = want > 0 and updated >= want and available >= want and old <= 0
+        detail = f"{kind}/{name}: {available}/{want} available, {updated} updated"
+        return ok, detail + (f", {old} old" if old > 0 else "")
 
     return check
 

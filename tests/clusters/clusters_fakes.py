@@ -61,10 +61,11 @@ def _ready(kind: str, name: str, ready: bool) -> dict[str, Any]:
     meta = {"name": name, "generation": 2}
     if kind == "daemonset":
         n = 3 if ready else 0
-        status = {"observedGeneration": 2, "desiredNumberScheduled": 3, "numberReady": n,
+        status = {"observedGeneration": 2, "desiredNumberScheduled": 3, "numberAvailable": n,
                   "updatedNumberScheduled": 3}
         return {"metadata": meta, "status": status}
-    status = {"observedGeneration": 2, "readyReplicas": 1 if ready else 0, "updatedReplicas": 1}
+    status = {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1,
+              "availableReplicas": 1 if ready else 0}
     return {"metadata": meta, "spec": {"replicas": 1}, "status": status}
 
 

@@ -354,7 +354,7 @@ def test_wait_timeout_reports_what_is_not_ready_and_cleans_up(tmp_path: Path) ->
     with pytest.raises(NotReadyError) as err:
         up_kind(setup_for(tmp_path), env, False, False)
     text = str(err.value)
-    assert "Cilium Envoy: not ready within 180s (daemonset/cilium-envoy: 0/3 ready" in text
+    assert "Cilium Envoy: not ready within 180s (daemonset/cilium-envoy: 0/3 available" in text
     assert "pods:" in text and "cilium-abc 0/1" in text
     assert "last events:" in text and "BackOff" in text
     assert "cilium status:" in text
