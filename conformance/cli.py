@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y",
                     help=f"target Cilium version (default {DEFAULT_VERSION})")
     ex.add_argument("--format", choices=("json", "table"), default="json")
+    ex.add_argument("--no-mutual-auth", action="store_true",
+                    help="the cluster runs without mutual authentication (SPIRE): rules with "
+                         "authentication.mode required drop their traffic")
     li = sub.add_parser("lint", help="report policy mistakes; exit 1 when errors are found")
     li.add_argument("paths", nargs="*", metavar="PATH")
     li.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y")
@@ -92,7 +95,8 @@ def _paragraph(exc: Exception) -> str:
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
     policies = load_policies(args.policies)
     probes = read_probes(args.probes)
-    results = [evaluate(policies, p, args.cilium_version) for p in probes]
+    results = [evaluate(policies, p, args.cilium_version, mutual_auth=not args.no_mutual_auth)
+               for p in probes]
     if args.format == "json":
         for r in results:
             row = r.to_json()

@@ -72,11 +72,15 @@ class Side:
     enforcing: bool = True  # False when the endpoint is not a pod (no policy applies)
 
 
-def evaluate(policies: PolicySet, probe: Probe,
-             cilium_version: str = DEFAULT_VERSION) -> Expectation:
-    """What Cilium `cilium_version` does with `probe` under `policies`."""
+def evaluate(policies: PolicySet, probe: Probe, cilium_version: str = DEFAULT_VERSION, *,
+             mutual_auth: bool = True) -> Expectation:
+    """What Cilium `cilium_version` does with `probe` under `policies`.
+
+    `mutual_auth`: the cluster runs mutual authentication (SPIRE). Without it, rules with
+    `authentication.mode: required` drop their traffic with AUTH_REQUIRED.
+    """
     multi = multi_label_wildcard(parse_version(cilium_version))
-    return _Evaluation(policies, multi).run(probe)
+    return _Evaluation(policies, multi, mutual_auth).run(probe)
 
 
 def dns_proxy_learns(policies: PolicySet, source: Pod, name: str,
@@ -88,9 +92,10 @@ def dns_proxy_learns(policies: PolicySet, source: Pod, name: str,
 
 
 class _Evaluation:
-    def __init__(self, policies: PolicySet, multi_label: bool) -> None:
+    def __init__(self, policies: PolicySet, multi_label: bool, mutual_auth: bool = True) -> None:
         self.policies = policies
         self.multi = multi_label
+        self.mutual_auth = mutual_auth
 
     # -- whole probe ----------------------------------------------------------------------
 
@@ -162,6 +167,12 @@ class _Evaluation:
             side.verdict, side.reason = "dropped", "AUTH_REQUIRED"
             side.text = (f"{where}: authentication mode test-always-fail on "
                          f"{l4.auth_fail.describe()}: the auth handshake always fails")
+            return side
+        if l4.auth_required is not None and not self.mutual_auth:
+            side.verdict, side.reason = "dropped", "AUTH_REQUIRED"
+            side.text = (f"{where}: authentication mode required on "
+                         f"{l4.auth_required.describe()}, but mutual authentication is not "
+                         "enabled in the cluster, so no handshake ever completes")
             return side
         if l4.auth_required is not None:
             side.notes.append(

@@ -171,6 +171,11 @@ def _structural(doc: Document, version: tuple[int, int]) -> Iterator[Finding]:
             yield finding("auth-deprecated", f"{path}.authentication.mode", _auth_note(mode))
         yield from _peer_checks(doc, path, rule)
         for pr_path, pr in _port_rules(rule, path):
+            for key in ("serverNames", "listener", "terminatingTLS", "originatingTLS"):
+                if key in pr:
+                    yield finding("not-modelled", f"{pr_path}.{key}",
+                                  f"{key} (TLS inspection / custom listeners) is not "
+                                  "modelled: verdicts ignore it")
             rules = pr.get("rules")
             if deny and rules is not None:
                 yield finding("l7-on-deny", f"{pr_path}.rules",

@@ -64,3 +64,13 @@ def test_required_with_another_plain_rule_is_still_allowed() -> None:
     ps = policies(auth_policy("required") + "---\n" + auth_policy("disabled").replace(
         "name: mtls", "name: plain"))
     assert verdict(ps, probe(CLIENT, SERVER)) == ALLOWED
+
+
+def test_required_without_mutual_auth_in_the_cluster_drops() -> None:
+    from conformance.model import evaluate
+
+    e = evaluate(policies(auth_policy("required")), probe(CLIENT, SERVER), mutual_auth=False)
+    assert (e.verdict, e.drop_reason, e.direction) == ("dropped", "AUTH_REQUIRED", "ingress")
+    assert "not enabled" in e.explanation
+    plain = evaluate(policies(auth_policy("disabled")), probe(CLIENT, SERVER), mutual_auth=False)
+    assert plain.verdict == "allowed"

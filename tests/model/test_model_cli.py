@@ -166,3 +166,13 @@ def test_module_entry_point_never_shows_a_traceback(tmp_path: Path) -> None:
     usage = subprocess.run([sys.executable, "-m", "conformance", "explain"],
                            capture_output=True, text=True, timeout=60, check=False)
     assert usage.returncode == 2 and "--policies" in usage.stderr
+
+
+def test_explain_without_mutual_auth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = DATA / "article" / "06-mutual-auth.yaml"
+    probes = probes_file(tmp_path, [{"id": "a", "source": PP, "destination": ACC, "port": 8080,
+                                     "http": {"method": "GET", "path": "/api/v1/accounts/ab"}}])
+    code, out, _ = explain(tmp_path, capsys, policies=policy, probes=probes)
+    assert json.loads(out)["verdict"] == "allowed"
+    code, out, _ = explain(tmp_path, capsys, "--no-mutual-auth", policies=policy, probes=probes)
+    assert (code, json.loads(out)["drop_reason"]) == (0, "AUTH_REQUIRED")

@@ -85,6 +85,10 @@ CASES = [
      "  ingress:\n  - toPorts: [{ports: [{port: '80', protocol: TCP}]}]\n", "1.20"),
     ("not-modelled", "  egress:\n  - toServices: [{k8sService: {serviceName: s, namespace: n}}]"
      "\n" + DNS_OK, "  egress:\n  - toEndpoints: [{matchLabels: {app: s}}]\n" + DNS_OK, "1.20"),
+    ("not-modelled", "  egress:\n  - toEntities: [world]\n    toPorts:\n"
+     "    - ports: [{port: '443', protocol: TCP}]\n      serverNames: [api.stripe.com]\n",
+     "  egress:\n  - toEntities: [world]\n    toPorts:\n"
+     "    - ports: [{port: '443', protocol: TCP}]\n", "1.20"),
     ("rejected", "  ingress:\n  - toPorts: [{ports: [{port: 80, protocol: TCP}]}]\n",
      "  ingress:\n  - toPorts: [{ports: [{port: '80', protocol: TCP}]}]\n", "1.20"),
 ]

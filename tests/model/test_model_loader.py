@@ -85,6 +85,9 @@ def problem(tmp_path: Path, text: str) -> str:
      "at most 0"),
     ("  enableDefaultDeny: {ingress: 'no'}\n  ingress: [{}]", "spec.enableDefaultDeny.ingress",
      "true or false"),
+    ("  ingress:\n  - toPorts:\n    - ports: [{port: '9092', protocol: TCP}]\n"
+     "      rules: {kafka: [{topic: t}]}", "spec.ingress[0].toPorts[0].rules.kafka",
+     "removed in Cilium 1.20"),
 ])
 def test_rejected_fields_name_their_path(tmp_path: Path, body: str, path: str,
                                          message: str) -> None:

@@ -70,7 +70,8 @@ DNS_RULE: Doc = {
 
 @st.composite
 def egress_rules(draw: st.DrawFn, allow_l7: bool = True) -> Doc:
-    kind = draw(st.sampled_from(("plain", "fqdn", "dns")))
+    # DNS rules are L7 too: they restrict lookups even without default deny
+    kind = draw(st.sampled_from(("plain", "fqdn", "dns") if allow_l7 else ("plain", "fqdn")))
     if kind == "dns":
         return copy.deepcopy(DNS_RULE)
     if kind == "fqdn":
