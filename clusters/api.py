@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clusters.blueprint import make_setup
 from clusters.env import Env
 from clusters.provision import down as _down
 from clusters.provision import up_existing, up_kind
-from clusters.setup import make_setup
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from clusters.blueprint import make_setup
 from clusters.detect import describe
 from clusters.env import Env
 from clusters.errors import ClustersError
@@ -21,7 +22,6 @@ from clusters.provision import (
     upgrade_kind,
     use_existing,
 )
-from clusters.setup import make_setup
 
 EXIT_INTERRUPTED = 130
 

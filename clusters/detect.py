@@ -8,11 +8,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from clusters.blueprint import MARKER_NAME, MARKER_NAMESPACE
 from clusters.env import Env, Kube
 from clusters.errors import ClustersError, CommandFailed
 from clusters.paths import repo_root
 from clusters.runner import check
-from clusters.setup import MARKER_NAME, MARKER_NAMESPACE
 from clusters.steps import marker_targets
 from conformance.harness.cluster import (
     FEATURE_FQDN_TARGETS,

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from clusters.blueprint import MARKER_NAME, MARKER_NAMESPACE, WORKLOADS_IMAGE, Setup, write_files
 from clusters.confighash import Decision, decide
 from clusters.detect import Detected, describe, detect_with
 from clusters.env import KIND_DELETE_TIMEOUT_S, Env, Kube
 from clusters.errors import ClustersError, CommandFailed, Interrupted, RefusedError
 from clusters.guard import check_context
 from clusters.runner import check
-from clusters.setup import MARKER_NAME, MARKER_NAMESPACE, WORKLOADS_IMAGE, Setup, write_files
 from clusters.steps import (
     RunState,
     Step,

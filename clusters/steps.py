@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from clusters.blueprint import HELM_RELEASE, WORKLOADS_IMAGE, Setup, dump_yaml
 from clusters.coredns import render_coredns_configmap
 from clusters.env import (
     HELM_TIMEOUT_S,
@@ -19,7 +20,6 @@ from clusters.env import (
     Env,
     Kube,
 )
-from clusters.setup import HELM_RELEASE, WORKLOADS_IMAGE, Setup, dump_yaml
 from clusters.targets import KIND_NETWORK, container_name, inspect_argv, run_argv, start_targets
 from clusters.waits import COREDNS_STAGE, KUBE_SYSTEM, Stage, cilium_stages, wait_for
 

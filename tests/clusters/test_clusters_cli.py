@@ -11,13 +11,13 @@ import pytest
 import yaml
 from clusters_fakes import World, make_env
 
+from clusters.blueprint import make_setup
 from clusters.chartcheck import check_file
 from clusters.cli import main
 from clusters.env import Env
 from clusters.paths import repo_root
 from clusters.provision import up_kind
 from clusters.runner import CommandResult
-from clusters.setup import make_setup
 
 CHARTS = Path(__file__).parent / "data" / "chart-values"
 

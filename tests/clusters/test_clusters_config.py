@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from clusters.blueprint import make_setup
 from clusters.confighash import Decision, config_hash, decide
 from clusters.coredns import render_coredns_configmap
 from clusters.errors import InputError, RefusedError
 from clusters.kindconfig import render_kind_config
 from clusters.profiles import available_profiles, load_profile
-from clusters.setup import make_setup
 from clusters.versions import load_catalogue
 
 TARGETS = {"api.stripe.com": "192.0.2.10", "api.pastebin.com": "192.0.2.11"}

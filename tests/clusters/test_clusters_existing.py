@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from clusters_fakes import World, make_env
 
+from clusters.blueprint import make_setup
 from clusters.detect import (
     describe,
     detect_with,
@@ -19,7 +20,6 @@ from clusters.errors import ClustersError, RefusedError
 from clusters.guard import check_context
 from clusters.provision import up_existing, upgrade_existing
 from clusters.runner import CommandResult
-from clusters.setup import make_setup
 from conformance.harness.cluster import (
     FEATURE_FQDN_TARGETS,
     FEATURE_HUBBLE_METRICS,
