@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from clusters.blueprint import make_setup
 from clusters.env import Env
+from clusters.existing import up_existing
 from clusters.provision import down as _down
-from clusters.provision import up_existing, up_kind
+from clusters.provision import up_kind
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,11 @@ from clusters.blueprint import make_setup
 from clusters.detect import describe
 from clusters.env import Env
 from clusters.errors import ClustersError
+from clusters.existing import up_existing, use_existing
 from clusters.profiles import DEFAULT_PROFILE, available_profiles
-from clusters.provision import (
-    down,
-    render,
-    status,
-    up_existing,
-    up_kind,
-    upgrade_existing,
-    upgrade_kind,
-    use_existing,
-)
+from clusters.provision import down, up_kind
+from clusters.report import render, status
+from clusters.upgrade import upgrade_existing, upgrade_kind
 
 EXIT_INTERRUPTED = 130
 

@@ -17,9 +17,10 @@ from clusters.detect import (
 )
 from clusters.env import Kube
 from clusters.errors import ClustersError, RefusedError
+from clusters.existing import up_existing
 from clusters.guard import check_context
-from clusters.provision import up_existing, upgrade_existing
 from clusters.runner import CommandResult
+from clusters.upgrade import upgrade_existing
 from conformance.harness.cluster import (
     FEATURE_FQDN_TARGETS,
     FEATURE_HUBBLE_METRICS,

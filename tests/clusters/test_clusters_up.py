@@ -11,7 +11,8 @@ from clusters_fakes import World, make_env
 
 from clusters.blueprint import Setup, make_setup
 from clusters.errors import CommandFailed, Interrupted, NotReadyError, RefusedError
-from clusters.provision import down, up_kind, upgrade_kind
+from clusters.provision import down, up_kind
+from clusters.upgrade import upgrade_kind
 
 REPO = str(Path(__file__).resolve().parents[2])
 NAME = "zt-conformance"
