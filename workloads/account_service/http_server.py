@@ -157,10 +157,11 @@ class _Connection(asyncio.Protocol):
             req = Request(method=method, target=target, headers=headers, body=body,
                           client=self._client, protocol=self._front.scheme)
             status, echo = handle(req)
-            transport.write(_response(status, echo, close))
+            # Logged before answering: once a client has its reply, the record exists.
             self._front.log.write(event="request", protocol=req.protocol, method=method,
                                   path=target, status=status, probe_id=echo["probe_id"],
                                   client=self._client, served_by=echo["served_by"])
+            transport.write(_response(status, echo, close))
             if close:
                 transport.close()
                 return

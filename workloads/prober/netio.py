@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import os
 import socket
 import ssl
@@ -69,22 +68,24 @@ def fmt_addr(addr: Any) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+def _literal(host: str, port: int) -> tuple[int, Any] | None:
+    """(family, sockaddr) for an IP literal, without a resolver call (the common case)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return family, (host, port) if family == socket.AF_INET else (host, port, 0, 0)
+    return None
 
 
 async def resolve(host: str, port: int, sock_type: int, conn: Conn) -> tuple[int, Any]:
     """(family, sockaddr) via the system resolver, as the application would."""
     conn.phase = "resolve"
+    if (literal := _literal(host, port)) is not None:
+        return literal
     try:
-        if _is_ip(host):  # no lookup, so no executor hop
-            infos = socket.getaddrinfo(host, port, type=sock_type)
-        else:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=sock_type)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=sock_type)
     except (socket.gaierror, UnicodeError) as exc:
         raise Failure(ERROR, f"cannot resolve {host!r}: {exc}", {"phase": "resolve"}) from exc
     family, _, _, _, sockaddr = infos[0]
@@ -124,7 +125,8 @@ async def open_tcp(host: str, port: int, conn: Conn) -> socket.socket:
         if err in (0, errno.EINPROGRESS):
             conn.local = fmt_addr(sock.getsockname())
         if err == errno.EINPROGRESS:
-            await _writable(sock)
+            if not _connected(sock):
+                await _writable(sock)
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             raise OSError(err, os.strerror(err))
@@ -134,6 +136,15 @@ async def open_tcp(host: str, port: int, conn: Conn) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _connected(sock: socket.socket) -> bool:
+    """True when the handshake already finished (usual on loopback): skips a loop turn."""
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
 
 
 async def _writable(sock: socket.socket) -> None:

@@ -6,6 +6,7 @@ that into an `error` result for that probe alone, and the rest of the batch stil
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import re
@@ -143,8 +144,10 @@ def _timeout(raw: dict[str, Any], default: float) -> float:
     return float(value)
 
 
-def _http(pid: Id, raw: dict[str, Any], timeout: float) -> HttpProbe:
-    url = _str(raw, "url")
+@functools.lru_cache(maxsize=4096)
+def split_url(url: str) -> tuple[str, str, int, str, str]:
+    """(scheme, host, port, path with query, Host header); cached, as a batch often
+    repeats a few URLs thousands of times."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SpecError(f"field 'url': expected an http:// or https:// URL, got {url!r}")
@@ -152,6 +155,13 @@ def _http(pid: Id, raw: dict[str, Any], timeout: float) -> HttpProbe:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise SpecError(f"field 'url': bad port in {url!r}") from exc
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, parts.hostname, port, target, parts.netloc.rpartition("@")[2]
+
+
+def _http(pid: Id, raw: dict[str, Any], timeout: float) -> HttpProbe:
+    url = _str(raw, "url")
+    scheme, host, port, target, authority = split_url(url)
     method = _str(raw, "method", "GET").upper()
     if not HTTP_METHOD.fullmatch(method):
         raise SpecError(f"field 'method': expected an HTTP method, got {method!r}")
@@ -161,11 +171,8 @@ def _http(pid: Id, raw: dict[str, Any], timeout: float) -> HttpProbe:
     verify = raw.get("verify_tls", False)
     if not isinstance(verify, bool):
         raise SpecError("field 'verify_tls': expected true or false")
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    return HttpProbe(id=pid, url=url, scheme=parts.scheme, host=parts.hostname, port=port,
-                     target=target, authority=parts.netloc.rpartition("@")[2], method=method,
+    return HttpProbe(id=pid, url=url, scheme=scheme, host=host, port=port,
+                     target=target, authority=authority, method=method,
                      headers=_str_map(raw, "headers"), body=body.encode(),
                      verify_tls=verify, timeout=timeout)
 
