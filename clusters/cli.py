@@ -18,6 +18,12 @@ from clusters.report import render, status
 from clusters.upgrade import upgrade_existing, upgrade_kind
 
 EXIT_INTERRUPTED = 130
+DESCRIPTION = (
+    "Provision (kind + Cilium, Hubble, SPIRE), reuse, upgrade or inspect the conformance lab "
+    "cluster, or check an existing one. Exit codes: 0 ok, 2 bad input, 3 refused (safety "
+    "guard, changed configuration), 4 not ready in time, 5 tool missing, 6 a command failed, "
+    "130 interrupted."
+)
 
 
 def _existing_flags(p: argparse.ArgumentParser) -> None:
@@ -28,7 +34,7 @@ def _existing_flags(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m clusters", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m clusters", description=DESCRIPTION)
     sub = ap.add_subparsers(dest="verb", required=True)
     profiles = ", ".join(available_profiles())
 
