@@ -18,7 +18,7 @@ from conformance.model.errors import Problem
 from conformance.model.loader import Document, load_documents, parse_document
 from conformance.model.policy import CCNP, CNP, Policy
 from conformance.model.policyset import PolicySet
-from conformance.model.probe import DnsQuery, Pod, Probe
+from conformance.model.probe import DnsQuery, Entity, Pod, Probe
 from conformance.model.selectors import NAMESPACE_LABEL, identity_of, split_key
 from conformance.model.version import DEFAULT_VERSION, multi_label_wildcard, parse_version
 
@@ -43,7 +43,7 @@ RULES: dict[str, tuple[Severity, str]] = {
     "path-never-matches": ("error", "an L7 path regex that can never match a request path"),
     "method-never-matches": ("error", "an L7 method regex that matches no HTTP method"),
     "ccnp-selects-kube-system": ("warning", "a cluster-wide default deny that also selects "
-                                            "kube-system (CoreDNS, Hubble Relay)"),
+                                            "kube-system and cuts CoreDNS's own traffic"),
     "use-double-star": ("warning", "several patterns for multi-level subdomains where `**.` "
                                    "(Cilium >= 1.19) says it once"),
     "empty-rule": ("warning", "an ingress/egress rule with no peer and no port: matches "
@@ -53,6 +53,7 @@ RULES: dict[str, tuple[Severity, str]] = {
     "not-modelled": ("warning", "a construct the model cannot evaluate offline (named ports, "
                                 "toServices, toNodes, CIDR groups, secrets, host policies)"),
 }
+UPSTREAM = "192.0.2.53"  # a documentation address standing for CoreDNS's upstream resolver
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 
 
@@ -346,11 +347,14 @@ def _model_checks(policies: PolicySet, cilium_version: str) -> Iterator[Finding]
         ref = policy.ref
         if policy.cluster_wide and policy.selects(kube_dns) and (
                 policy.default_deny_ingress or policy.default_deny_egress):
-            yield Finding("ccnp-selects-kube-system", ref.file, ref.document,
-                          f"{ref.spec_path}.endpointSelector",
-                          "this cluster-wide policy also selects kube-system (CoreDNS, Hubble "
-                          "Relay): its default deny can cut every pod's DNS and blind Hubble; "
-                          "exclude kube-system or allow DNS and kube-system traffic explicitly")
+            cut = _kube_dns_cut(policies, cilium_version)
+            if cut:
+                yield Finding("ccnp-selects-kube-system", ref.file, ref.document,
+                              f"{ref.spec_path}.endpointSelector",
+                              "this cluster-wide policy also selects kube-system (CoreDNS, "
+                              "Hubble Relay), and with these policies " + "; ".join(cut)
+                              + ". Exclude kube-system or allow DNS and kube-system traffic "
+                              "explicitly")
         for rule in policy.egress:
             for k, name in enumerate(rule.fqdns):
                 sample = sample_name(name.text, name.is_pattern, multi)
@@ -376,6 +380,23 @@ def _model_checks(policies: PolicySet, cilium_version: str) -> Iterator[Finding]
                               f"egress default deny for {pod_text(pod)} drops its DNS lookups "
                               f"while it talks to FQDNs or services by name. Model says: "
                               f"{lookup.explanation}")
+
+
+def _kube_dns_cut(policies: PolicySet, cilium_version: str) -> list[str]:
+    """What the policy set breaks for CoreDNS itself (pods' queries in, upstream out)."""
+    cut = []
+    query = Probe(id="lint-dns-in", source=Pod("zt-lint", {"app": "lint"}), destination=KUBE_DNS,
+                  port=53, protocol="UDP", dns=DnsQuery("kubernetes.default.svc.cluster.local"))
+    got = evaluate(policies, query, cilium_version)
+    if got.verdict == "dropped":
+        where = "CoreDNS's ingress" if got.direction == "ingress" else "the pods' egress"
+        cut.append(f"pods' DNS queries are dropped at {where}")
+    upstream = Probe(id="lint-dns-out", source=KUBE_DNS, destination=Entity("world", UPSTREAM),
+                     port=53, protocol="UDP")
+    got = evaluate(policies, upstream, cilium_version)
+    if got.verdict == "dropped" and got.direction == "egress":
+        cut.append("CoreDNS cannot reach its upstream resolvers")
+    return cut
 
 
 def _uses_names(policy: Policy) -> bool:

@@ -122,6 +122,27 @@ spec:
               "values: [kube-system]}]}")
     assert "ccnp-selects-kube-system" not in rules_of(
         lint_text(tmp_path, ccnp.format(selector=scoped)))
+    system = """---
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: system}
+spec:
+  endpointSelector: {matchLabels: {'k8s:io.kubernetes.pod.namespace': kube-system}}
+  ingress: [{fromEntities: [all]}]
+  egress: [{toEntities: [all]}]
+---
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: dns}
+spec:
+  endpointSelector: {}
+  egress:
+  - toEndpoints: [{matchLabels: {'k8s:io.kubernetes.pod.namespace': kube-system,
+                                 'k8s:k8s-app': kube-dns}}]
+    toPorts: [{ports: [{port: '53', protocol: ANY}], rules: {dns: [{matchPattern: '*'}]}}]
+"""
+    allowed_back = lint_text(tmp_path, ccnp.format(selector="{}") + system)
+    assert "ccnp-selects-kube-system" not in rules_of(allowed_back), allowed_back.findings
 
 
 def test_findings_carry_file_document_and_path(tmp_path: Path) -> None:
