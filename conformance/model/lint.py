@@ -111,7 +111,8 @@ def lint_documents(docs: Sequence[Document], cilium_version: str = DEFAULT_VERSI
         claimed = {f.path for f in own}
         for p in problems:
             if p.path not in claimed and not any(p.path.startswith(c + ".") for c in claimed):
-                rule = "fqdn-mixed-l3" if "toFQDNs" in p.message else "rejected"
+                mixed = "toFQDNs" in p.message and "cannot be combined" in p.message
+                rule = "fqdn-mixed-l3" if mixed else "rejected"
                 findings.append(Finding(rule, p.file, p.document, p.path, p.message))
     findings.extend(_model_checks(PolicySet(policies), cilium_version))
     return LintResult(tuple(sorted(findings, key=lambda f: (f.file, f.document, f.path))),
