@@ -26,6 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO_ROOT / "workloads" / "Dockerfile"
 REQUIREMENTS = REPO_ROOT / "workloads" / "requirements.txt"
 WHEELHOUSE = REPO_ROOT / "workloads" / "wheelhouse"
+LABEL = "org.zt-conformance.component=workloads"  # set in the Dockerfile
 PULL_TIMEOUT_S = 120.0
 PIP_TIMEOUT_S = 600.0
 BUILD_TIMEOUT_S = 900.0
@@ -88,6 +89,9 @@ def build_image(tag: str = DEFAULT_TAG, base: str | None = None,
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-8:])
         raise ImageError(f"docker build of {tag} on base {chosen} failed:\n{tail}")
+    # The build stage and the image this tag replaced are left dangling; drop ours only.
+    _quiet(["docker", "image", "prune", "--force", "--filter", f"label={LABEL}"],
+           BUILD_TIMEOUT_S)
     return tag
 
 
