@@ -1,0 +1,71 @@
+"""Lint vocabulary: the rule list, a finding, and a lint run's result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from conformance.model.errors import Problem
+
+Severity = Literal["error", "warning"]
+
+# The rule list: name -> (severity, what it catches).
+RULES: dict[str, tuple[Severity, str]] = {
+    "rejected": ("error", "the API server or the Cilium agent rejects the document"),
+    "header-as-map": ("error", "an http `headers` item written as a YAML map, not a string"),
+    "header-no-space": ("error", "a header string with no space after the colon: a presence "
+                                 "check for a header literally named 'Name:value'"),
+    "fqdn-without-dns-proxy": ("error", "toFQDNs whose names no DNS rule lets the DNS proxy "
+                                        "see, so their IPs are never learned"),
+    "dns-cut-off": ("error", "egress default deny that drops the pods' DNS lookups while "
+                             "they use FQDNs or service names"),
+    "kube-dns-selector": ("error", "a selector for kube-dns using `app: kube-dns`; kube-dns "
+                                   "pods carry `k8s-app: kube-dns`"),
+    "multi-label-wildcard": ("error", "`**.` targeted at Cilium < 1.19, where it matches one "
+                                      "label like `*`"),
+    "fqdn-mixed-l3": ("error", "toFQDNs combined with other L3 selectors in one rule"),
+    "l7-on-deny": ("error", "L7 rules or authentication on ingressDeny/egressDeny rules"),
+    "path-never-matches": ("error", "an L7 path regex that can never match a request path"),
+    "method-never-matches": ("error", "an L7 method regex that matches no HTTP method"),
+    "ccnp-selects-kube-system": ("warning", "a cluster-wide default deny that also selects "
+                                            "kube-system and cuts CoreDNS's own traffic"),
+    "use-double-star": ("warning", "several patterns for multi-level subdomains where `**.` "
+                                   "(Cilium >= 1.19) says it once"),
+    "empty-rule": ("warning", "an ingress/egress rule with no peer and no port: matches "
+                              "nothing, yet switches default deny on"),
+    "auth-deprecated": ("warning", "mutual authentication: deprecated in 1.20, first packets "
+                                   "dropped with AUTH_REQUIRED, needs authentication.enabled"),
+    "not-modelled": ("warning", "a construct the model cannot evaluate offline (named ports, "
+                                "toServices, toNodes, CIDR groups, secrets, host policies)"),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    file: str
+    document: int
+    path: str
+    message: str
+
+    @property
+    def severity(self) -> Severity:
+        return RULES[self.rule][0]
+
+    def __str__(self) -> str:
+        return (f"{self.file}: document {self.document}: {self.path}: "
+                f"{self.severity} [{self.rule}] {self.message}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"severity": self.severity, "rule": self.rule, "file": self.file,
+                "document": self.document, "path": self.path, "message": self.message}
+
+
+@dataclass(frozen=True)
+class LintResult:
+    findings: tuple[Finding, ...]
+    fatal: tuple[Problem, ...]  # unreadable files, invalid YAML, unknown kinds: cannot lint
+
+    @property
+    def errors(self) -> int:
+        return sum(f.severity == "error" for f in self.findings)

@@ -1,0 +1,129 @@
+"""Lint checks that ask the model: "does this pod's lookup of that name pass the DNS proxy?"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from conformance.model.engine import KUBE_DNS, dns_proxy_learns, evaluate
+from conformance.model.lint_findings import Finding
+from conformance.model.policy import Policy
+from conformance.model.policyset import PolicySet
+from conformance.model.probe import DnsQuery, Entity, Pod, Probe
+from conformance.model.selectors import NAMESPACE_LABEL, identity_of
+from conformance.model.version import multi_label_wildcard, parse_version
+
+UPSTREAM = "192.0.2.53"  # a documentation address standing for CoreDNS's upstream resolver
+
+
+def model_findings(policies: PolicySet, cilium_version: str) -> Iterator[Finding]:
+    """Checks across the whole policy set, answered by evaluating probes with the model."""
+    multi = multi_label_wildcard(parse_version(cilium_version))
+    kube_dns = identity_of(KUBE_DNS)
+    for policy in policies:
+        pod = representative_pod(policy)
+        if pod is None:
+            continue
+        ref = policy.ref
+        if policy.cluster_wide and policy.selects(kube_dns) and (
+                policy.default_deny_ingress or policy.default_deny_egress):
+            cut = _kube_dns_cut(policies, cilium_version)
+            if cut:
+                yield Finding("ccnp-selects-kube-system", ref.file, ref.document,
+                              f"{ref.spec_path}.endpointSelector",
+                              "this cluster-wide policy also selects kube-system (CoreDNS, "
+                              "Hubble Relay), and with these policies " + "; ".join(cut)
+                              + ". Exclude kube-system or allow DNS and kube-system traffic "
+                              "explicitly")
+        for rule in policy.egress:
+            for k, name in enumerate(rule.fqdns):
+                sample = sample_name(name.text, name.is_pattern, multi)
+                if dns_proxy_learns(policies, pod, sample, cilium_version):
+                    continue
+                lookup = evaluate(policies, _lookup(pod, sample), cilium_version)
+                why = lookup.explanation if lookup.verdict != "allowed" else (
+                    "the lookup bypasses the DNS proxy: no DNS rule (rules.dns) on the egress "
+                    "to kube-dns port 53")
+                yield Finding("fqdn-without-dns-proxy", ref.file, ref.document,
+                              f"{rule.path}.toFQDNs[{k}]",
+                              f"{name.describe()}: a lookup of {sample} from {pod_text(pod)} "
+                              f"does not pass the DNS proxy, so the name's IPs are never "
+                              f"learned and connections to it are dropped. Add an egress rule "
+                              f"to kube-dns (k8s:io.kubernetes.pod.namespace: kube-system, "
+                              f"k8s:k8s-app: kube-dns) on port 53 with rules: dns: "
+                              f"[{{matchPattern: \"*\"}}]. Model says: {why}")
+        if policy.default_deny_egress and _uses_names(policy):
+            lookup = evaluate(policies, _lookup(pod, "kubernetes.default.svc.cluster.local"),
+                              cilium_version)
+            if lookup.verdict == "dropped":
+                yield Finding("dns-cut-off", ref.file, ref.document, f"{ref.spec_path}.egress",
+                              f"egress default deny for {pod_text(pod)} drops its DNS lookups "
+                              f"while it talks to FQDNs or services by name. Model says: "
+                              f"{lookup.explanation}")
+
+
+def _kube_dns_cut(policies: PolicySet, cilium_version: str) -> list[str]:
+    """What the policy set breaks for CoreDNS itself (pods' queries in, upstream out)."""
+    cut = []
+    query = Probe(id="lint-dns-in", source=Pod("zt-lint", {"app": "lint"}), destination=KUBE_DNS,
+                  port=53, protocol="UDP", dns=DnsQuery("kubernetes.default.svc.cluster.local"))
+    got = evaluate(policies, query, cilium_version)
+    if got.verdict == "dropped":
+        where = "CoreDNS's ingress" if got.direction == "ingress" else "the pods' egress"
+        cut.append(f"pods' DNS queries are dropped at {where}")
+    upstream = Probe(id="lint-dns-out", source=KUBE_DNS, destination=Entity("world", UPSTREAM),
+                     port=53, protocol="UDP")
+    got = evaluate(policies, upstream, cilium_version)
+    if got.verdict == "dropped" and got.direction == "egress":
+        cut.append("CoreDNS cannot reach its upstream resolvers")
+    return cut
+
+
+def _uses_names(policy: Policy) -> bool:
+    return any(r.fqdns or r.selectors for r in policy.egress if not r.deny)
+
+
+def _lookup(pod: Pod, name: str) -> Probe:
+    return Probe(id="lint-dns", source=pod, destination=KUBE_DNS, port=53, protocol="UDP",
+                 dns=DnsQuery(name))
+
+
+def pod_text(pod: Pod) -> str:
+    return f"{pod.namespace}/{{{','.join(f'{k}={v}' for k, v in sorted(pod.labels.items()))}}}"
+
+
+def representative_pod(policy: Policy) -> Pod | None:
+    """A pod the policy selects, built from its selector (None when none can be built)."""
+    sel = policy.endpoint_selector
+    if sel is None:
+        return None
+    namespace = policy.ref.namespace or "default"
+    labels: dict[str, str] = {}
+    for req in sel.requirements:
+        if req.source == "reserved":
+            return None
+        if req.key == NAMESPACE_LABEL:
+            if req.op == "In":
+                namespace = sorted(req.values)[0]
+            elif req.op == "NotIn" and namespace in req.values:
+                namespace = "zt-lint"
+            continue
+        if req.key.startswith("io.cilium.k8s."):
+            continue
+        if req.op == "In":
+            labels[req.key] = sorted(req.values)[0]
+        elif req.op == "Exists":
+            labels[req.key] = "x"
+    pod = Pod(namespace=namespace, labels=labels)
+    return pod if policy.selects(identity_of(pod)) else None
+
+
+def sample_name(text: str, is_pattern: bool, multi_label: bool) -> str:
+    """A concrete DNS name that `text` matches (for asking the model about lookups)."""
+    name = text.lower().rstrip(".")
+    if not is_pattern:
+        return name
+    if name == "*":
+        return "example.com"
+    if multi_label and name.startswith("**."):
+        name = "a.b." + name[3:]
+    return name.replace("*", "x")

@@ -1,0 +1,230 @@
+"""Lint checks that read one raw policy document (they work even on rejected documents)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from conformance.model.lint_findings import Finding
+from conformance.model.loader import Document
+from conformance.model.selectors import split_key
+from conformance.model.version import multi_label_wildcard
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+
+
+def _rules(doc: Document) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(path, field, rule) of every CNP/CCNP ingress/egress/deny rule."""
+    data = doc.data
+    specs = [("spec", data.get("spec"))] + [
+        (f"specs[{i}]", s) for i, s in enumerate(_list(data.get("specs")))]
+    for spec_path, spec in specs:
+        if not isinstance(spec, dict):
+            continue
+        for field in ("ingress", "egress", "ingressDeny", "egressDeny"):
+            for i, rule in enumerate(_list(spec.get(field))):
+                if isinstance(rule, dict):
+                    yield f"{doc.prefix}{spec_path}.{field}[{i}]", field, rule
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _port_rules(rule: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for j, pr in enumerate(_list(rule.get("toPorts"))):
+        if isinstance(pr, dict):
+            yield f"{path}.toPorts[{j}]", pr
+
+
+def structural_findings(doc: Document, version: tuple[int, int]) -> Iterator[Finding]:
+    """Checks on one raw CNP/CCNP/NetworkPolicy document (schema-valid or not)."""
+    def finding(rule: str, path: str, message: str) -> Finding:
+        return Finding(rule, doc.file, doc.index, path, message)
+
+    data = doc.data
+    if data.get("kind") == "NetworkPolicy":
+        yield from _np_structural(doc)
+        return
+    specs = [data.get("spec"), *_list(data.get("specs"))]
+    if any(isinstance(s, dict) and "nodeSelector" in s for s in specs):
+        yield finding("not-modelled", doc.prefix + "spec.nodeSelector",
+                      "host policies (nodeSelector) are not modelled: they select no pod here")
+    for path, field, rule in _rules(doc):
+        deny = field.endswith("Deny")
+        if deny and "authentication" in rule:
+            yield finding("l7-on-deny", f"{path}.authentication",
+                          "deny rules cannot carry authentication; the API server rejects it")
+        if not any(_list(rule.get(k)) for k in rule if k != "authentication"):
+            yield finding("empty-rule", path,
+                          "this rule has no peer and no port, so it matches nothing while "
+                          "switching default deny on (to allow everything, use "
+                          "fromEntities/toEntities: [all])")
+        mode = (rule.get("authentication") or {}).get("mode") if isinstance(
+            rule.get("authentication"), dict) else None
+        if mode in ("required", "test-always-fail"):
+            yield finding("auth-deprecated", f"{path}.authentication.mode", _auth_note(mode))
+        yield from _peer_checks(doc, path, rule)
+        for pr_path, pr in _port_rules(rule, path):
+            for key in ("serverNames", "listener", "terminatingTLS", "originatingTLS"):
+                if key in pr:
+                    yield finding("not-modelled", f"{pr_path}.{key}",
+                                  f"{key} (TLS inspection / custom listeners) is not "
+                                  "modelled: verdicts ignore it")
+            rules = pr.get("rules")
+            if deny and rules is not None:
+                yield finding("l7-on-deny", f"{pr_path}.rules",
+                              "deny rules carry ports only; L7 rules (http/dns) are rejected")
+            for k, port in enumerate(_list(pr.get("ports"))):
+                if isinstance(port, dict) and isinstance(port.get("port"), str) and not str(
+                        port["port"]).isdigit():
+                    yield finding("not-modelled", f"{pr_path}.ports[{k}].port",
+                                  f"named port {port['port']!r} cannot be resolved offline; "
+                                  "the model treats it as matching nothing")
+            if not isinstance(rules, dict):
+                continue
+            for k, http in enumerate(_list(rules.get("http"))):
+                if isinstance(http, dict):
+                    yield from _http_checks(doc, f"{pr_path}.rules.http[{k}]", http)
+            for k, item in enumerate(_list(rules.get("dns"))):
+                yield from _pattern_checks(doc, f"{pr_path}.rules.dns[{k}]", item, version)
+        for k, item in enumerate(_list(rule.get("toFQDNs"))):
+            yield from _pattern_checks(doc, f"{path}.toFQDNs[{k}]", item, version)
+        yield from _double_star_hint(doc, path, rule, version)
+
+
+def _np_structural(doc: Document) -> Iterator[Finding]:
+    spec = doc.data.get("spec")
+    if not isinstance(spec, dict):
+        return
+    for direction in ("ingress", "egress"):
+        for i, rule in enumerate(_list(spec.get(direction))):
+            for k, port in enumerate(_list(rule.get("ports") if isinstance(rule, dict) else [])):
+                if isinstance(port, dict) and isinstance(port.get("port"), str):
+                    yield Finding("not-modelled", doc.file, doc.index,
+                                  f"{doc.prefix}spec.{direction}[{i}].ports[{k}].port",
+                                  f"named port {port['port']!r} cannot be resolved offline")
+
+
+def _auth_note(mode: str) -> str:
+    if mode == "test-always-fail":
+        return ("test-always-fail drops every connection with AUTH_REQUIRED (a test mode); "
+                "mutual auth is deprecated in 1.20")
+    return ("mutual authentication is deprecated in Cilium 1.20 (removal expected in 1.21) and "
+            "needs authentication.enabled=true (default false since 1.19); the first packets "
+            "of a new identity pair are dropped with AUTH_REQUIRED even when it succeeds")
+
+
+def _peer_checks(doc: Document, path: str, rule: dict[str, Any]) -> Iterator[Finding]:
+    for field in ("fromEndpoints", "toEndpoints"):
+        for i, sel in enumerate(_list(rule.get(field))):
+            labels = sel.get("matchLabels") if isinstance(sel, dict) else None
+            if not isinstance(labels, dict):
+                continue
+            keys = {split_key(str(k))[1]: v for k, v in labels.items()}
+            if keys.get("app") == "kube-dns":
+                yield Finding("kube-dns-selector", doc.file, doc.index,
+                              f"{path}.{field}[{i}].matchLabels",
+                              "kube-dns pods carry `k8s-app: kube-dns`, not `app: kube-dns`: "
+                              "this selector matches no pod, so the rule allows nothing")
+    for field in ("toServices", "toNodes", "fromNodes", "toGroups", "fromGroups"):
+        if rule.get(field):
+            yield Finding("not-modelled", doc.file, doc.index, f"{path}.{field}",
+                          f"{field} cannot be evaluated offline; the model matches nothing")
+    for field in ("fromCIDRSet", "toCIDRSet"):
+        for i, item in enumerate(_list(rule.get(field))):
+            if isinstance(item, dict) and "cidr" not in item:
+                yield Finding("not-modelled", doc.file, doc.index, f"{path}.{field}[{i}]",
+                              "CIDR groups cannot be resolved offline; the model matches "
+                              "nothing")
+
+
+def _header_checks(doc: Document, path: str, http: dict[str, Any]) -> Iterator[Finding]:
+    for j, header in enumerate(_list(http.get("headers"))):
+        where = f"{path}.headers[{j}]"
+        if isinstance(header, dict):
+            text = "; ".join(f'"{k}: {v}"' for k, v in header.items())
+            yield Finding("header-as-map", doc.file, doc.index, where,
+                          f"this header is a YAML map, which the API server rejects; write "
+                          f"the string {text}")
+        elif isinstance(header, str) and " " not in header and ":" in header:
+            name, _, value = header.partition(":")
+            yield Finding("header-no-space", doc.file, doc.index, where,
+                          f"{header!r} has no space after the colon, so Cilium checks for a "
+                          f"header literally named {header!r}, which never exists; write "
+                          f"\"{name}: {value}\"")
+    for j, m in enumerate(_list(http.get("headerMatches"))):
+        if isinstance(m, dict) and m.get("secret") is not None:
+            yield Finding("not-modelled", doc.file, doc.index, f"{path}.headerMatches[{j}]",
+                          "a header value from a Secret cannot be known offline; the model "
+                          "uses `value` or treats the header as never matching")
+
+
+def _http_checks(doc: Document, path: str, http: dict[str, Any]) -> Iterator[Finding]:
+    yield from _header_checks(doc, path, http)
+    rx = _compile(http.get("path"))
+    if rx is not None and not _can_start_with_slash(rx):
+        yield Finding("path-never-matches", doc.file, doc.index, f"{path}.path",
+                      f"{http['path']!r} must match the whole request path, which always "
+                      "starts with '/' (and includes the query string); this regex never "
+                      "matches")
+    method = _compile(http.get("method"))
+    if method is not None and not any(method.fullmatch(m) for m in HTTP_METHODS):
+        yield Finding("method-never-matches", doc.file, doc.index, f"{path}.method",
+                      f"{http['method']!r} matches no HTTP method (methods are upper case "
+                      "and matched whole)")
+
+
+def _compile(value: Any) -> re.Pattern[str] | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return re.compile(value)
+    except re.error:
+        return None
+
+
+_PATH_PROBES = ("/", "/a", "/a/b", "/api/v1/accounts", "/?a=1", "/a?x=1", "/1", "/-", "/_",
+                "/a.b", "/A")
+
+
+def _can_start_with_slash(rx: re.Pattern[str]) -> bool:
+    """False when the regex provably never matches a string that starts with '/'.
+
+    A match anywhere is tried first on sample paths; then the literal prefix is inspected:
+    a regex whose fixed first character is not '/' can never match a request path.
+    """
+    if any(rx.fullmatch(p) for p in _PATH_PROBES):
+        return True
+    text = rx.pattern.removeprefix("^")
+    if not text:
+        return False
+    first = text[0]
+    if first == "/":
+        return True
+    return not (first.isalnum() or first in "-_~%:")
+
+
+def _pattern_checks(doc: Document, path: str, item: Any,
+                    version: tuple[int, int]) -> Iterator[Finding]:
+    pattern = item.get("matchPattern") if isinstance(item, dict) else None
+    if not isinstance(pattern, str) or "**" not in pattern:
+        return
+    if not multi_label_wildcard(version):
+        yield Finding("multi-label-wildcard", doc.file, doc.index, f"{path}.matchPattern",
+                      f"{pattern!r}: `**.` matches one or more labels only from Cilium 1.19; "
+                      f"on {version[0]}.{version[1]} it acts like `*` (exactly one label)")
+
+
+def _double_star_hint(doc: Document, path: str, rule: dict[str, Any],
+                      version: tuple[int, int]) -> Iterator[Finding]:
+    if not multi_label_wildcard(version):
+        return
+    patterns = [str(i.get("matchPattern")) for i in _list(rule.get("toFQDNs"))
+                if isinstance(i, dict) and i.get("matchPattern")]
+    for p in patterns:
+        if p.startswith("*.") and not p.startswith("**.") and f"*.{p}" in patterns:
+            yield Finding("use-double-star", doc.file, doc.index, f"{path}.toFQDNs",
+                          f"{p!r} and '*.{p}' list subdomain levels one by one; from 1.19 "
+                          f"'*{p}' covers every level")
