@@ -15,6 +15,7 @@ import argparse
 import platform
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def fill_wheelhouse(dest: Path = WHEELHOUSE) -> None:
 def build_image(tag: str = DEFAULT_TAG, base: str | None = None,
                 wheels_only: bool = True) -> str:
     """Build the image and return its tag; raises ImageError with the failing step."""
+    started = int(time.time())
     chosen = choose_base(base)
     if wheels_only:
         fill_wheelhouse()
@@ -89,9 +91,11 @@ def build_image(tag: str = DEFAULT_TAG, base: str | None = None,
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-8:])
         raise ImageError(f"docker build of {tag} on base {chosen} failed:\n{tail}")
-    # The build stage and the image this tag replaced are left dangling; drop ours only.
-    _quiet(["docker", "image", "prune", "--force", "--filter", f"label={LABEL}"],
-           BUILD_TIMEOUT_S)
+    # Earlier builds leave their build stage and the image this tag replaced dangling.
+    # Drop those (ours by label, and older than this build, so a build running in
+    # parallel keeps its stages).
+    _quiet(["docker", "image", "prune", "--force", "--filter", f"label={LABEL}",
+            "--filter", f"until={started}"], BUILD_TIMEOUT_S)
     return tag
 
 
