@@ -27,6 +27,10 @@ RULES: dict[str, tuple[Severity, str]] = {
     "l7-on-deny": ("error", "L7 rules or authentication on ingressDeny/egressDeny rules"),
     "path-never-matches": ("error", "an L7 path regex that can never match a request path"),
     "method-never-matches": ("error", "an L7 method regex that matches no HTTP method"),
+    "l7-bypassed": ("warning", "HTTP rules that do not restrict a peer because another rule "
+                               "allows it on the same port without L7 rules"),
+    "path-unescaped-query": ("warning", "an L7 path with an unescaped `?` before a query "
+                                        "string: `?` is a regex quantifier"),
     "ccnp-selects-kube-system": ("warning", "a cluster-wide default deny that also selects "
                                             "kube-system and cuts CoreDNS's own traffic"),
     "use-double-star": ("warning", "several patterns for multi-level subdomains where `**.` "

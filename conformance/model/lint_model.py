@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 from conformance.model.engine import KUBE_DNS, dns_proxy_learns, evaluate
 from conformance.model.lint_findings import Finding
-from conformance.model.policy import Policy
+from conformance.model.policy import PeerRule, Policy
 from conformance.model.policyset import PolicySet
-from conformance.model.probe import DnsQuery, Entity, Pod, Probe
-from conformance.model.selectors import NAMESPACE_LABEL, identity_of
+from conformance.model.probe import DnsQuery, Entity, HttpRequest, Pod, Probe
+from conformance.model.selectors import NAMESPACE_LABEL, Selector, identity_of
 from conformance.model.version import multi_label_wildcard, parse_version
 
 UPSTREAM = "192.0.2.53"  # a documentation address standing for CoreDNS's upstream resolver
@@ -51,6 +51,8 @@ def model_findings(policies: PolicySet, cilium_version: str) -> Iterator[Finding
                               f"to kube-dns (k8s:io.kubernetes.pod.namespace: kube-system, "
                               f"k8s:k8s-app: kube-dns) on port 53 with rules: dns: "
                               f"[{{matchPattern: \"*\"}}]. Model says: {why}")
+        for rule in (*policy.ingress, *policy.egress):
+            yield from _l7_bypassed(policies, policy, pod, rule, cilium_version)
         if policy.default_deny_egress and _uses_names(policy):
             lookup = evaluate(policies, _lookup(pod, "kubernetes.default.svc.cluster.local"),
                               cilium_version)
@@ -93,12 +95,16 @@ def pod_text(pod: Pod) -> str:
 
 def representative_pod(policy: Policy) -> Pod | None:
     """A pod the policy selects, built from its selector (None when none can be built)."""
-    sel = policy.endpoint_selector
-    if sel is None:
+    if policy.endpoint_selector is None:
         return None
-    namespace = policy.ref.namespace or "default"
+    pod = pod_matching(policy.endpoint_selector, policy.ref.namespace or "default")
+    return pod if pod is not None and policy.selects(identity_of(pod)) else None
+
+
+def pod_matching(selector: Selector, namespace: str) -> Pod | None:
+    """A pod that `selector` selects (None when it selects entities or cannot be satisfied)."""
     labels: dict[str, str] = {}
-    for req in sel.requirements:
+    for req in selector.requirements:
         if req.source == "reserved":
             return None
         if req.key == NAMESPACE_LABEL:
@@ -114,7 +120,7 @@ def representative_pod(policy: Policy) -> Pod | None:
         elif req.op == "Exists":
             labels[req.key] = "x"
     pod = Pod(namespace=namespace, labels=labels)
-    return pod if policy.selects(identity_of(pod)) else None
+    return pod if selector.matches(identity_of(pod)) else None
 
 
 def sample_name(text: str, is_pattern: bool, multi_label: bool) -> str:
@@ -127,3 +133,38 @@ def sample_name(text: str, is_pattern: bool, multi_label: bool) -> str:
     if multi_label and name.startswith("**."):
         name = "a.b." + name[3:]
     return name.replace("*", "x")
+
+
+# Requests that only a very permissive rule would let through.
+_UNLIKELY = (HttpRequest("PATCH", "/zt-lint/never-allowed"), HttpRequest("TRACE", "/zz"))
+
+
+def _l7_bypassed(policies: PolicySet, policy: Policy, pod: Pod, rule: PeerRule,
+                 cilium_version: str) -> Iterator[Finding]:
+    """HTTP rules that another rule makes moot: Cilium ORs rules, and a rule without L7 for
+    the same peer and port lets every request through."""
+    if rule.deny:
+        return
+    for pr in rule.port_rules:
+        if not pr.http:
+            continue
+        request = next((r for r in _UNLIKELY if not any(
+            h.matches(r, dict(r.headers)) for h in pr.http)), None)
+        port = next((p.port for p in pr.ports if p.port and p.name is None), None)
+        if request is None or port is None:
+            continue
+        for sel in rule.selectors:
+            peer = pod_matching(sel, policy.ref.namespace or "default")
+            if peer is None:
+                continue
+            src, dst = (peer, pod) if rule.direction == "ingress" else (pod, peer)
+            got = evaluate(policies, Probe(id="lint-l7", source=src, destination=dst,
+                                           port=port, http=request), cilium_version)
+            if got.verdict == "allowed":
+                ref = policy.ref
+                yield Finding("l7-bypassed", ref.file, ref.document, f"{rule.path}.{pr.path}",
+                              f"these HTTP rules do not restrict {pod_text(peer)}: another "
+                              f"rule allows it on port {port} (or on every port) without L7 "
+                              f"rules, and Cilium ORs rules, so even {request.method} "
+                              f"{request.path} passes. Model says: {got.explanation}")
+                return

@@ -11,6 +11,7 @@ from conformance.model.loader import Document
 from conformance.model.selectors import split_key
 from conformance.model.version import multi_label_wildcard
 
+_UNESCAPED_QUERY = re.compile(r"(?<![\\\[])\?[A-Za-z0-9_-]+=")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 
 
@@ -169,6 +170,11 @@ def _http_checks(doc: Document, path: str, http: dict[str, Any]) -> Iterator[Fin
                       f"{http['path']!r} must match the whole request path, which always "
                       "starts with '/' (and includes the query string); this regex never "
                       "matches")
+    if rx is not None and _UNESCAPED_QUERY.search(rx.pattern):
+        yield Finding("path-unescaped-query", doc.file, doc.index, f"{path}.path",
+                      f"{http['path']!r}: `?` is a regex quantifier (optional previous "
+                      "character), not the start of the query string; write `\\?` to match "
+                      "a literal '?'")
     method = _compile(http.get("method"))
     if method is not None and not any(method.fullmatch(m) for m in HTTP_METHODS):
         yield Finding("method-never-matches", doc.file, doc.index, f"{path}.method",

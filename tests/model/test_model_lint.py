@@ -89,6 +89,14 @@ CASES = [
      "    - ports: [{port: '443', protocol: TCP}]\n      serverNames: [api.stripe.com]\n",
      "  egress:\n  - toEntities: [world]\n    toPorts:\n"
      "    - ports: [{port: '443', protocol: TCP}]\n", "1.20"),
+    ("l7-bypassed", http("{method: GET}").replace(
+        "  - toPorts:", "  - fromEndpoints: [{matchLabels: {app: c}}]\n    toPorts:")
+     + "\n  - fromEndpoints: [{matchLabels: {app: c}}]\n",
+     http("{method: GET}").replace(
+        "  - toPorts:", "  - fromEndpoints: [{matchLabels: {app: c}}]\n    toPorts:")
+     + "\n  - fromEndpoints: [{matchLabels: {app: d}}]\n", "1.20"),
+    ("path-unescaped-query", http("{path: '/api/v1/accounts?limit=5'}"),
+     http("{path: '/api/v1/accounts\\?limit=5'}"), "1.20"),
     ("rejected", "  ingress:\n  - toPorts: [{ports: [{port: 80, protocol: TCP}]}]\n",
      "  ingress:\n  - toPorts: [{ports: [{port: '80', protocol: TCP}]}]\n", "1.20"),
 ]
