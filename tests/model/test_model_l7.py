@@ -161,7 +161,24 @@ spec:
   - fromEndpoints: [{matchLabels: {app: client}}]
     toPorts: [{ports: [{port: '8080', protocol: TCP}]}]
 """)
-    assert verdict(ps, probe(CLIENT, SERVER, http=("DELETE", "/api/v1/accounts/1"))) == ALLOWED
+    e = run(ps, probe(CLIENT, SERVER, http=("DELETE", "/api/v1/accounts/1")))
+    assert (e.verdict, e.hubble.type) == ("allowed", "L7")  # still proxied, allowed by all
+    assert "CiliumNetworkPolicy payments/l4" in e.explanation
+
+
+def test_peers_outside_the_l7_rule_bypass_the_proxy() -> None:
+    ps = policies(ACCOUNTS + """---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: l4, namespace: payments}
+spec:
+  endpointSelector: {matchLabels: {app: server}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: other}}]
+    toPorts: [{ports: [{port: '8080', protocol: TCP}]}]
+""")
+    e = run(ps, probe(pod(app="other"), SERVER, http=("DELETE", "/x")))
+    assert (e.verdict, e.hubble.type) == ("allowed", "L3_L4")
 
 
 def test_rules_from_two_policies_are_ored() -> None:
