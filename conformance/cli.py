@@ -1,7 +1,8 @@
 """`python -m conformance explain|lint`: the policy model from the command line.
 
 Exit codes: 0 fine; 1 lint found errors; 2 bad input (files, YAML, policies, probes, flags),
-reported as one clear paragraph naming file, document and field, never a traceback.
+reported as one clear paragraph naming file, document and field, never a traceback;
+3 an internal error (a bug), also reported without a traceback.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from conformance.model.version import parse_version
 
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
 
 
 class BadInput(Exception):
@@ -75,6 +77,13 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     except (PolicyError, VersionError, BadInput) as exc:
         sys.stderr.write(_paragraph(exc))
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `... | head`: the reader left; nothing more to say
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # a bug, not bad input: still one paragraph, no traceback
+        sys.stderr.write(f"error: internal error in `{args.command}`: {type(exc).__name__}: "
+                         f"{exc}. Please report it with the command line and inputs.\n")
+        return EXIT_INTERNAL
 
 
 def _check_version(text: str) -> None:

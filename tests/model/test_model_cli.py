@@ -176,3 +176,17 @@ def test_explain_without_mutual_auth(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert json.loads(out)["verdict"] == "allowed"
     code, out, _ = explain(tmp_path, capsys, "--no-mutual-auth", policies=policy, probes=probes)
     assert (code, json.loads(out)["drop_reason"]) == (0, "AUTH_REQUIRED")
+
+
+def test_internal_error_is_one_line_not_a_traceback(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import conformance.cli as cli
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "evaluate", broken)
+    code, out, err = explain(tmp_path, capsys)
+    assert code == 3 and out == ""
+    assert err.startswith("error: internal error in `explain`: RuntimeError: boom")
