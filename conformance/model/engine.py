@@ -27,6 +27,7 @@ KUBE_DNS = Pod(namespace="kube-system", labels={"k8s-app": "kube-dns"})
 DNS_PORT = 53
 DEFAULT_DENY = "no rule matched: default deny"
 AUTH_FAIL = "test-always-fail"
+SIDE_CACHE_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,8 @@ class _Evaluation:
             auth_fail=next((h for h in allows if h.rule.auth == AUTH_FAIL), None),
             auth_required=next((h for h in allows if h.rule.auth == "required"), None),
         )
+        if len(cache) >= SIDE_CACHE_LIMIT:  # a long-lived set sees endless peers: stay bounded
+            cache.clear()
         cache[key] = result
         return result
 
