@@ -52,6 +52,7 @@ class SideL4:
 
     enforced: bool
     default_deny_by: PolicyRef | None
+    has_rules: bool  # some policy selecting the endpoint has rules in this direction
     deny: Hit | None
     allows: tuple[Hit, ...]
     auth_fail: Hit | None
@@ -181,8 +182,9 @@ class _Evaluation:
                 "of a new identity pair are dropped with AUTH_REQUIRED until the agents' "
                 "mutual-auth handshake completes")
         if not l4.allows:
-            reason = ("no policy selecting it has " + direction + " rules"
-                      if l4.default_deny_by is None else "default deny is switched off")
+            reason = ("no rule matched, and every policy selecting it switches default deny "
+                      "off (enableDefaultDeny)" if l4.has_rules else
+                      f"no policy selecting it has {direction} rules")
             side.text = f"{where}: not enforced ({reason})"
             return side
         self._l7(probe, side, where, l4.allows)
@@ -209,6 +211,7 @@ class _Evaluation:
         result = SideL4(
             enforced=view.default_deny_by is not None,
             default_deny_by=view.default_deny_by,
+            has_rules=bool(view.rules),
             deny=deny,
             allows=tuple(allows),
             auth_fail=next((h for h in allows if h.rule.auth == AUTH_FAIL), None),

@@ -289,6 +289,8 @@ def test_enable_default_deny(flag: str, expected: Outcome) -> None:
                   + f"  enableDefaultDeny: {{ingress: {flag}}}\n")
     assert verdict(ps, probe(pod(app="other"), SERVER)) == expected
     assert verdict(ps, probe(pod(app="client"), SERVER)) == ALLOWED
+    if flag == "false":
+        assert "enableDefaultDeny" in run(ps, probe(pod(app="other"), SERVER)).explanation
 
 
 def test_default_deny_from_any_policy_wins_over_one_that_disables_it() -> None:
