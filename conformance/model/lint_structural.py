@@ -59,9 +59,10 @@ def structural_findings(doc: Document, version: tuple[int, int]) -> Iterator[Fin
                           "deny rules cannot carry authentication; the API server rejects it")
         if not any(_list(rule.get(k)) for k in rule if k != "authentication"):
             yield finding("empty-rule", path,
-                          "this rule has no peer and no port, so it matches nothing while "
-                          "switching default deny on (to allow everything, use "
-                          "fromEntities/toEntities: [all])")
+                          "this rule has no peer and no port: it matches nothing and only "
+                          "switches default deny on (Cilium's deny-all idiom). Unlike a "
+                          "NetworkPolicy `{}` rule it does not allow everything; for that use "
+                          "fromEntities/toEntities: [all]")
         mode = (rule.get("authentication") or {}).get("mode") if isinstance(
             rule.get("authentication"), dict) else None
         if mode in ("required", "test-always-fail"):
