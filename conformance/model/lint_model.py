@@ -108,14 +108,14 @@ def pod_matching(selector: Selector, namespace: str) -> Pod | None:
         if req.source == "reserved":
             return None
         if req.key == NAMESPACE_LABEL:
-            if req.op == "In":
+            if req.op == "In" and req.values:
                 namespace = sorted(req.values)[0]
             elif req.op == "NotIn" and namespace in req.values:
                 namespace = "zt-lint"
             continue
         if req.key.startswith("io.cilium.k8s."):
             continue
-        if req.op == "In":
+        if req.op == "In" and req.values:
             labels[req.key] = sorted(req.values)[0]
         elif req.op == "Exists":
             labels[req.key] = "x"

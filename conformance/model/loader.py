@@ -136,6 +136,7 @@ def parse_document(doc: Document) -> tuple[list[Policy], list[Problem]]:
     if data.get("apiVersion") != API_VERSIONS[kind]:
         out.add("apiVersion", f"{kind} needs apiVersion {API_VERSIONS[kind]}, "
                               f"got {data.get('apiVersion')!r}")
+    data = _drop_nulls(data)
     schema_type = KNP if kind == KNP else CNP
     for path, message in validate(data, schema_type, ""):
         out.add(path, message)
@@ -155,6 +156,15 @@ def parse_document(doc: Document) -> tuple[list[Policy], list[Problem]]:
             for path, spec in specs
         ]
     return ([], out.items) if out.items else (policies, [])
+
+
+def _drop_nulls(value: Any) -> Any:
+    """`field:` with nothing after it is null, which the API server treats as absent."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
 
 
 # --- CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy -------------------------------

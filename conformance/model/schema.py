@@ -223,6 +223,21 @@ def _map(item: Checker) -> Checker:
     return run
 
 
+def _requirement_values(value: dict[str, Any]) -> str | None:
+    """Label selector rule (enforced when Cilium parses the selector)."""
+    op, values = value.get("operator"), value.get("values") or []
+    if op in ("In", "NotIn") and not values:
+        return f"operator {op} needs at least one value"
+    if op in ("Exists", "DoesNotExist") and values:
+        return f"operator {op} takes no values"
+    return None
+
+
+OBJECT_CHECKS: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "requirement_values": _requirement_values,
+}
+
+
 def _object(spec: dict[str, Any]) -> Checker:
     fields = {k: _checker_lazy(v) for k, v in spec["fields"].items()}
     known = ", ".join(sorted(fields))
@@ -230,6 +245,7 @@ def _object(spec: dict[str, Any]) -> Checker:
     required: list[str] = spec.get("required", [])
     one_of: list[list[str]] = spec.get("one_of", [])
     any_of: list[list[str]] = spec.get("any_of", [])
+    extra = OBJECT_CHECKS[spec["check"]] if "check" in spec else None
 
     def run(value: Any, path: Path, out: list[tuple[Path, str]]) -> None:
         if value is None:
@@ -255,4 +271,6 @@ def _object(spec: dict[str, Any]) -> Checker:
         for group in any_of:
             if not any(k in value for k in group):
                 out.append((path, f"needs at least one of {', '.join(group)}"))
+        if extra is not None and (msg := extra(value)) is not None:
+            out.append((path, msg))
     return run

@@ -81,6 +81,11 @@ def problem(tmp_path: Path, text: str) -> str:
      "spec.ingress[0].authentication.mode", "not one of"),
     ("  egress:\n  - toFQDNs: [{matchName: 'bad name'}]", "spec.egress[0].toFQDNs[0].matchName",
      "not a valid DNS name"),
+    ("  ingress:\n  - fromEndpoints: [{matchExpressions: [{key: a, operator: In}]}]",
+     "spec.ingress[0].fromEndpoints[0].matchExpressions[0]", "needs at least one value"),
+    ("  ingress:\n  - fromEndpoints: [{matchExpressions: [{key: a, operator: Exists, "
+     "values: [b]}]}]", "spec.ingress[0].fromEndpoints[0].matchExpressions[0]",
+     "takes no values"),
     ("  ingress:\n  - fromRequires: [{matchLabels: {a: b}}]", "spec.ingress[0].fromRequires",
      "at most 0"),
     ("  enableDefaultDeny: {ingress: 'no'}\n  ingress: [{}]", "spec.enableDefaultDeny.ingress",

@@ -8,7 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.model import Expectation, PolicySet, Probe, evaluate
+from conformance.model import Expectation, PolicyError, PolicySet, Probe, evaluate
+from conformance.model.lint import lint_documents
+from conformance.model.loader import Document
 from conformance.model.probe import DnsQuery, Entity, Fqdn, HttpRequest, Peer, Pod
 
 NAMESPACES = ("a", "b")
@@ -225,3 +227,124 @@ def test_every_expectation_is_consistent(docs: list[Doc], probe: Probe) -> None:
     assert e.explanation.startswith(e.verdict)
     if e.verdict == "dropped" and e.drop_reason == "POLICY_DENIED":
         assert "no rule matched: default deny" in e.explanation
+
+
+FIELD_NAMES = ("endpointSelector", "ingress", "egress", "ingressDeny", "egressDeny",
+               "fromEndpoints", "toEndpoints", "fromEntities", "toEntities", "toPorts",
+               "ports", "port", "endPort", "protocol", "rules", "http", "dns", "method",
+               "path", "headers", "headerMatches", "name", "value", "matchLabels",
+               "matchExpressions", "key", "operator", "values", "toFQDNs", "matchName",
+               "matchPattern", "fromCIDR", "toCIDRSet", "cidr", "except", "authentication",
+               "mode", "enableDefaultDeny", "icmps", "specs", "nodeSelector")
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-1, 70000),
+                    st.sampled_from(("", "80", "TCP", "ANY", "GET", "/a", "*", "world", "In",
+                                     "x: y", "10.0.0.0/8", "required", "a.com", "[")))
+shapes = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.dictionaries(st.sampled_from(FIELD_NAMES), inner, max_size=4)), max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=shapes, kind=st.sampled_from(("CiliumNetworkPolicy",
+                                          "CiliumClusterwideNetworkPolicy", "NetworkPolicy")))
+def test_any_document_loads_or_fails_with_policy_error(spec: Any, kind: str) -> None:
+    api = "networking.k8s.io/v1" if kind == "NetworkPolicy" else "cilium.io/v2"
+    doc = {"apiVersion": api, "kind": kind, "metadata": {"name": "n", "namespace": "a"},
+           "spec": spec}
+    linted = lint_documents([Document("f.yaml", 1, "", doc)])
+    try:
+        ps = PolicySet.from_documents([doc])
+    except PolicyError as exc:
+        assert exc.problems and all(p.document == 1 for p in exc.problems)
+        assert linted.errors > 0
+        return
+    probe = Probe("p", Pod("a", {"app": "x"}), Pod("a", {"app": "y"}), 80,
+                  http=HttpRequest("GET", "/a"))
+    assert evaluate(ps, probe).verdict in ("allowed", "dropped", "l7-denied", "dns-refused")
+
+
+# Documents generated from schema.yaml itself: every shape the API server accepts.
+SCALAR_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "any": st.none(),
+    "str": st.sampled_from(("GET", "/a", "/api/.*", "x", "X-A: b", "a.com", "")),
+    "int": st.integers(0, 3),
+    "bool": st.booleans(),
+    "cidr": st.sampled_from(("0.0.0.0/0", "10.0.0.0/8", "203.0.113.0/24", "::/0")),
+    "entity": st.sampled_from(("all", "world", "cluster", "host", "remote-node", "none",
+                               "kube-apiserver", "health")),
+    "label_value": st.sampled_from(("x", "y", "a", "kube-dns", "")),
+    "dns_label": st.sampled_from(("a", "b", "kube-system")),
+    "dns_subdomain": st.just("n"),
+    "fqdn_name": st.sampled_from(("api.stripe.com", "a.com", "example.org.")),
+    "fqdn_pattern": st.sampled_from(("*", "*.stripe.com", "**.stripe.com", "a*.com")),
+    "port_string": st.sampled_from(("0", "53", "80", "8080", "http")),
+    "port_number": st.sampled_from((0, 80, 8090)),
+    "int_or_string": st.sampled_from((80, 8080, "http")),
+    "header_string": st.sampled_from(("X-A: b", "X-A", "X-A:b")),
+}
+
+
+def from_schema(spec: Any, depth: int = 0) -> st.SearchStrategy[Any]:
+    from conformance.model.schema import SCALARS, _types
+
+    if isinstance(spec, str):
+        if spec in SCALARS:
+            return SCALAR_VALUES[spec]
+        obj = _types()[spec]
+        skip = {"metadata", "status", "apiVersion", "kind", "specs", "nodeSelector",
+                "fromNodes", "toNodes", "fromGroups", "toGroups", "toServices", "fromRequires",
+                "toRequires", "cidrGroupRef", "cidrGroupSelector", "listener",
+                "originatingTLS", "terminatingTLS", "serverNames", "secret"}
+        if depth > 6:
+            return st.just({})
+        fields = {k: from_schema(v, depth + 1) for k, v in obj["fields"].items()
+                  if k not in skip}
+        return _object_of(fields, obj)
+    if "enum" in spec:
+        return st.sampled_from(spec["enum"])
+    if "list" in spec:
+        return st.lists(from_schema(spec["list"], depth + 1), max_size=min(2, spec.get("max", 2)))
+    return st.dictionaries(st.sampled_from(("app", "k8s:app", "team")),
+                           from_schema(spec["map"], depth + 1), max_size=2)
+
+
+@st.composite
+def _object_of(draw: st.DrawFn, fields: dict[str, st.SearchStrategy[Any]],
+               obj: dict[str, Any]) -> Doc:
+    """Honour `required`, `one_of` and `any_of`, so most documents are accepted."""
+    groups = [[k for k in g if k in fields] for g in obj.get("one_of", [])]
+    keep = {draw(st.sampled_from(g)) for g in groups if g}
+    grouped = {k for g in groups for k in g}
+    out: Doc = {}
+    for key, strategy in fields.items():
+        wanted = key in keep or key in obj.get("required", [])
+        if wanted or (key not in grouped and draw(st.booleans())):
+            out[key] = draw(strategy)
+    for group in obj.get("any_of", []):
+        if not any(k in out for k in group):
+            key = draw(st.sampled_from([k for k in group if k in fields]))
+            out[key] = draw(fields[key])
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=from_schema("Rule"), np_spec=from_schema("NPSpec"), probe=probes(),
+       version=versions)
+def test_schema_shaped_documents_never_crash(spec: Doc, np_spec: Doc, probe: Probe,
+                                             version: str) -> None:
+    docs: list[Doc] = [
+        {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+         "metadata": {"name": "c", "namespace": "a"}, "spec": spec},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+         "metadata": {"name": "k", "namespace": "a"}, "spec": np_spec},
+    ]
+    for doc in docs:
+        linted = lint_documents([Document("f.yaml", 1, "", doc)], version)
+        try:
+            ps = PolicySet.from_documents([doc])
+        except PolicyError as exc:
+            assert all(p.message for p in exc.problems)
+            assert linted.errors > 0  # lint reports whatever the loader rejects
+            continue
+        e = evaluate(ps, probe, version)
+        assert e.explanation.startswith(e.verdict)
