@@ -26,6 +26,8 @@ from conformance.model import (
     load_policies,
 )
 from conformance.model.lint import RULES, LintResult, lint_paths
+from conformance.model.probe import Entity
+from conformance.model.selectors import ENTITY_MEMBERSHIP
 from conformance.model.version import parse_version
 
 EXIT_FINDINGS = 1
@@ -135,6 +137,11 @@ def read_probes(path: str) -> list[Probe]:
                            f"(column {exc.colno})") from None
         except ProbeError as exc:
             raise BadInput(f"{name}: line {number}: {exc}") from None
+        for where, peer in (("source", probe.source), ("destination", probe.destination)):
+            if isinstance(peer, Entity) and peer.entity not in ENTITY_MEMBERSHIP:
+                known = ", ".join(sorted(ENTITY_MEMBERSHIP))
+                raise BadInput(f"{name}: line {number}: probe {probe.id}.{where}.entity: "
+                               f"unknown entity {peer.entity!r} (one of: {known})")
         if probe.id in seen:
             raise BadInput(f"{name}: line {number}: probe id {probe.id!r} is used twice")
         seen.add(probe.id)

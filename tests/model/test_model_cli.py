@@ -87,6 +87,8 @@ def test_explain_version_changes_the_answer(tmp_path: Path,
     ('{"id": "a", "port": 0, "source": {"entity": "world"}, "destination": {"entity": "host"}}',
      "probe a.port"),
     ("\n\n", "no probes"),
+    ('{"id": "e", "port": 80, "source": {"entity": "internet"}, "destination": '
+     '{"entity": "host"}}', "line 1: probe e.source.entity: unknown entity 'internet'"),
 ])
 def test_explain_bad_probes(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
                             message: str) -> None:
