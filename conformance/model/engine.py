@@ -136,11 +136,6 @@ class _Evaluation:
         out.append(eg)
         if eg.verdict != "allowed":
             return out
-        if src.kind == "entity" and src.key[1] == "host" and dst.kind == "pod":
-            out.append(Side("ingress", dst.describe(), text=(
-                f"ingress of {dst.describe()}: traffic from the local host is always allowed "
-                "(allow-localhost)")))
-            return out
         out.append(self._side(probe, "ingress", dst, src, learned))
         return out
 
@@ -159,6 +154,11 @@ class _Evaluation:
         if l4.deny is not None:
             side.verdict, side.reason = "dropped", "POLICY_DENY"
             side.text = f"{where}: denied by {l4.deny.describe()}"
+            return side
+        if direction == "ingress" and peer.kind == "entity" and peer.key[1] == "host":
+            # Cilium in Kubernetes mode (allow-localhost=auto -> always): kubelet probes work.
+            side.text = (f"{where}: traffic from the local host is always allowed "
+                         "(allow-localhost)")
             return side
         if l4.enforced and not l4.allows:
             side.verdict, side.reason = "dropped", "POLICY_DENIED"

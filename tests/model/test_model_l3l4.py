@@ -204,6 +204,11 @@ def test_host_reaches_local_pods_despite_default_deny() -> None:
     assert verdict(ps, probe(entity("remote-node"), SERVER)) == DENIED_IN
 
 
+def test_explicit_deny_still_applies_to_the_local_host() -> None:
+    ps = policies(ingress("fromEntities: [all]") + "  ingressDeny: [{fromEntities: [host]}]\n")
+    assert verdict(ps, probe(entity("host"), SERVER)) == DENY_IN
+
+
 CCNP = """
 apiVersion: cilium.io/v2
 kind: CiliumClusterwideNetworkPolicy
