@@ -175,7 +175,11 @@ class ScenarioRun:
             self._traffic()
         finally:
             start = time.monotonic()
-            policy_wait.delete_and_wait(cluster, self.rendered, timeout=opts.policy_timeout)
+            # A truly cluster-wide policy must be gone everywhere before the run ends;
+            # otherwise the next scenario's apply waits for both changes at once.
+            remove = (policy_wait.delete_and_wait if self.scenario.disruptive
+                      else policy_wait.delete_and_confirm)
+            remove(cluster, self.rendered, timeout=opts.policy_timeout)
             self.timings.cleanup_s = time.monotonic() - start
 
     def _plan(self) -> None:
@@ -204,7 +208,10 @@ class ScenarioRun:
             raise ClusterError(f"no {cell.source.app} pod in {cell.source.namespace}")
         source = sources[0]
         if r.kind == "dns":
-            probe = {"kind": "dns", "name": r.dns_name, "qtype": "A",
+            # In-cluster names carry a canonical namespace label: use the worker's.
+            name = ".".join(self.ws.namespaces.get(part, part)
+                            for part in r.dns_name.split("."))
+            probe = {"kind": "dns", "name": name, "qtype": "A",
                      "timeout": opts.probe_timeout}
             return [Attempt(cell, f"{prefix}.0", source, None, probe, via_service=True,
                             answer_ip=facts.external_targets.get(r.dns_name))]
@@ -282,8 +289,21 @@ class ScenarioRun:
             for counter in evidence.counters(self.expectation(a.cell)):
                 self.minimum[counter] = self.minimum.get(counter, 0) + 1
 
+    def _worth_waiting_for(self) -> list[Attempt]:
+        """Attempts whose client result is as expected. One whose client already
+        contradicts the model fails whatever Hubble says, so it does not hold up the batch
+        for the whole grace period."""
+        out = []
+        for a in self._all():
+            if a.probe is None:
+                continue
+            exp = self.expectation(a.cell)
+            if evidence.observed_signal(a.result) == exp.client:
+                out.append(a)
+        return out
+
     def _await_flows(self, follower: FlowFollower, deadline: float) -> None:
-        pending = [a for a in self._all() if a.probe is not None]
+        pending = self._worth_waiting_for()
         while True:
             flows = parse_lines(follower.lines())
             pending = [a for a in pending if not self._flows_complete(a, flows)]
@@ -298,11 +318,15 @@ class ScenarioRun:
 
     def _await_metrics(self, deadline: float) -> None:
         spaces = list(self.ws.pods)
+        wanted: dict[metrics.Counter, int] = {}
+        for a in self._worth_waiting_for():
+            for counter in evidence.counters(self.expectation(a.cell)):
+                wanted[counter] = wanted.get(counter, 0) + 1
         while True:
             self.raw_after = self.ws.cluster.scrape_metrics()
             self.after = metrics.snapshot(self.raw_after)
             d = self.delta()
-            if all(c.value(d, spaces) >= n for c, n in self.minimum.items()):
+            if all(c.value(d, spaces) >= n for c, n in wanted.items()):
                 return
             if time.monotonic() >= deadline:
                 return

@@ -48,9 +48,28 @@ def apply_and_wait(cluster: Cluster, docs: list[dict[str, Any]], *, l7: bool,
 def delete_and_wait(cluster: Cluster, docs: list[dict[str, Any]], *,
                     timeout: float = POLICY_TIMEOUT_S,
                     clock: Clock | None = None) -> Realization:
+    """Delete and wait until every endpoint realized the removal (restoring the cluster)."""
     # Removing an L7 rule also changes proxy state, so wait for the proxy revision too.
     return _change_and_wait(cluster, lambda: cluster.delete(docs), l7=True, timeout=timeout,
                             clock=clock or Clock(), what=_names(docs, "delete"))
+
+
+def delete_and_confirm(cluster: Cluster, docs: list[dict[str, Any]], *,
+                       timeout: float = POLICY_TIMEOUT_S,
+                       clock: Clock | None = None) -> Realization:
+    """Delete and wait only until every agent imported the removal (its revision moved).
+
+    Between scenarios this is enough: the next apply waits for endpoints to realize a
+    revision above this one, which includes the removal, so one realization wait
+    covers both changes.
+    """
+    clock = clock or Clock()
+    before = cluster.policy_revisions()
+    start = clock.now()
+    cluster.delete(docs)
+    targets = _wait_revisions_moved(cluster, before, start + timeout, clock,
+                                    _names(docs, "delete"))
+    return Realization(seconds=clock.now() - start, revisions=targets)
 
 
 def _names(docs: list[dict[str, Any]], verb: str) -> str:

@@ -30,7 +30,7 @@ SCENARIO = Scenario(
         Cell(PAYMENT, http("GET", "/api/v1/accounts"), ALLOWED),
         Cell(PARTNER_PAYMENT, http("GET", "/api/v1/accounts"),
              dropped("POLICY_DENIED", "egress")),
-        Cell(PAYMENT, dns("kubernetes.default.svc.cluster.local"), ALLOWED,
+        Cell(PAYMENT, dns("account-service.payments.svc.cluster.local"), ALLOWED,
              why="the DNS allow keeps name resolution working"),
         Cell(HOST, kubelet(), ALLOWED),
     ),
