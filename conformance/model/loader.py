@@ -175,6 +175,10 @@ def _cilium_policy(ref: PolicyRef, spec: dict[str, Any], out: _Problems) -> Poli
         selector = compile_selector(spec.get("endpointSelector"))
         if ref.namespace is not None:
             selector = selector.with_namespace(ref.namespace)
+    if not any(spec.get(f) for f in ("ingress", "ingressDeny", "egress", "egressDeny")):
+        out.add(ref.spec_path, "every one of ingress, ingressDeny, egress, egressDeny is empty; "
+                               "the Cilium agent rejects such a rule (to deny all ingress, "
+                               "write `ingress: [{}]`)")
     rules: dict[str, list[PeerRule]] = {"ingress": [], "egress": []}
     for direction in ("ingress", "egress"):
         for deny in (False, True):
@@ -228,7 +232,10 @@ def _cilium_rule(ref: PolicyRef, direction: str, deny: bool, path: str,
         entities=frozenset(rule.get(f"{side}Entities") or []),
         cidrs=tuple(cidrs),
         fqdns=fqdns,
-        any_peer=not l3_used and bool(port_rules or rule.get("icmps")),
+        # An absent L3 field is no constraint; an empty list (`fromEndpoints: []`) selects
+        # nothing, as Cilium special-cases empty non-nil slices.
+        any_peer=not any(f in rule for f in L3_FIELDS[direction])
+        and bool(port_rules or rule.get("icmps")),
         port_rules=port_rules,
         l4_blocked=bool(rule.get("icmps")) and not port_rules,
         auth=None if auth in (None, "disabled") else str(auth),

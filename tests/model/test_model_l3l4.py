@@ -314,8 +314,17 @@ def test_empty_ingress_list_does_not_switch_default_deny_on() -> None:
         spec:
           endpointSelector: {}
           ingress: []
+          egress: [{toEntities: [all]}]
         """)
     assert verdict(ps, probe(pod(app="x"), SERVER)) == ALLOWED
+
+
+def test_empty_peer_list_selects_nothing_while_an_absent_one_selects_all() -> None:
+    empty = policies(ingress("{fromEndpoints: [], toPorts: [{ports: [{port: '8080', "
+                             "protocol: TCP}]}]}"))
+    assert verdict(empty, probe(pod(app="x"), SERVER)) == DENIED_IN
+    absent = policies(ingress("{toPorts: [{ports: [{port: '8080', protocol: TCP}]}]}"))
+    assert verdict(absent, probe(pod(app="x"), SERVER)) == ALLOWED
 
 
 def test_icmp_only_rule_does_not_allow_tcp() -> None:

@@ -106,6 +106,11 @@ def test_spec_needs_a_rule_section(tmp_path: Path) -> None:
         tmp_path, HEAD)
 
 
+def test_all_rule_sections_empty_is_rejected_by_the_agent(tmp_path: Path) -> None:
+    text = problem(tmp_path, HEAD + "  ingress: []\n  egress: []\n")
+    assert "p.yaml: document 1: spec: every one of ingress, ingressDeny, egress" in text
+
+
 def test_endpoint_and_node_selector_are_exclusive(tmp_path: Path) -> None:
     text = problem(tmp_path, HEAD + "  nodeSelector: {}\n  ingress: [{}]\n")
     assert "exactly one of endpointSelector, nodeSelector" in text
