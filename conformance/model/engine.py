@@ -201,13 +201,11 @@ class _Evaluation:
         deny: Hit | None = None
         allows: list[Hit] = []
         for rule in view.rules:
-            hit = self._match(rule, peer, port, protocol, learned)
-            if hit is None:
-                continue
-            if rule.deny:
-                deny = deny or hit
-            else:
-                allows.append(hit)
+            hits = self._match(rule, peer, port, protocol, learned)
+            if hits and rule.deny:
+                deny = deny or hits[0]
+            elif hits:
+                allows.extend(hits)
         result = SideL4(
             enforced=view.default_deny_by is not None,
             default_deny_by=view.default_deny_by,
@@ -223,18 +221,17 @@ class _Evaluation:
         return result
 
     def _match(self, rule: PeerRule, peer: Identity, port: int, protocol: str,
-               learned: bool) -> Hit | None:
+               learned: bool) -> list[Hit]:
+        """One hit per `toPorts` item covering the port (their L7 rules are ORed too)."""
         if rule.l4_blocked:
-            return None
+            return []
         how = rule.peer_match(peer, learned, self.multi)
         if how is None:
-            return None
+            return []
         if not rule.port_rules:
-            return Hit(rule, None, None, how)
-        for pr in rule.port_rules:
-            if (pm := pr.covers(port, protocol)) is not None:
-                return Hit(rule, pr, pm, how)
-        return None
+            return [Hit(rule, None, None, how)]
+        return [Hit(rule, pr, pm, how) for pr in rule.port_rules
+                if (pm := pr.covers(port, protocol)) is not None]
 
     def _l7(self, probe: Probe, side: Side, where: str, allows: tuple[Hit, ...]) -> None:
         request = _http_request(probe)

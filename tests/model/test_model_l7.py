@@ -233,3 +233,23 @@ def test_l7_rules_apply_even_without_default_deny() -> None:
                                                  "  ingress:"))
     assert verdict(ps, probe(CLIENT, SERVER, http=("DELETE", "/api/v1/accounts/1"))) == L7_IN
     assert verdict(ps, probe(pod(app="other"), SERVER, http=("DELETE", "/x"))) == ALLOWED
+
+
+def test_two_port_items_of_one_rule_are_ored() -> None:
+    ps = policies("""
+        apiVersion: cilium.io/v2
+        kind: CiliumNetworkPolicy
+        metadata: {name: two, namespace: payments}
+        spec:
+          endpointSelector: {matchLabels: {app: server}}
+          ingress:
+          - fromEndpoints: [{matchLabels: {app: client}}]
+            toPorts:
+            - ports: [{port: '8080', protocol: TCP}]
+              rules: {http: [{method: GET}]}
+            - ports: [{port: '8080', protocol: TCP}]
+              rules: {http: [{method: PUT}]}
+        """)
+    assert verdict(ps, probe(CLIENT, SERVER, http=("PUT", "/"))) == ALLOWED
+    assert verdict(ps, probe(CLIENT, SERVER, http=("GET", "/"))) == ALLOWED
+    assert verdict(ps, probe(CLIENT, SERVER, http=("POST", "/"))) == L7_IN
