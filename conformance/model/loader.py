@@ -158,12 +158,31 @@ def parse_document(doc: Document) -> tuple[list[Policy], list[Problem]]:
     return ([], out.items) if out.items else (policies, [])
 
 
+def _has_null(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            if any(v is None for v in item.values()):
+                return True
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+    return False
+
+
 def _drop_nulls(value: Any) -> Any:
     """`field:` with nothing after it is null, which the API server treats as absent."""
+    if not _has_null(value):  # the common case: no copy
+        return value
+    return _copy_without_nulls(value)
+
+
+def _copy_without_nulls(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+        return {k: _copy_without_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_drop_nulls(v) for v in value]
+        return [_copy_without_nulls(v) for v in value]
     return value
 
 
