@@ -31,6 +31,8 @@ RULES: dict[str, tuple[Severity, str]] = {
                                "allows it on the same port without L7 rules"),
     "path-unescaped-query": ("warning", "an L7 path with an unescaped `?` before a query "
                                         "string: `?` is a regex quantifier"),
+    "cidr-selects-no-pods": ("warning", "a CIDR rule or ipBlock inside a private range: "
+                                        "Cilium never selects pods or nodes by CIDR"),
     "ccnp-selects-kube-system": ("warning", "a cluster-wide default deny that also selects "
                                             "kube-system and cuts CoreDNS's own traffic"),
     "use-double-star": ("warning", "several patterns for multi-level subdomains where `**.` "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -100,13 +101,21 @@ def _np_structural(doc: Document) -> Iterator[Finding]:
     spec = doc.data.get("spec")
     if not isinstance(spec, dict):
         return
-    for direction in ("ingress", "egress"):
+    for direction, peers in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(_list(spec.get(direction))):
-            for k, port in enumerate(_list(rule.get("ports") if isinstance(rule, dict) else [])):
+            if not isinstance(rule, dict):
+                continue
+            for k, port in enumerate(_list(rule.get("ports"))):
                 if isinstance(port, dict) and isinstance(port.get("port"), str):
                     yield Finding("not-modelled", doc.file, doc.index,
                                   f"{doc.prefix}spec.{direction}[{i}].ports[{k}].port",
                                   f"named port {port['port']!r} cannot be resolved offline")
+            for k, peer in enumerate(_list(rule.get(peers))):
+                block = peer.get("ipBlock") if isinstance(peer, dict) else None
+                if isinstance(block, dict):
+                    yield from _private_cidr(
+                        doc, f"{doc.prefix}spec.{direction}[{i}].{peers}[{k}].ipBlock.cidr",
+                        block.get("cidr"))
 
 
 def _auth_note(mode: str) -> str:
@@ -134,8 +143,13 @@ def _peer_checks(doc: Document, path: str, rule: dict[str, Any]) -> Iterator[Fin
         if rule.get(field):
             yield Finding("not-modelled", doc.file, doc.index, f"{path}.{field}",
                           f"{field} cannot be evaluated offline; the model matches nothing")
+    for field in ("fromCIDR", "toCIDR"):
+        for i, cidr in enumerate(_list(rule.get(field))):
+            yield from _private_cidr(doc, f"{path}.{field}[{i}]", cidr)
     for field in ("fromCIDRSet", "toCIDRSet"):
         for i, item in enumerate(_list(rule.get(field))):
+            if isinstance(item, dict):
+                yield from _private_cidr(doc, f"{path}.{field}[{i}].cidr", item.get("cidr"))
             if isinstance(item, dict) and "cidr" not in item:
                 yield Finding("not-modelled", doc.file, doc.index, f"{path}.{field}[{i}]",
                               "CIDR groups cannot be resolved offline; the model matches "
@@ -235,3 +249,20 @@ def _double_star_hint(doc: Document, path: str, rule: dict[str, Any],
             yield Finding("use-double-star", doc.file, doc.index, f"{path}.toFQDNs",
                           f"{p!r} and '*.{p}' list subdomain levels one by one; from 1.19 "
                           f"'*{p}' covers every level")
+
+
+_PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12",
+                                                   "192.168.0.0/16", "fc00::/7"))
+
+
+def _private_cidr(doc: Document, path: str, cidr: Any) -> Iterator[Finding]:
+    """Cilium CIDR rules (and NetworkPolicy ipBlock) never select pods or nodes."""
+    try:
+        net = ipaddress.ip_network(str(cidr), strict=False)
+    except ValueError:
+        return
+    if any(net.version == p.version and net.subnet_of(p) for p in _PRIVATE):  # type: ignore[arg-type]
+        yield Finding("cidr-selects-no-pods", doc.file, doc.index, path,
+                      f"{cidr} is a private range, but Cilium matches CIDR rules and "
+                      "ipBlock only against addresses outside the cluster: pods and nodes in "
+                      "it are not selected (select them by labels or entities)")

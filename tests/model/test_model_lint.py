@@ -97,6 +97,10 @@ CASES = [
      + "\n  - fromEndpoints: [{matchLabels: {app: d}}]\n", "1.20"),
     ("path-unescaped-query", http("{path: '/api/v1/accounts?limit=5'}"),
      http("{path: '/api/v1/accounts\\?limit=5'}"), "1.20"),
+    ("cidr-selects-no-pods", "  egress:\n  - toCIDR: [10.96.0.0/12]\n",
+     "  egress:\n  - toCIDR: [203.0.113.0/24]\n", "1.20"),
+    ("cidr-selects-no-pods", "  ingress:\n  - fromCIDRSet: [{cidr: 192.168.0.0/16}]\n",
+     "  ingress:\n  - fromEntities: [world]\n", "1.20"),
     ("rejected", "  ingress:\n  - toPorts: [{ports: [{port: 80, protocol: TCP}]}]\n",
      "  ingress:\n  - toPorts: [{ports: [{port: '80', protocol: TCP}]}]\n", "1.20"),
 ]
@@ -185,3 +189,17 @@ def test_invalid_yaml_is_fatal(tmp_path: Path) -> None:
 def test_clean_policy_has_no_findings(tmp_path: Path) -> None:
     result = lint_text(tmp_path, CNP.format(body="  egress:\n" + FQDN_443 + DNS_OK))
     assert result.findings == ()
+
+
+def test_network_policy_ip_block_over_pod_range(tmp_path: Path) -> None:
+    np = """apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: n, namespace: payments}}
+spec:
+  podSelector: {{}}
+  ingress: [{{from: [{{ipBlock: {{cidr: {cidr}}}}}]}}]
+"""
+    found = lint_text(tmp_path, np.format(cidr="10.244.0.0/16"))
+    assert [f.path for f in found.findings] == ["spec.ingress[0].from[0].ipBlock.cidr"]
+    assert "cidr-selects-no-pods" not in rules_of(lint_text(tmp_path, np.format(
+        cidr="198.51.100.0/24")))
