@@ -52,8 +52,10 @@ def observed_signal(result: dict[str, Any] | None) -> str:
         return "timeout"
     if outcome == "http-error":
         status = result.get("status")
-        if status == 403 and result.get("body") == ACCESS_DENIED_BODY:
-            return "http-403"
+        if status == 403:
+            # Only the proxy's exact body makes a 403 an L7 deny.
+            ok = result.get("body") == ACCESS_DENIED_BODY
+            return "http-403" if ok else "http-403 without the proxy's body"
         return f"http-{status}"
     if outcome == "grpc-error":
         code = str(result.get("grpc_code", "?"))

@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from conformance.harness.cluster import Cluster, ClusterError, EndpointRevision
+from conformance.harness.cluster import ClusterError, EndpointRevision
 
 POLICY_TIMEOUT_S = 120.0  # default deadline for one change to be realized everywhere
 POLL_INTERVAL_S = 0.2
@@ -23,6 +23,18 @@ POLL_INTERVAL_S = 0.2
 
 class PolicyTimeout(ClusterError):
     """A policy change was not realized before the deadline; names the lagging places."""
+
+
+class PolicyAPI(Protocol):
+    """The part of the Cluster interface a policy change needs."""
+
+    def apply(self, docs: list[dict[str, Any]]) -> None: ...
+
+    def delete(self, docs: list[dict[str, Any]]) -> None: ...
+
+    def policy_revisions(self) -> dict[str, int]: ...
+
+    def endpoint_revisions(self) -> list[EndpointRevision]: ...
 
 
 @dataclass(frozen=True)
@@ -39,13 +51,13 @@ class Clock:
     sleep: Callable[[float], None] = time.sleep
 
 
-def apply_and_wait(cluster: Cluster, docs: list[dict[str, Any]], *, l7: bool,
+def apply_and_wait(cluster: PolicyAPI, docs: list[dict[str, Any]], *, l7: bool,
                    timeout: float = POLICY_TIMEOUT_S, clock: Clock | None = None) -> Realization:
     return _change_and_wait(cluster, lambda: cluster.apply(docs), l7=l7, timeout=timeout,
                             clock=clock or Clock(), what=_names(docs, "apply"))
 
 
-def delete_and_wait(cluster: Cluster, docs: list[dict[str, Any]], *,
+def delete_and_wait(cluster: PolicyAPI, docs: list[dict[str, Any]], *,
                     timeout: float = POLICY_TIMEOUT_S,
                     clock: Clock | None = None) -> Realization:
     """Delete and wait until every endpoint realized the removal (restoring the cluster)."""
@@ -54,7 +66,7 @@ def delete_and_wait(cluster: Cluster, docs: list[dict[str, Any]], *,
                             clock=clock or Clock(), what=_names(docs, "delete"))
 
 
-def delete_and_confirm(cluster: Cluster, docs: list[dict[str, Any]], *,
+def delete_and_confirm(cluster: PolicyAPI, docs: list[dict[str, Any]], *,
                        timeout: float = POLICY_TIMEOUT_S,
                        clock: Clock | None = None) -> Realization:
     """Delete and wait only until every agent imported the removal (its revision moved).
@@ -80,7 +92,7 @@ def _names(docs: list[dict[str, Any]], verb: str) -> str:
     return f"{verb} {', '.join(names) or 'nothing'}"
 
 
-def _change_and_wait(cluster: Cluster, change: Callable[[], None], *, l7: bool,
+def _change_and_wait(cluster: PolicyAPI, change: Callable[[], None], *, l7: bool,
                      timeout: float, clock: Clock, what: str) -> Realization:
     before = cluster.policy_revisions()
     start = clock.now()
@@ -91,7 +103,7 @@ def _change_and_wait(cluster: Cluster, change: Callable[[], None], *, l7: bool,
     return Realization(seconds=clock.now() - start, revisions=targets)
 
 
-def _wait_revisions_moved(cluster: Cluster, before: dict[str, int], deadline: float,
+def _wait_revisions_moved(cluster: PolicyAPI, before: dict[str, int], deadline: float,
                           clock: Clock, what: str) -> dict[str, int]:
     while True:
         now = cluster.policy_revisions()
@@ -123,7 +135,7 @@ def _unrealized(endpoints: list[EndpointRevision], targets: dict[str, int],
     return late
 
 
-def _wait_endpoints_realized(cluster: Cluster, targets: dict[str, int], l7: bool,
+def _wait_endpoints_realized(cluster: PolicyAPI, targets: dict[str, int], l7: bool,
                              deadline: float, clock: Clock, what: str) -> None:
     while True:
         late = _unrealized(cluster.endpoint_revisions(), targets, l7)

@@ -210,11 +210,12 @@ class Scenario:
     requires: tuple[str, ...] = ()  # FEATURE_* names the cluster must report
     disruptive: bool = False  # a truly cluster-wide policy: opt-in, alone, at the end
     peer_namespace: bool = False  # also deploy workloads in `partners`
+    policies: Path | None = None  # default: manifests/policies/<name>
     _expectations: dict[str, Expectation] = field(default_factory=dict, compare=False)
 
     @property
     def policy_dir(self) -> Path:
-        return POLICY_ROOT / self.name
+        return self.policies or POLICY_ROOT / self.name
 
     def policy_documents(self) -> list[dict[str, Any]]:
         return load_documents(self.policy_dir)

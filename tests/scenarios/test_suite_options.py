@@ -1,0 +1,103 @@
+"""The suite's options and the checks before any test runs (real pytest subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT_S = 180
+USAGE_ERROR = 4  # pytest's exit code for pytest.UsageError
+
+
+def suite(*args: str, env: dict[str, str] | None = None,
+          tmp: Path | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("ZTC_", "PYTEST_XDIST", "PYTEST_ADDOPTS"))}
+    clean.update(env or {})
+    extra = [f"--artifacts={tmp / 'artifacts'}"] if tmp else []
+    return subprocess.run([sys.executable, "-m", "pytest", "conformance/scenarios",
+                           "-p", "no:cacheprovider", "-q", *extra, *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                          env=clean, check=False)
+
+
+def one_error(proc: subprocess.CompletedProcess[str]) -> str:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == USAGE_ERROR, out
+    assert "Traceback" not in out and " passed" not in out and " failed" not in out, out
+    return out
+
+
+def kubeconfig(tmp: Path) -> Path:
+    # An API server address on loopback where nothing listens.
+    path = tmp / "kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: dead\n"
+        "clusters: [{name: dead, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: dead, context: {cluster: dead, user: u}}]\n"
+        "users: [{name: u, user: {token: x}}]\n")
+    return path
+
+
+def test_unreachable_cluster_is_one_error_before_any_test(tmp_path: Path) -> None:
+    out = one_error(suite("--cluster=existing", f"--kubeconfig={kubeconfig(tmp_path)}"))
+    assert "cannot reach the cluster" in out and "127.0.0.1" in out
+
+
+def test_unknown_context_is_named(tmp_path: Path) -> None:
+    out = one_error(suite("--cluster=existing", f"--kubeconfig={kubeconfig(tmp_path)}",
+                          "--context=staging"))
+    assert "context 'staging'" in out
+
+
+def test_options_come_from_the_environment_too(tmp_path: Path) -> None:
+    out = one_error(suite(env={"ZTC_CLUSTER": "existing",
+                               "ZTC_KUBECONFIG": str(kubeconfig(tmp_path))}))
+    assert "cannot reach the cluster" in out
+
+
+def test_fault_needs_the_simulated_cluster(tmp_path: Path) -> None:
+    out = one_error(suite("--cluster=existing", f"--kubeconfig={kubeconfig(tmp_path)}",
+                          "--fault=l7-off"))
+    assert "--fault 'l7-off' only applies to --cluster=simulated" in out
+
+
+def test_unknown_fault_lists_the_valid_ones() -> None:
+    out = one_error(suite("--cluster=simulated", "--fault=l7-of"))
+    assert "l7-off" in out and "metrics-frozen" in out
+
+
+def test_disruptive_is_opt_in_and_runs_last(tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    default = suite("--cluster=simulated", f"--junitxml={junit}", tmp=tmp_path)
+    assert default.returncode == 0, default.stdout[-3000:]
+    names = [c.get("classname", "") for c in ET.parse(junit).iter("testcase")]
+    assert names and not any("clusterwide" in n for n in names)
+
+    opted = suite("--cluster=simulated", "--disruptive", f"--junitxml={junit}",
+                  "conformance/scenarios/test_clusterwide_default_deny.py",
+                  "conformance/scenarios/test_l7_http.py", tmp=tmp_path)
+    assert opted.returncode == 0, opted.stdout[-3000:]
+    order = [c.get("classname", "").rsplit(".", 1)[-1] for c in ET.parse(junit).iter("testcase")]
+    first_disruptive = order.index("test_clusterwide_default_deny")
+    assert "test_l7_http" in order
+    assert set(order[first_disruptive:]) == {"test_clusterwide_default_deny"}
+
+
+def test_disruptive_refuses_parallel_workers() -> None:
+    out = one_error(suite("--cluster=simulated", "--disruptive", "-n", "2"))
+    assert "without -n" in out
+
+
+def test_self_tests_never_collect_the_suite() -> None:
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                           "-p", "no:cacheprovider", ".", "--ignore=tests", "--ignore=workloads",
+                           "--ignore=clusters"],
+                          cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                          check=False)
+    assert "conformance/scenarios" not in proc.stdout, proc.stdout[-2000:]
+    assert proc.returncode == 5, proc.stdout[-2000:]  # "no tests collected"
