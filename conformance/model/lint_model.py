@@ -17,50 +17,65 @@ UPSTREAM = "192.0.2.53"  # a documentation address standing for CoreDNS's upstre
 
 def model_findings(policies: PolicySet, cilium_version: str) -> Iterator[Finding]:
     """Checks across the whole policy set, answered by evaluating probes with the model."""
-    multi = multi_label_wildcard(parse_version(cilium_version))
     kube_dns = identity_of(KUBE_DNS)
     for policy in policies:
         pod = representative_pod(policy)
         if pod is None:
             continue
-        ref = policy.ref
         if policy.cluster_wide and policy.selects(kube_dns) and (
                 policy.default_deny_ingress or policy.default_deny_egress):
-            cut = _kube_dns_cut(policies, cilium_version)
-            if cut:
-                yield Finding("ccnp-selects-kube-system", ref.file, ref.document,
-                              f"{ref.spec_path}.endpointSelector",
-                              "this cluster-wide policy also selects kube-system (CoreDNS, "
-                              "Hubble Relay), and with these policies " + "; ".join(cut)
-                              + ". Exclude kube-system or allow DNS and kube-system traffic "
-                              "explicitly")
-        for rule in policy.egress:
-            for k, name in enumerate(rule.fqdns):
-                sample = sample_name(name.text, name.is_pattern, multi)
-                if dns_proxy_learns(policies, pod, sample, cilium_version):
-                    continue
-                lookup = evaluate(policies, _lookup(pod, sample), cilium_version)
-                why = lookup.explanation if lookup.verdict != "allowed" else (
-                    "the lookup bypasses the DNS proxy: no DNS rule (rules.dns) on the egress "
-                    "to kube-dns port 53")
-                yield Finding("fqdn-without-dns-proxy", ref.file, ref.document,
-                              f"{rule.path}.toFQDNs[{k}]",
-                              f"{name.describe()}: a lookup of {sample} from {pod_text(pod)} "
-                              f"does not pass the DNS proxy, so the name's IPs are never "
-                              f"learned and connections to it are dropped. Add an egress rule "
-                              f"to kube-dns (k8s:io.kubernetes.pod.namespace: kube-system, "
-                              f"k8s:k8s-app: kube-dns) on port 53 with rules: dns: "
-                              f"[{{matchPattern: \"*\"}}]. Model says: {why}")
+            yield from _ccnp_cuts_kube_dns(policies, policy, cilium_version)
+        yield from _fqdns_never_learned(policies, policy, pod, cilium_version)
         for rule in (*policy.ingress, *policy.egress):
             yield from _l7_bypassed(policies, policy, pod, rule, cilium_version)
         if policy.default_deny_egress and _uses_names(policy):
-            lookup = evaluate(policies, _lookup(pod, "kubernetes.default.svc.cluster.local"),
-                              cilium_version)
-            if lookup.verdict == "dropped":
-                yield Finding("dns-cut-off", ref.file, ref.document, f"{ref.spec_path}.egress",
-                              f"egress default deny for {pod_text(pod)} drops its DNS lookups "
-                              f"while it talks to FQDNs or services by name. Model says: "
-                              f"{lookup.explanation}")
+            yield from _dns_cut_off(policies, policy, pod, cilium_version)
+
+
+def _ccnp_cuts_kube_dns(policies: PolicySet, policy: Policy,
+                        cilium_version: str) -> Iterator[Finding]:
+    cut = _kube_dns_cut(policies, cilium_version)
+    if cut:
+        ref = policy.ref
+        yield Finding("ccnp-selects-kube-system", ref.file, ref.document,
+                      f"{ref.spec_path}.endpointSelector",
+                      "this cluster-wide policy also selects kube-system (CoreDNS, Hubble "
+                      "Relay), and with these policies " + "; ".join(cut) + ". Exclude "
+                      "kube-system or allow DNS and kube-system traffic explicitly")
+
+
+def _fqdns_never_learned(policies: PolicySet, policy: Policy, pod: Pod,
+                         cilium_version: str) -> Iterator[Finding]:
+    multi = multi_label_wildcard(parse_version(cilium_version))
+    ref = policy.ref
+    for rule in policy.egress:
+        for k, name in enumerate(rule.fqdns):
+            sample = sample_name(name.text, name.is_pattern, multi)
+            if dns_proxy_learns(policies, pod, sample, cilium_version):
+                continue
+            lookup = evaluate(policies, _lookup(pod, sample), cilium_version)
+            why = lookup.explanation if lookup.verdict != "allowed" else (
+                "the lookup bypasses the DNS proxy: no DNS rule (rules.dns) on the egress to "
+                "kube-dns port 53")
+            yield Finding("fqdn-without-dns-proxy", ref.file, ref.document,
+                          f"{rule.path}.toFQDNs[{k}]",
+                          f"{name.describe()}: a lookup of {sample} from {pod_text(pod)} does "
+                          "not pass the DNS proxy, so the name's IPs are never learned and "
+                          "connections to it are dropped. Add an egress rule to kube-dns "
+                          "(k8s:io.kubernetes.pod.namespace: kube-system, k8s:k8s-app: "
+                          "kube-dns) on port 53 with rules: dns: [{matchPattern: \"*\"}]. "
+                          f"Model says: {why}")
+
+
+def _dns_cut_off(policies: PolicySet, policy: Policy, pod: Pod,
+                 cilium_version: str) -> Iterator[Finding]:
+    lookup = evaluate(policies, _lookup(pod, "kubernetes.default.svc.cluster.local"),
+                      cilium_version)
+    if lookup.verdict == "dropped":
+        ref = policy.ref
+        yield Finding("dns-cut-off", ref.file, ref.document, f"{ref.spec_path}.egress",
+                      f"egress default deny for {pod_text(pod)} drops its DNS lookups while it "
+                      f"talks to FQDNs or services by name. Model says: {lookup.explanation}")
 
 
 def _kube_dns_cut(policies: PolicySet, cilium_version: str) -> list[str]:
