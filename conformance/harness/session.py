@@ -69,11 +69,12 @@ def preflight(kind: str, *, fault: str | None, kubeconfig: str | None, context: 
         if fault:
             raise PreflightError("--fault only applies to --cluster=simulated.")
         from clusters.api import UpOptions, up
+        from clusters.errors import ClustersError
 
         try:
             result = up(UpOptions(cilium_version=cilium_version, keep_on_failure=keep_cluster,
                                   kubeconfig=kubeconfig, context=context))
-        except Exception as exc:  # provisioning errors are already one clear paragraph
+        except ClustersError as exc:  # already one clear paragraph
             raise PreflightError(f"provisioning the kind cluster failed: {exc}") from None
         kubeconfig, context = result.kubeconfig, result.context
         kind = "existing"

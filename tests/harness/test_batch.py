@@ -1,0 +1,132 @@
+"""The batch runner's order of operations and its per-cell judgement.
+
+A recording wrapper around the simulated cluster logs every Cluster call, so the tests
+can assert what the issue demands: policies realized before traffic, Hubble followed
+before the first probe, metrics scraped before and after, one `prober run` per source
+pod (never one per probe), policies deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.harness.batch import RunOptions, ScenarioRun, ScenarioSkipped, new_workspace
+from conformance.harness.cluster import (
+    FEATURE_MUTUAL_AUTH,
+    ClusterFacts,
+    FlowFollower,
+    PodInfo,
+)
+from conformance.harness.simulated import SimulatedCluster
+from conformance.scenarios import test_default_deny, test_l7_http, test_mutual_auth
+
+
+@dataclass
+class Recorder:
+    inner: SimulatedCluster
+    calls: list[str] = field(default_factory=list)
+    batches: list[tuple[str, int]] = field(default_factory=list)
+    drop_features: frozenset[str] = frozenset()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if callable(attr):
+            def wrapped(*args: Any, **kwargs: Any) -> Any:
+                self.calls.append(name)
+                return attr(*args, **kwargs)
+            return wrapped
+        return attr
+
+    def facts(self) -> ClusterFacts:
+        f = self.inner.facts()
+        return ClusterFacts(f.cilium_version, f.features - self.drop_features, f.dns_server,
+                            f.external_targets)
+
+    def run_probes(self, pod: PodInfo, probes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.calls.append("run_probes")
+        self.batches.append((pod.name, len(probes)))
+        return self.inner.run_probes(pod, probes)
+
+    def follow_flows(self, namespaces: list[str]) -> FlowFollower:
+        self.calls.append("follow_flows")
+        return self.inner.follow_flows(namespaces)
+
+
+def run(scenario: Any, tmp: Path, cluster: Recorder) -> ScenarioRun:
+    ws = new_workspace(cluster, "gw7", RunOptions(flow_grace=5, artifacts=tmp))
+    r = ScenarioRun(scenario, ws)
+    r.execute()
+    return r
+
+
+def test_order_of_operations_and_one_exec_per_source_pod(tmp_path: Path) -> None:
+    cluster = Recorder(SimulatedCluster())
+    r = run(test_l7_http.SCENARIO, tmp_path, cluster)
+    calls = [c for c in cluster.calls if c in
+             ("apply", "follow_flows", "scrape_metrics", "run_probes", "delete")]
+    first_probe = calls.index("run_probes")
+    assert calls.index("apply") < calls.index("follow_flows") < first_probe
+    assert "scrape_metrics" in calls[:first_probe] and "scrape_metrics" in calls[first_probe:]
+    assert calls[-1] == "delete"
+    # Two source pods in this scenario (payment-processor, audit-logger): two execs.
+    assert len(cluster.batches) == 2
+    # Every cell to account-service probes both replicas (same-node and cross-node).
+    total = sum(n for _, n in cluster.batches)
+    assert total == 2 * len(test_l7_http.SCENARIO.cells)
+    paths = {a.path_kind() for group in r.attempts.values() for a in group}
+    assert paths == {"same-node", "cross-node"}
+    assert r.timings.realize_s >= 0 and r.namespaces == ["ztc-gw7"]
+
+
+def test_every_cell_passes_and_writes_its_artifacts(tmp_path: Path) -> None:
+    r = run(test_l7_http.SCENARIO, tmp_path, Recorder(SimulatedCluster()))
+    for cell in test_l7_http.SCENARIO.cells:
+        assert r.verify(cell) is None
+    root = tmp_path / "l7-http"
+    assert (root / "policies.yaml").read_text().count("namespace: ztc-gw7") >= 1
+    assert (root / "flows.jsonl").read_text().count('"flow"') == len(r.flows)
+    assert "hubble_drop_total" in (root / "metrics-after.prom").read_text()
+    cell_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    assert len(cell_dirs) == len(test_l7_http.SCENARIO.cells)
+    denied = json.loads((cell_dirs[2] / "probes.json").read_text())
+    assert denied["expectation"]["verdict"] == "l7-denied"
+    assert {a["result"]["outcome"] for a in denied["attempts"]} == {"http-error"}
+    metric = json.loads((cell_dirs[2] / "metrics.json").read_text())
+    assert all(m["after"] - m["before"] >= m["required_delta"] > 0 for m in metric)
+    assert (cell_dirs[2] / "flows.jsonl").read_text().count("DROPPED") >= 2
+
+
+def test_failure_message_shows_expected_and_observed(tmp_path: Path) -> None:
+    r = run(test_l7_http.SCENARIO, tmp_path, Recorder(SimulatedCluster(fault="l7-off")))
+    cell = test_l7_http.SCENARIO.cells[2]  # payment-processor DELETE => l7-denied
+    message = r.verify(cell)
+    assert message is not None
+    assert "FAIL client  expected: http-403" in message
+    assert "observed: ok" in message
+    assert "FAIL hubble" in message and "FAIL metrics" in message
+    assert "matching flows:" in message and "FORWARDED" in message
+    assert "model: l7-denied" in message and str(tmp_path) in message
+
+
+def test_missing_feature_skips_with_the_reason(tmp_path: Path) -> None:
+    cluster = Recorder(SimulatedCluster(), drop_features=frozenset({FEATURE_MUTUAL_AUTH}))
+    with pytest.raises(ScenarioSkipped, match="does not provide mutual-auth"):
+        run(test_mutual_auth.SCENARIO, tmp_path, cluster)
+    assert "apply" not in cluster.calls  # nothing half-done left behind
+
+
+def test_peer_namespace_and_kubelet_cell(tmp_path: Path) -> None:
+    cluster = Recorder(SimulatedCluster())
+    r = run(test_default_deny.SCENARIO, tmp_path, cluster)
+    assert r.namespaces == ["ztc-gw7", "ztc-gw7-partners"]
+    for cell in test_default_deny.SCENARIO.cells:
+        assert r.verify(cell) is None, r.verify(cell)
+    kubelet = test_default_deny.SCENARIO.cells[-1]
+    assert all(a.probe is None for a in r.attempts[kubelet.id])  # the kubelet's own probes
+    r.ws.close()
+    assert "delete_namespace" in cluster.calls
