@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 
 import nox
 
@@ -44,12 +45,23 @@ def conformance(session: nox.Session) -> None:
     """Provision (or reuse) a kind cluster and run the conformance suite in parallel.
 
     `nox -s conformance -- --cluster=simulated` runs the whole pipeline without a cluster.
+    With `--disruptive` the truly cluster-wide scenarios run afterwards, alone and serially.
     """
     _install(session)
+    args = [a for a in session.posargs if a != "--disruptive"]
+    disruptive = len(args) != len(session.posargs) or \
+        os.environ.get("ZTC_DISRUPTIVE", "").lower() in ("1", "true", "yes")
+    # One xdist group per scenario: its policy is applied once per worker, its probes
+    # run as one batch, and every cell is its own test id in the JUnit report.
     session.run(
         "pytest", "conformance/scenarios", "-n", "auto", "--dist", "loadgroup",
-        "--junitxml", "artifacts/junit.xml", *session.posargs,
+        "--junitxml", "artifacts/junit.xml", *args, env={"ZTC_DISRUPTIVE": ""},
     )
+    if disruptive:
+        session.run(
+            "pytest", "conformance/scenarios", "-p", "no:xdist", "--disruptive",
+            "-m", "disruptive", "--junitxml", "artifacts/junit-disruptive.xml", *args,
+        )
 
 
 @nox.session
