@@ -59,7 +59,7 @@ def conformance(session: nox.Session) -> None:
     )
     if disruptive:
         session.run(
-            "pytest", "conformance/scenarios", "-p", "no:xdist", "--disruptive",
+            "pytest", "conformance/scenarios", "-n", "0", "--disruptive",
             "-m", "disruptive", "--junitxml", "artifacts/junit-disruptive.xml", *args,
         )
 
