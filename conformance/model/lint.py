@@ -42,7 +42,8 @@ def lint_documents(docs: Sequence[Document], cilium_version: str = DEFAULT_VERSI
         findings.extend(own)
         found, problems = parse_document(doc)
         policies.extend(found)
-        claimed = {f.path for f in own}
+        # A structural error already explains a rejection at its path; warnings do not.
+        claimed = {f.path for f in own if f.severity == "error"}
         for p in problems:
             if p.path not in claimed and not any(p.path.startswith(c + ".") for c in claimed):
                 mixed = "toFQDNs" in p.message and "cannot be combined" in p.message

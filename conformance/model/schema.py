@@ -199,10 +199,7 @@ def _enum(choices: tuple[Any, ...]) -> Checker:
 
 def _list(item: Checker, max_items: int | None) -> Checker:
     def run(value: Any, path: Path, out: list[tuple[Path, str]]) -> None:
-        if value is None:
-            return  # `field:` with nothing after it is null, which the API server drops
-        if not isinstance(value, list):
-            out.append((path, f"expected a list, got {_kind(value)}"))
+        if not _is(value, list, "a list", path, out):
             return
         if max_items is not None and len(value) > max_items:
             out.append((path, f"at most {max_items} items are allowed by the CRD"))
@@ -211,12 +208,17 @@ def _list(item: Checker, max_items: int | None) -> Checker:
     return run
 
 
+def _is(value: Any, kind: type, what: str, path: Path, out: list[tuple[Path, str]]) -> bool:
+    """Nulls never get here: the loader drops null fields, as the API server does."""
+    if isinstance(value, kind):
+        return True
+    out.append((path, f"expected {what}, got {_kind(value)}"))
+    return False
+
+
 def _map(item: Checker) -> Checker:
     def run(value: Any, path: Path, out: list[tuple[Path, str]]) -> None:
-        if value is None:
-            return
-        if not isinstance(value, dict):
-            out.append((path, f"expected a map, got {_kind(value)}"))
+        if not _is(value, dict, "a map", path, out):
             return
         for k, v in value.items():
             item(v, (path, str(k)), out)
@@ -248,10 +250,7 @@ def _object(spec: dict[str, Any]) -> Checker:
     extra = OBJECT_CHECKS[spec["check"]] if "check" in spec else None
 
     def run(value: Any, path: Path, out: list[tuple[Path, str]]) -> None:
-        if value is None:
-            return
-        if not isinstance(value, dict):
-            out.append((path, f"expected a map, got {_kind(value)}"))
+        if not _is(value, dict, "a map", path, out):
             return
         for key, item in value.items():
             check = fields.get(key)
