@@ -102,6 +102,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
     version = config.getoption("cilium_version")
     if version:
+        from conformance.model.version import VersionError, parse_version
+
+        try:
+            parse_version(version)
+        except VersionError as exc:
+            raise pytest.UsageError(f"--cilium-version: {exc}") from None
         os.environ[MODEL_VERSION_ENV] = version
     from conformance.harness.session import KUBE_KEY
 

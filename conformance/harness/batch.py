@@ -32,6 +32,8 @@ from conformance.harness.spec import (
     PAYMENTS,
     Cell,
     Scenario,
+    agrees,
+    describe,
     version_at_least,
 )
 from conformance.model.expectation import Expectation
@@ -129,6 +131,10 @@ class ScenarioRun:
     ws: Workspace
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # cell id -> attempts
     skipped_cells: dict[str, str] = field(default_factory=dict)  # cell id -> reason
+    # Expectations on the cluster's Cilium version, and cells whose written expectation
+    # the model says does not hold there (they fail with that message).
+    expected: dict[str, Expectation] = field(default_factory=dict)
+    disagreements: dict[str, str] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     flows: list[Flow] = field(default_factory=list)
     before: metrics.Snapshot = field(default_factory=lambda: metrics.Snapshot({}))
@@ -145,7 +151,7 @@ class ScenarioRun:
         return sorted(self.ws.pods)
 
     def expectation(self, cell: Cell) -> Expectation:
-        return self.scenario.expectation(cell)
+        return self.expected.get(cell.id) or self.scenario.expectation(cell)
 
     def delta(self) -> metrics.Snapshot:
         return metrics.delta(self.before, self.after)
@@ -163,13 +169,21 @@ class ScenarioRun:
         if self.scenario.peer_namespace:
             self.ws.ensure("partners")
         self._plan()
+        if not self.attempts:
+            reasons = sorted(set(self.skipped_cells.values()) | set(self.disagreements.values()))
+            raise ScenarioSkipped("; ".join(reasons) or "no cells")
         self.rendered = render.render(
             self.scenario.policy_documents(), self.ws.namespaces, self.ws.worker,
             clusterwide=self.scenario.disruptive)
         cluster, opts = self.ws.cluster, self.ws.options
-        realized = policy_wait.apply_and_wait(
-            cluster, self.rendered, l7=render.has_l7_rules(self.rendered),
-            timeout=opts.policy_timeout)
+        try:
+            realized = policy_wait.apply_and_wait(
+                cluster, self.rendered, l7=render.has_l7_rules(self.rendered),
+                timeout=opts.policy_timeout)
+        except ClusterError:
+            # A rejected document may follow accepted ones: leave nothing behind.
+            policy_wait.delete_and_confirm(cluster, self.rendered, timeout=opts.policy_timeout)
+            raise
         self.timings.realize_s = realized.seconds
         try:
             self._traffic()
@@ -189,6 +203,14 @@ class ScenarioRun:
                 self.skipped_cells[cell.id] = (
                     f"needs Cilium >= {cell.min_version}; the cluster runs {version}")
                 continue
+            exp = self.scenario.expectation_for(cell, version)
+            if not agrees(cell.expect, exp):
+                self.disagreements[cell.id] = (
+                    f"{cell.id}: on Cilium {version} the policy model predicts "
+                    f"{describe(exp)}, not the written {cell.expect.label()} — "
+                    f"{exp.explanation}")
+                continue
+            self.expected[cell.id] = exp
             target_fqdn = cell.request.to if cell.request.is_fqdn else None
             if target_fqdn and target_fqdn not in self.ws.facts.external_targets:
                 self.skipped_cells[cell.id] = (
@@ -342,6 +364,8 @@ class ScenarioRun:
 
         if cell.id in self.skipped_cells:
             raise ScenarioSkipped(self.skipped_cells[cell.id])
+        if cell.id in self.disagreements:
+            return self.disagreements[cell.id]
         judged = self.judge(cell)
         report.write_cell(self, cell, judged)
         if all(check.ok for _, checks in judged for check in checks):

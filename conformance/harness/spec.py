@@ -223,6 +223,17 @@ class Scenario:
     def expectation(self, cell: Cell) -> Expectation:
         return self._expectations[cell.id]
 
+    def expectation_for(self, cell: Cell, cilium_version: str) -> Expectation:
+        """The model's expectation on the cluster's own Cilium version."""
+        from conformance.model import evaluate, load_policies
+
+        key = f"{cilium_version}|{cell.id}"
+        if key not in self._expectations:
+            policies = load_policies([self.policy_dir])
+            self._expectations[key] = evaluate(policies, cell.model_probe(cell.id),
+                                               cilium_version)
+        return self._expectations[key]
+
     def params(self) -> list[Any]:
         """The cells as pytest parameters, after checking each against the model."""
         self._check_against_model()
@@ -250,6 +261,8 @@ class Scenario:
             ) from exc
         problems = []
         for cell in self.cells:
+            if cell.min_version and not version_at_least(version, cell.min_version):
+                continue  # not expected to hold on this version; skipped at run time
             exp = evaluate(policies, cell.model_probe(cell.id), version)
             self._expectations[cell.id] = exp
             if not agrees(cell.expect, exp):

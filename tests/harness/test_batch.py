@@ -9,7 +9,7 @@ pod (never one per probe), policies deleted afterwards.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,16 @@ from conformance.harness.cluster import (
     ClusterFacts,
     FlowFollower,
     PodInfo,
+    PolicyRejected,
 )
 from conformance.harness.simulated import SimulatedCluster
-from conformance.scenarios import test_default_deny, test_l7_http, test_mutual_auth
+from conformance.harness.spec import Scenario
+from conformance.scenarios import (
+    test_default_deny,
+    test_fqdn_multilevel,
+    test_l7_http,
+    test_mutual_auth,
+)
 
 
 @dataclass
@@ -130,3 +137,43 @@ def test_peer_namespace_and_kubelet_cell(tmp_path: Path) -> None:
     assert all(a.probe is None for a in r.attempts[kubelet.id])  # the kubelet's own probes
     r.ws.close()
     assert "delete_namespace" in cluster.calls
+
+
+class OldCilium(Recorder):
+    def facts(self) -> ClusterFacts:
+        f = super().facts()
+        return ClusterFacts("1.18.12", f.features, f.dns_server, f.external_targets)
+
+
+def test_version_gated_cells_skip_without_touching_the_cluster(tmp_path: Path) -> None:
+    cluster = OldCilium(SimulatedCluster())
+    with pytest.raises(ScenarioSkipped, match=r"needs Cilium >= 1\.19; the cluster runs 1\.18"):
+        run(test_fqdn_multilevel.SCENARIO, tmp_path, cluster)
+    assert "apply" not in cluster.calls
+
+
+def test_expectation_that_does_not_hold_on_the_cluster_version_fails(tmp_path: Path) -> None:
+    # Written (and checked at collection) for 1.20, where `**.` spans labels.
+    ungated = Scenario("fqdn-multilevel", "t", requires=test_fqdn_multilevel.SCENARIO.requires,
+                       cells=tuple(replace(c, min_version=None)
+                                   for c in test_fqdn_multilevel.SCENARIO.cells))
+    ungated.params()
+    r = run(ungated, tmp_path, OldCilium(SimulatedCluster()))
+    message = r.verify(ungated.cells[1])
+    assert message is not None and "on Cilium 1.18.12 the policy model predicts dropped" in message
+    assert r.verify(ungated.cells[2]) is None  # api.github.com is dropped on every version
+
+
+class RejectsSecond(Recorder):
+    def apply(self, docs: list[dict[str, Any]]) -> None:
+        self.calls.append("apply")
+        self.inner.apply(docs[:1])
+        raise PolicyRejected('admission webhook denied "allow-intra-namespace": bad field')
+
+
+def test_rejected_policy_errors_with_the_server_message_and_cleans_up(tmp_path: Path) -> None:
+    cluster = RejectsSecond(SimulatedCluster())
+    with pytest.raises(PolicyRejected, match="admission webhook denied"):
+        run(test_default_deny.SCENARIO, tmp_path, cluster)
+    assert cluster.calls.index("delete") > cluster.calls.index("apply")
+    assert "run_probes" not in cluster.calls
