@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
@@ -162,6 +163,9 @@ def render_table(results: Sequence[Expectation]) -> str:
         if result is not None:
             lines.extend(textwrap.wrap(result.explanation, width=100, initial_indent="    ",
                                        subsequent_indent="    "))
+    counts = Counter(r.verdict for r in results)
+    lines.append(f"{len(results)} probe(s): " + ", ".join(
+        f"{n} {verdict}" for verdict, n in sorted(counts.items())))
     return "\n".join(lines) + "\n"
 
 

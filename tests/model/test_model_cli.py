@@ -64,6 +64,7 @@ def test_explain_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     lines = out.splitlines()
     assert lines[0].split() == ["ID", "VERDICT", "REASON", "DIRECTION", "CLIENT", "HUBBLE"]
     assert any(line.split()[:3] == ["stranger", "dropped", "POLICY_DENIED"] for line in lines)
+    assert lines[-1] == "4 probe(s): 2 allowed, 1 dropped, 1 l7-denied"
 
 
 def test_explain_version_changes_the_answer(tmp_path: Path,
