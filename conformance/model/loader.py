@@ -7,7 +7,7 @@ naming file, document (from 1) and field path; nothing is half-loaded.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -414,10 +414,3 @@ def _np_peer_selector(peer: dict[str, Any], ref: PolicyRef) -> Selector:
     text = f"namespaceSelector {ns.text}" + (
         f" podSelector {pods.text}" if "podSelector" in peer else "")
     return Selector((*ns.requirements, *pods.requirements, in_some_ns), text)
-
-
-def iter_policies(docs: Sequence[Document]) -> Iterator[tuple[Document, list[Policy],
-                                                              list[Problem]]]:
-    for doc in docs:
-        policies, problems = parse_document(doc)
-        yield doc, policies, problems

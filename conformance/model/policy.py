@@ -41,10 +41,6 @@ class PortRule:
             return PortMatch(0, 0, "ANY")
         return next((p for p in self.ports if p.covers(port, protocol)), None)
 
-    @property
-    def has_l7(self) -> bool:
-        return self.http is not None or self.dns is not None
-
 
 @dataclass(frozen=True)
 class PeerRule:

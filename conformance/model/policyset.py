@@ -57,9 +57,6 @@ class PolicySet:
     def __iter__(self) -> Iterator[Policy]:
         return iter(self.policies)
 
-    def __add__(self, other: PolicySet) -> PolicySet:
-        return PolicySet((*self.policies, *other.policies))
-
     def selecting(self, ident: Identity) -> tuple[Policy, ...]:
         """Policies whose endpointSelector/podSelector selects this endpoint."""
         if ident.kind != "pod" or ident.namespace is None:
