@@ -31,6 +31,7 @@ from conformance.harness.spec import (
     GRPC_SERVICE,
     PAYMENTS,
     Cell,
+    Request,
     Scenario,
     agrees,
     describe,
@@ -70,8 +71,7 @@ class Workspace:
 
     def app_pods(self, canonical: str, app: str) -> list[PodInfo]:
         pods = [p for p in self.ensure(canonical) if p.labels.get("app") == app]
-        # Stable order: same-node replica first is not knowable here; sort by name.
-        return sorted(pods, key=lambda p: p.name)
+        return sorted(pods, key=lambda p: p.name)  # stable attempt ids within a run
 
     def close(self) -> None:
         for real in list(self.pods):
@@ -88,15 +88,15 @@ class Attempt:
     source: PodInfo | None
     target: PodInfo | None
     probe: dict[str, Any] | None  # prober JSON; None for kubelet cells (not ours to send)
-    via_service: bool = False
-    answer_ip: str | None = None
+    via_service: bool = False  # sent to a Service address (DNS): flows show the backend
+    answer_ip: str | None = None  # a DNS answer that must name this (hermetic target) IP
+    destination_ip: str | None = None  # an off-cluster target's IP
     result: dict[str, Any] | None = None
 
     def socket(self) -> Socket:
         result = self.result or {}
-        dest_ips = frozenset([self.target.ip]) if self.target else frozenset()
-        if self.answer_ip:
-            dest_ips = frozenset([self.answer_ip])
+        ip = self.target.ip if self.target else self.destination_ip
+        dest_ips = frozenset([ip]) if ip else frozenset()
         return Socket(
             probe_id=self.id,
             source_ip=self.source.ip if self.source else "",
@@ -220,7 +220,7 @@ class ScenarioRun:
             self.attempts[cell.id] = self._attempts(n, cell)
 
     def _attempts(self, n: int, cell: Cell) -> list[Attempt]:
-        r, facts, opts = cell.request, self.ws.facts, self.ws.options
+        r, facts, timeout = cell.request, self.ws.facts, self.ws.options.probe_timeout
         prefix = f"{self.ws.worker}.{self.scenario.name}.{n}"
         if r.kind == "kubelet":
             targets = self.ws.app_pods(r.to_namespace, r.to)
@@ -233,29 +233,17 @@ class ScenarioRun:
             # In-cluster names carry a canonical namespace label: use the worker's.
             name = ".".join(self.ws.namespaces.get(part, part)
                             for part in r.dns_name.split("."))
-            probe = {"kind": "dns", "name": name, "qtype": "A",
-                     "timeout": opts.probe_timeout}
-            return [Attempt(cell, f"{prefix}.0", source, None, probe, via_service=True,
+            return [Attempt(cell, f"{prefix}.0", source, None,
+                            prober_request(r, name, timeout), via_service=True,
                             answer_ip=facts.external_targets.get(r.dns_name))]
         if r.is_fqdn:
             ip = facts.external_targets[r.to]
             host = ip if r.by_ip else r.to + "."  # absolute: no resolv.conf search list
-            probe = {"kind": "tcp", "host": host, "port": r.port, "timeout": opts.probe_timeout}
-            return [Attempt(cell, f"{prefix}.0", source, None, probe, answer_ip=ip)]
-        out = []
-        for i, target in enumerate(self.ws.app_pods(r.to_namespace, r.to)):
-            if r.kind == "tcp":
-                probe = {"kind": "tcp", "host": target.ip, "port": r.port,
-                         "timeout": opts.probe_timeout}
-            elif r.kind == "grpc":
-                probe = {"kind": "grpc", "target": f"{target.ip}:{r.port}",
-                         "method": f"/{GRPC_SERVICE}/{r.grpc_method}",
-                         "timeout": opts.probe_timeout}
-            else:
-                probe = {"kind": "http", "url": f"http://{target.ip}:{r.port}{r.path}",
-                         "method": r.method, "headers": dict(r.headers),
-                         "timeout": opts.probe_timeout}
-            out.append(Attempt(cell, f"{prefix}.{i}", source, target, probe))
+            return [Attempt(cell, f"{prefix}.0", source, None, prober_request(r, host, timeout),
+                            destination_ip=ip)]
+        out = [Attempt(cell, f"{prefix}.{i}", source, target,
+                       prober_request(r, target.ip, timeout))
+               for i, target in enumerate(self.ws.app_pods(r.to_namespace, r.to))]
         if not out:
             raise ClusterError(f"no {r.to} pod in {r.to_namespace} to probe")
         return out
@@ -431,6 +419,22 @@ class ScenarioRun:
         from conformance.harness import report
 
         report.write_scenario(self)
+
+
+def prober_request(r: Request, host: str, timeout: float) -> dict[str, Any]:
+    """The `prober run` JSON for one request to `host` (an IP, or a name to resolve);
+    the prober adds the id as the X-Probe-Id header / x-probe-id metadata itself."""
+    if r.kind == "dns":
+        return {"kind": "dns", "name": host, "qtype": "A", "timeout": timeout}
+    if r.kind == "tcp":
+        return {"kind": "tcp", "host": host, "port": r.port, "timeout": timeout}
+    if r.kind == "grpc":
+        return {"kind": "grpc", "target": f"{host}:{r.port}",
+                "method": f"/{GRPC_SERVICE}/{r.grpc_method}", "timeout": timeout}
+    if r.kind == "http":
+        return {"kind": "http", "url": f"http://{host}:{r.port}{r.path}", "method": r.method,
+                "headers": dict(r.headers), "timeout": timeout}
+    raise ValueError(f"no prober request for a {r.kind!r} request")
 
 
 def check_cell(run: ScenarioRun, cell: Cell) -> None:

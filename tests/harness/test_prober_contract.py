@@ -1,0 +1,113 @@
+"""The suite's probe requests and checks against the real prober and account-service.
+
+Both run as real processes on loopback: the requests the batch runner builds must be
+understood by `prober run`, and its results (outcome vocabulary, `local`/`remote`, the
+app's echo) must satisfy the client checks and the flow matcher's socket parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from conformance.harness import evidence
+from conformance.harness.batch import prober_request
+from conformance.harness.hubble import split_hostport
+from conformance.harness.spec import connect, grpc, http
+from conformance.model.expectation import Expectation, HubbleEvidence
+
+STARTUP_TIMEOUT_S = 20.0
+PROBE_TIMEOUT_S = 3.0
+POD_NAME = "account-service-contract"
+ALLOWED = Expectation("p", "allowed", None, None, "ok",
+                      HubbleEvidence("FORWARDED", "L3_L4", None, None), "x")
+
+
+@dataclass(frozen=True)
+class Service:
+    http_port: int
+    grpc_port: int
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[Service]:
+    svc = Service(free_port(), free_port())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workloads.account_service", "--bind", "127.0.0.1",
+         "--http-port", str(svc.http_port), "--grpc-port", str(svc.grpc_port),
+         "--no-access-log"],
+        env={**os.environ, "POD_NAME": POD_NAME},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not (listening(svc.http_port) and listening(svc.grpc_port)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            pytest.fail(f"account-service did not start: {err}")
+        time.sleep(0.1)  # poll
+    yield svc
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def prober(requests: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+    proc = subprocess.run([sys.executable, "-m", "workloads.prober", "run"],
+                          input=json.dumps(requests), capture_output=True, text=True,
+                          timeout=60, check=True)
+    return {str(r["id"]): r for r in json.loads(proc.stdout)}
+
+
+def test_http_grpc_tcp_requests_are_understood(service: Service) -> None:
+    closed = free_port()
+    reqs = {
+        "h": prober_request(http("DELETE", "/api/v1/accounts/acc-1?x=1"), "127.0.0.1",
+                            PROBE_TIMEOUT_S),
+        "g": prober_request(grpc("GetAccount"), "127.0.0.1", PROBE_TIMEOUT_S),
+        "t": prober_request(connect(service.http_port), "127.0.0.1", PROBE_TIMEOUT_S),
+        "r": prober_request(connect(closed), "127.0.0.1", PROBE_TIMEOUT_S),
+    }
+    reqs["h"]["url"] = str(reqs["h"]["url"]).replace(":8080", f":{service.http_port}")
+    reqs["g"]["target"] = f"127.0.0.1:{service.grpc_port}"
+    results = prober([{"id": f"ztc.contract.{k}", **v} for k, v in reqs.items()])
+
+    echo = {"probe_id": "ztc.contract.h", "method": "DELETE",
+            "path": "/api/v1/accounts/acc-1?x=1", "served_by": POD_NAME}
+    http_check = evidence.check_client(ALLOWED, results["ztc.contract.h"], echo=echo)
+    assert http_check.ok, http_check.observed
+    assert evidence.check_client(ALLOWED, results["ztc.contract.g"]).ok
+    assert evidence.check_client(ALLOWED, results["ztc.contract.t"]).ok
+    assert evidence.observed_signal(results["ztc.contract.r"]).startswith("refused")
+    for key in ("h", "g", "t"):
+        result = results[f"ztc.contract.{key}"]
+        local = split_hostport(str(result["local"]))
+        remote = split_hostport(str(result["remote"]))
+        assert local is not None and local[0] == "127.0.0.1" and local[1] > 0
+        assert remote is not None and remote[0] == "127.0.0.1"
+
+
+def test_echo_of_another_request_is_not_accepted(service: Service) -> None:
+    req = prober_request(http("GET", "/api/v1/accounts"), "127.0.0.1", PROBE_TIMEOUT_S)
+    req["url"] = str(req["url"]).replace(":8080", f":{service.http_port}")
+    result = prober([{"id": "ztc.contract.e", **req}])["ztc.contract.e"]
+    wrong = {"probe_id": "ztc.contract.other", "method": "GET", "path": "/api/v1/accounts",
+             "served_by": POD_NAME}
+    assert not evidence.check_client(ALLOWED, result, echo=wrong).ok
