@@ -262,8 +262,9 @@ def _cilium_rule(ref: PolicyRef, direction: str, deny: bool, path: str,
 
 
 def _confine(selector: Selector, ref: PolicyRef) -> Selector:
-    """A namespaced policy's peers stay in its namespace unless the selector names one."""
-    if ref.namespace is None or selector.names_key(NAMESPACE_LABEL) or selector.reserved:
+    """A namespaced policy's peers stay in its namespace unless the selector names one
+    (or a namespace label); `reserved:` selectors are never confined."""
+    if ref.namespace is None or selector.names_namespace() or selector.reserved:
         return selector
     return selector.with_namespace(ref.namespace)
 

@@ -116,12 +116,17 @@ class Selector:
     def reserved(self) -> bool:
         return any(r.source == "reserved" for r in self.requirements)
 
-    def names_key(self, key: str) -> bool:
-        return any(r.key == key and r.source in ("k8s", "any") for r in self.requirements)
+    def names_namespace(self) -> bool:
+        """Names the pod namespace or a namespace label, so Cilium does not confine it."""
+        return any(r.source in ("k8s", "any") and (
+            r.key == NAMESPACE_LABEL or r.key.startswith(NAMESPACE_LABELS_PREFIX))
+            for r in self.requirements)
 
     def with_namespace(self, namespace: str) -> Selector:
+        """Pin to one namespace, replacing any namespace the selector named itself."""
+        kept = tuple(r for r in self.requirements if r.key != NAMESPACE_LABEL)
         req = Requirement("k8s", NAMESPACE_LABEL, "In", frozenset({namespace}))
-        return Selector((*self.requirements, req), self.text)
+        return Selector((*kept, req), self.text)
 
     def matches(self, ident: Identity) -> bool:
         if ident.kind == "pod" or self.reserved:

@@ -71,9 +71,21 @@ SERVER = pod("payments", app="server")
      pod("other", app="c"), ALLOWED),
     ("fromEndpoints: [{matchExpressions: [{key: 'k8s:io.kubernetes.pod.namespace', "
      "operator: Exists}]}]", pod("elsewhere"), ALLOWED),
-    # endpoint selectors select pods only, never entities
+    # endpoint selectors select pods only, never entities, unless they name reserved labels
     ("fromEndpoints: [{}]", entity("world"), DENIED_IN),
     ("fromEndpoints: [{}]", entity("remote-node"), DENIED_IN),
+    ("fromEndpoints: [{matchLabels: {'reserved:remote-node': ''}}]", entity("remote-node"),
+     ALLOWED),
+    ("fromEndpoints: [{matchLabels: {'reserved:remote-node': ''}}]", pod(app="x"), DENIED_IN),
+    ("fromEndpoints: [{matchExpressions: [{key: 'k8s:app', operator: In, values: [client]}]}]",
+     pod(app="client"), ALLOWED),
+    ("fromEndpoints: [{matchLabels: {'any:io.kubernetes.pod.namespace': other}}]",
+     pod("other", app="c"), ALLOWED),
+    # naming a namespace label lifts the confinement too
+    ("fromEndpoints: [{matchLabels: {'k8s:io.cilium.k8s.namespace.labels."
+     "kubernetes.io/metadata.name': other}}]", pod("other", app="c"), ALLOWED),
+    ("fromEndpoints: [{matchLabels: {'io.cilium.k8s.namespace.labels."
+     "kubernetes.io/metadata.name': other}}]", pod("payments", app="c"), DENIED_IN),
     # entities
     ("fromEntities: [world]", entity("world", "203.0.113.9"), ALLOWED),
     ("fromEntities: [world]", pod(app="client"), DENIED_IN),
@@ -416,3 +428,24 @@ def test_list_kind_is_expanded() -> None:
         """)
     assert len(ps) == 1
     assert verdict(ps, probe(pod(app="b"), SERVER)) == DENIED_IN
+
+
+def test_clusterwide_empty_peer_selector_means_every_pod_but_no_entity() -> None:
+    ps = policies(CCNP.replace("fromEndpoints: [{matchLabels: {app: client}}]",
+                               "fromEndpoints: [{}]"))
+    assert verdict(ps, probe(pod("anywhere", app="x"), pod("b", app="server"))) == ALLOWED
+    assert verdict(ps, probe(entity("world"), pod("b", app="server"))) == DENIED_IN
+
+
+def test_endpoint_selector_always_applies_in_the_policy_namespace() -> None:
+    ps = policies("""
+        apiVersion: cilium.io/v2
+        kind: CiliumNetworkPolicy
+        metadata: {name: illegal, namespace: payments}
+        spec:
+          endpointSelector: {matchLabels: {'k8s:io.kubernetes.pod.namespace': other,
+                                           app: server}}
+          ingress: [{fromEndpoints: [{matchLabels: {app: client}}]}]
+        """)
+    assert verdict(ps, probe(pod(app="x"), SERVER)) == DENIED_IN
+    assert verdict(ps, probe(pod("other", app="x"), pod("other", app="server"))) == ALLOWED
