@@ -49,6 +49,7 @@ class Route:
     dns: DnsQuery | None = None
     body: str | None = None
     url: str = ""
+    transport: str = "udp"  # DNS probes: udp | tcp
 
 
 def pod_peer(pod: SimPod) -> Pod:
@@ -166,9 +167,12 @@ def _dns_route(world: World, probe: dict[str, Any], timeout: float,
         if found is None:
             raise RouteError(f"server: no DNS server at {ip} in the simulated cluster")
         pod = found
+    transport = str(probe.get("transport", "udp")).lower()
+    if transport not in ("udp", "tcp"):
+        raise RouteError(f"transport: expected udp or tcp, got {transport!r}")
     return Route(kind="dns", host=ip, port=int(port_text), connect_ip=ip, dest_pod=pod,
                  dest_ip=pod.info.ip, fqdn=None, lookup=None, timeout_s=timeout,
-                 dns=DnsQuery(name=name, qtype=qtype))
+                 dns=DnsQuery(name=name, qtype=qtype), transport=transport)
 
 
 def model_probe(probe_id: str, client: SimPod, r: Route) -> Probe:
@@ -180,7 +184,8 @@ def model_probe(probe_id: str, client: SimPod, r: Route) -> Probe:
     else:
         destination = Entity(entity="world", ip=r.dest_ip)
     return Probe(id=probe_id, source=pod_peer(client), destination=destination, port=r.port,
-                 protocol="UDP" if r.kind == "dns" else "TCP", http=r.http, grpc=r.grpc,
+                 protocol="UDP" if r.kind == "dns" and r.transport == "udp" else "TCP",
+                 http=r.http, grpc=r.grpc,
                  dns=r.dns)
 
 

@@ -149,26 +149,31 @@ class Traffic:
         assert r.dns is not None and r.dest_pod is not None
         d = self.decider.decide(b.version, model_probe(pid, b.client, r))
         return {"id": pid, **self._dns_exchange(b, r.dest_pod, r.dns.name, r.dns.qtype, d,
-                                                r.timeout_s, b.start, server=r.connect_ip)}
+                                                r.timeout_s, b.start, server=r.connect_ip,
+                                                transport=r.transport)}
 
     def _dns_exchange(self, b: Batch, dns_pod: SimPod, name: str, qtype: str, d: Decision,
-                      timeout: float, t: float, server: str | None = None) -> dict[str, Any]:
+                      timeout: float, t: float, server: str | None = None,
+                      transport: str = "udp") -> dict[str, Any]:
         sport = self._port()
         client = _endpoint(b.client)
         server_ep = _endpoint(dns_pod)
-        query = Packet(client, server_ep, "UDP", sport, DNS_PORT)
-        reply = Packet(server_ep, client, "UDP", DNS_PORT, sport)
+        proto = transport.upper()
+        query = Packet(client, server_ep, proto, sport, DNS_PORT)
+        reply = Packet(server_ep, client, proto, DNS_PORT, sport)
         base = {"local": f"{b.client.info.ip}:{sport}",
                 "remote": f"{server or dns_pod.info.ip}:{DNS_PORT}"}
+        answered = {"transport": transport, "elapsed_ms": 1, **base}
         src_node, dst_node = b.client.info.node, dns_pod.info.node
         if d.verdict == "dropped":
-            self._drops(b, query, d, timeout, t, src_node, dst_node)
+            first = replace(query, flags=("SYN",)) if proto == "TCP" else query
+            self._drops(b, first, d, timeout, t, src_node, dst_node)
             return {"outcome": "dns-timeout", "error": f"no answer within {timeout:g}s",
-                    "elapsed_ms": round(timeout * 1000), **base}
+                    "transport": transport, "elapsed_ms": round(timeout * 1000), **base}
         if d.verdict == "dns-refused":
             b.flows.append(dns_flow(query, src_node, t, "DROPPED", "EGRESS", response=False,
                                     query=name, qtype=qtype))
-            return {"outcome": "dns-refused", "rcode": "REFUSED", "elapsed_ms": 1, **base}
+            return {"outcome": "dns-refused", "rcode": "REFUSED", **answered}
         answers = self._answers(name, qtype)
         rcode = 0 if answers is not None else 3
         if d.l7:
@@ -180,9 +185,9 @@ class Traffic:
                                     response=True, query=name, qtype=qtype, rcode=rcode,
                                     ips=tuple(answers or ()), ttl=DNS_TTL if answers else 0))
         if answers is None:
-            return {"outcome": "dns-nxdomain", "rcode": "NXDOMAIN", "elapsed_ms": 1, **base}
+            return {"outcome": "dns-nxdomain", "rcode": "NXDOMAIN", **answered}
         return {"outcome": "ok", "rcode": "NOERROR", "answers": answers,
-                "ttl": DNS_TTL if answers else 0, "elapsed_ms": 1, **base}
+                "ttl": DNS_TTL if answers else None, **answered}
 
     def _answers(self, name: str, qtype: str) -> list[str] | None:
         """Addresses for `name`; None for NXDOMAIN (an empty list: no record of qtype)."""
@@ -242,16 +247,18 @@ class Traffic:
             method, path, proto = "POST", r.grpc.path, "HTTP/2"
             status = 403 if denied else 200
             if denied:
+                # Envoy's local reply is trailers-only: HTTP 200, grpc-status 7.
                 outcome: dict[str, Any] = {"outcome": "grpc-error",
                                            "grpc_code": "PERMISSION_DENIED",
+                                           "http_status": 200,
                                            "grpc_message": "Access denied"}
             elif r.port != GRPC_PORT and r.fqdn is None:
                 outcome = {"outcome": "error", "error": "grpc: server does not speak HTTP/2"}
             elif r.grpc.service == "api.AccountService" and r.grpc.method in GRPC_METHODS:
-                outcome = {"outcome": "ok", "grpc_code": "OK"}
+                outcome = {"outcome": "ok", "grpc_code": "OK", "http_status": 200}
             else:
                 outcome = {"outcome": "grpc-error", "grpc_code": "UNIMPLEMENTED",
-                           "grpc_message": f"Method not found: {path}"}
+                           "http_status": 200, "grpc_message": f"Method not found: {path}"}
         else:
             assert r.http is not None
             method, path, proto = r.http.method, r.http.path, "HTTP/1.1"

@@ -244,6 +244,9 @@ def test_dns_rules_answer_allowed_names_and_refuse_others() -> None:
     assert ok["outcome"] == "ok" and ok["answers"] == ["203.0.113.10"] and ok["ttl"] > 0
     refused = sim.run(PAYMENT_PROCESSOR, {"kind": "dns", "name": "api.pastebin.com"})
     assert refused["outcome"] == "dns-refused"
+    over_tcp = sim.run(PAYMENT_PROCESSOR, {"kind": "dns", "name": "api.stripe.com",
+                                           "transport": "tcp"})
+    assert (over_tcp["outcome"], over_tcp["transport"]) == ("ok", "tcp")
     nxdomain = Sim()
     assert nxdomain.run(PAYMENT_PROCESSOR, {"kind": "dns", "name": "nope.example"}
                         )["outcome"] == "dns-nxdomain"

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conformance.harness.cluster import ACCOUNT_SERVICE, AUDIT_LOGGER, PAYMENT_PROCESSOR
 from conformance.harness.simulated import SimulatedCluster
-from tests.harness.test_simulated import L7_POLICY, NS, auth_policy, fqdn_policy
+from tests.harness.test_simulated import L7_POLICY, NS, auth_policy, cnp, fqdn_policy
 
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
 PROTO_CASE_KEYS = {"IP", "Type", "Summary", "TCP", "UDP", "ID", "SYN", "ACK", "RST"}
@@ -181,6 +181,19 @@ def test_dns_refusal_is_a_dropped_l7_dns_flow() -> None:
     assert dns[0]["l7"]["dns"]["query"] == "api.pastebin.com."
     assert dns[0]["l4"]["UDP"]["destination_port"] == 53
     assert "drop_reason_desc" not in dns[0]
+
+
+def test_dns_over_tcp_dropped_at_l3_shows_syn_drops() -> None:
+    w = World()
+    w.cluster.apply([cnp("deny-egress", {"endpointSelector": {"matchLabels": {
+        "app": PAYMENT_PROCESSOR}}, "egress": [{}]})])
+    result, lines = w.run(PAYMENT_PROCESSOR, {"kind": "dns", "name": "api.stripe.com",
+                                              "transport": "tcp"})
+    assert result["outcome"] == "dns-timeout"
+    drops = [f for f in flows(lines) if f["verdict"] == "DROPPED"]
+    assert drops and all(f["l4"]["TCP"]["destination_port"] == 53 for f in drops)
+    assert all(f["l4"]["TCP"]["flags"] == {"SYN": True} for f in drops)
+    assert {f["traffic_direction"] for f in drops} == {"EGRESS"}
 
 
 def test_allowed_lookup_shows_query_and_answer_through_the_proxy() -> None:
