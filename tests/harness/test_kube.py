@@ -502,3 +502,16 @@ def test_status_error_reads_message_and_reason() -> None:
     assert (err.status, err.reason) == (422, "Invalid")
     assert err.message.startswith('CiliumNetworkPolicy.cilium.io "transfer-header" is invalid')
     assert status_error(500, b"plain text failure", "x").message == "plain text failure"
+
+
+def test_project_workload_manifests_have_the_agreed_apps_and_paths() -> None:
+    """The default manifests dir (manifests/workloads, helper A's) as KubeCluster reads it."""
+    from conformance.harness.kube_objects import object_path, workload_replicas
+
+    docs = cluster(FakeKubeApi()).workload_manifests()
+    assert workload_replicas(docs) == {"account-service": 2, "payment-processor": 1,
+                                       "audit-logger": 1}
+    placed = [object_path({**d, "metadata": {**d["metadata"], "namespace": "zt-gw0"}})
+              for d in docs]
+    assert "/api/v1/namespaces/zt-gw0/services/account-service" in placed
+    assert all("namespace" not in d["metadata"] for d in docs)
