@@ -225,9 +225,16 @@ def _cilium_rule(ref: PolicyRef, direction: str, deny: bool, path: str,
     selectors = tuple(
         _confine(compile_selector(s), ref) for s in rule.get(f"{side}Endpoints") or [])
     cidrs = [cidr_match(c) for c in rule.get(f"{side}CIDR") or []]
-    for item in rule.get(f"{side}CIDRSet") or []:
+    for i, item in enumerate(rule.get(f"{side}CIDRSet") or []):
         if "cidr" in item:  # cidrGroupRef/cidrGroupSelector name objects the model cannot see
-            cidrs.append(cidr_match(item["cidr"], item.get("except")))
+            match = cidr_match(item["cidr"], item.get("except"))
+            outside = [str(e) for e in match.excepts if e.version != match.network.version
+                       or not e.subnet_of(match.network)]  # type: ignore[arg-type]
+            if outside:
+                out.add(f"{path}.{side}CIDRSet[{i}].except",
+                        f"{', '.join(outside)} is not inside {item['cidr']}; Cilium rejects "
+                        "the policy")
+            cidrs.append(match)
     fqdns = tuple(_name_match(f) for f in rule.get("toFQDNs") or [])
     l3_used = [f for f in L3_FIELDS[direction] if rule.get(f)]
     if len(l3_used) > 1:

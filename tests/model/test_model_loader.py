@@ -39,6 +39,8 @@ def problem(tmp_path: Path, text: str) -> str:
     ("  ingress:\n  - fromEntities: [internet]", "spec.ingress[0].fromEntities[0]",
      "not an entity"),
     ("  ingress:\n  - fromCIDR: [10.0.0.0]", "spec.ingress[0].fromCIDR[0]", "CIDR"),
+    ("  ingress:\n  - fromCIDRSet: [{cidr: 10.0.0.0/16, except: [10.1.0.0/24]}]",
+     "spec.ingress[0].fromCIDRSet[0].except", "10.1.0.0/24 is not inside 10.0.0.0/16"),
     ("  ingress:\n  - fromEndpoints: [{matchLabels: {app: true}}]",
      "spec.ingress[0].fromEndpoints[0].matchLabels.app", "quote it"),
     ("  ingress:\n  - fromEndpoints: [{matchExpressions: [{key: a, operator: Has}]}]",
