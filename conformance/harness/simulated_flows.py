@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-# Drop reasons: (numeric code, drop_reason_desc, agent metric text).
+# drop_reason_desc -> (numeric code, the agent metric's `reason` text).
 DROP_REASONS: dict[str, tuple[int, str]] = {
     "POLICY_DENIED": (133, "Policy denied"),
     "POLICY_DENY": (181, "Policy denied by denylist"),
     "AUTH_REQUIRED": (189, "Authentication required"),
-    "CT_MAP_INSERTION_FAILED": (155, "CT: Map insertion failed"),
 }
 EVENT_DROP = 1
 EVENT_TRACE = 4
@@ -28,7 +27,6 @@ EVENT_POLICY_VERDICT = 5
 EVENT_L7 = 129
 TRACE_TO_ENDPOINT = 0
 TRACE_TO_STACK = 3
-DNS_RCODE_REFUSED = 5
 
 
 @dataclass(frozen=True)

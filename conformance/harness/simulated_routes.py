@@ -48,7 +48,6 @@ class Route:
     grpc: GrpcCall | None = None
     dns: DnsQuery | None = None
     body: str | None = None
-    url: str = ""
     transport: str = "udp"  # DNS probes: udp | tcp
 
 
@@ -94,7 +93,7 @@ def route(world: World, client: SimPod, probe: dict[str, Any], rng: random.Rando
                            host=parts.netloc)
         body = probe.get("body")
         return _connect_route(world, client, "http", parts.hostname, port, timeout, rng,
-                              http=http, body=str(body) if body is not None else None, url=url)
+                              http=http, body=str(body) if body is not None else None)
     if kind == "grpc":
         target = _str_field(probe, "target")
         method = _str_field(probe, "method")

@@ -73,7 +73,8 @@ Publish = Callable[[dict[str, Any]], None]
 
 @dataclass
 class Batch:
-    """Per-batch context: the policy version in force and the source pod."""
+    """One probe's context in a batch: the policy version in force, the source pod, its
+    start time and the flows it produced."""
 
     version: Version
     client: SimPod
@@ -117,7 +118,7 @@ class Traffic:
         except RouteError as err:
             return {"id": pid, "outcome": "error", "error": str(err), "elapsed_ms": 0}
         if r.kind == "dns":
-            return self._dns_probe(b, str(pid), r)
+            return {"id": pid, **self._dns_probe(b, str(pid), r)}
         elapsed = 0.0
         if r.lookup is not None:
             failed, elapsed = self._lookup(b, str(pid), r)
@@ -148,9 +149,8 @@ class Traffic:
     def _dns_probe(self, b: Batch, pid: str, r: Route) -> dict[str, Any]:
         assert r.dns is not None and r.dest_pod is not None
         d = self.decider.decide(b.version, model_probe(pid, b.client, r))
-        return {"id": pid, **self._dns_exchange(b, r.dest_pod, r.dns.name, r.dns.qtype, d,
-                                                r.timeout_s, b.start, server=r.connect_ip,
-                                                transport=r.transport)}
+        return self._dns_exchange(b, r.dest_pod, r.dns.name, r.dns.qtype, d, r.timeout_s,
+                                  b.start, server=r.connect_ip, transport=r.transport)
 
     def _dns_exchange(self, b: Batch, dns_pod: SimPod, name: str, qtype: str, d: Decision,
                       timeout: float, t: float, server: str | None = None,

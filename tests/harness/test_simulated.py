@@ -286,9 +286,10 @@ def test_bad_probes_are_errors_and_the_rest_still_run() -> None:
         {"id": 2, "kind": "http", "url": "ftp://x/"},
         {"id": 3, "kind": "tcp", "host": "10.99.0.1", "port": 80},
         {"id": 4, "kind": "tcp", "host": sim.accounts[0].ip, "port": 8080},
+        {"id": 5, "kind": "dns", "name": "api.github.com"},
     ])
-    assert [r["id"] for r in results] == [1, 2, 3, 4]
-    assert [r["outcome"] for r in results] == ["error", "error", "error", "ok"]
+    assert [r["id"] for r in results] == [1, 2, 3, 4, 5]  # ids keep their JSON type
+    assert [r["outcome"] for r in results] == ["error", "error", "error", "ok", "ok"]
     assert "smtp" in results[0]["error"] and "url" in results[1]["error"]
 
 
