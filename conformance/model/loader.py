@@ -162,12 +162,13 @@ def _has_null(value: Any) -> bool:
     stack = [value]
     while stack:
         item = stack.pop()
-        if type(item) is dict:
-            if any(v is None for v in item.values()):
+        is_map = type(item) is dict
+        for v in item.values() if is_map else item:
+            kind = type(v)
+            if kind is dict or kind is list:
+                stack.append(v)
+            elif v is None and is_map:
                 return True
-            stack.extend(item.values())
-        elif type(item) is list:
-            stack.extend(item)
     return False
 
 

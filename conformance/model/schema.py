@@ -175,10 +175,16 @@ def _checker(spec: Any) -> Checker:
 
 
 def _checker_lazy(spec: Any) -> Checker:
-    """Named types may refer to each other: resolve them at first use."""
-    if isinstance(spec, str) and spec not in SCALARS:
-        return lambda v, p, out: _checker(spec)(v, p, out)
-    return _checker(spec)
+    """Named types may refer to each other: resolve each one once, at its first use."""
+    if not (isinstance(spec, str) and spec not in SCALARS):
+        return _checker(spec)
+    resolved: list[Checker] = []
+
+    def run(value: Any, path: Path, out: list[tuple[Path, str]]) -> None:
+        if not resolved:
+            resolved.append(_checker(spec))
+        resolved[0](value, path, out)
+    return run
 
 
 def _scalar(check: Callable[[Any], str | None]) -> Checker:
