@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from conformance.model.probe import Entity, Fqdn, Peer, Pod
@@ -124,9 +125,7 @@ class Selector:
 
     def with_namespace(self, namespace: str) -> Selector:
         """Pin to one namespace, replacing any namespace the selector named itself."""
-        kept = tuple(r for r in self.requirements if r.key != NAMESPACE_LABEL)
-        req = Requirement("k8s", NAMESPACE_LABEL, "In", frozenset({namespace}))
-        return Selector((*kept, req), self.text)
+        return _pinned(self, namespace)
 
     def matches(self, ident: Identity) -> bool:
         if ident.kind == "pod" or self.reserved:
@@ -134,26 +133,47 @@ class Selector:
         return False
 
 
+# (matchLabels items, matchExpressions as (key, operator, values)): a hashable selector.
+SelectorKey = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, tuple[str, ...]], ...]]
+
+
 def compile_selector(data: Mapping[str, Any] | None, *, key_prefix: str = "") -> Selector:
-    """Compile a (schema-checked) `{matchLabels, matchExpressions}`.
+    """Compile a (schema-checked) `{matchLabels, matchExpressions}`; equal selectors are
+    compiled once, since policies repeat the same few app and namespace selectors.
 
     `key_prefix` rewrites keys (NetworkPolicy namespaceSelector keys become namespace labels).
     """
     data = data or {}
+    labels = tuple((str(k), str(v)) for k, v in (data.get("matchLabels") or {}).items())
+    exprs = tuple((str(e["key"]), str(e["operator"]), tuple(str(x) for x in e.get("values") or ()))
+                  for e in data.get("matchExpressions") or ())
+    return _compile((labels, exprs), key_prefix)
+
+
+@lru_cache(maxsize=4096)
+def _compile(key: SelectorKey, key_prefix: str) -> Selector:
+    labels, exprs = key
     reqs: list[Requirement] = []
-    for k, v in (data.get("matchLabels") or {}).items():
-        source, key = split_key(str(k))
-        reqs.append(Requirement(source, key_prefix + key, "In", frozenset({str(v)})))
-    for expr in data.get("matchExpressions") or []:
-        source, key = split_key(str(expr["key"]))
-        values = frozenset(str(x) for x in expr.get("values") or [])
-        reqs.append(Requirement(source, key_prefix + key, str(expr["operator"]), values))
-    return Selector(tuple(reqs), _selector_text(data))
+    for k, v in labels:
+        source, name = split_key(k)
+        reqs.append(Requirement(source, key_prefix + name, "In", frozenset({v})))
+    for k, op, values in exprs:
+        source, name = split_key(k)
+        reqs.append(Requirement(source, key_prefix + name, op, frozenset(values)))
+    parts = [f"{k}={v}" for k, v in labels]
+    parts += [f"{k} {op}" + (f" ({','.join(values)})" if values else "")
+              for k, op, values in exprs]
+    return Selector(tuple(reqs), "{" + ", ".join(parts) + "}")
 
 
-def _selector_text(data: Mapping[str, Any]) -> str:
-    parts = [f"{k}={v}" for k, v in (data.get("matchLabels") or {}).items()]
-    for expr in data.get("matchExpressions") or []:
-        vals = ",".join(str(x) for x in expr.get("values") or [])
-        parts.append(f"{expr['key']} {expr['operator']}" + (f" ({vals})" if vals else ""))
-    return "{" + ", ".join(parts) + "}"
+@lru_cache(maxsize=4096)
+def _pinned(selector: Selector, namespace: str) -> Selector:
+    kept = tuple(r for r in selector.requirements if r.key != NAMESPACE_LABEL)
+    req = Requirement("k8s", NAMESPACE_LABEL, "In", frozenset({namespace}))
+    return Selector((*kept, req), selector.text)
+
+
+def clear_compile_caches() -> None:
+    """Forget compiled selectors (benchmarks measure a cold start with it)."""
+    _compile.cache_clear()
+    _pinned.cache_clear()
