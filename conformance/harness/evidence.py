@@ -221,6 +221,15 @@ def check_metrics(exp: Expectation, delta: metrics.Snapshot, minimum: dict[metri
         got = counter.value(delta, namespaces)
         scope = f" in {','.join(namespaces)}" if counter.attributed else " (cluster-wide)"
         parts_exp.append(f"{counter.describe()} +>={need}{scope}")
-        parts_obs.append(f"{counter.describe()} +{got:g}")
+        seen = f"{counter.describe()} +{got:g}"
+        if counter.attributed and got < need:
+            # Say whether the drops happened but could not be attributed to us.
+            everywhere = delta.select(counter.name, dict(counter.labels))
+            seen += f" (+{everywhere:g} in all namespaces"
+            if everywhere and not delta.has_namespace_labels(counter.name):
+                seen += "; its series carry no source_namespace/destination_namespace " \
+                        "labels: Hubble metrics need labelsContext"
+            seen += ")"
+        parts_obs.append(seen)
         ok = ok and got >= need
     return Check("metrics", ok, "; ".join(parts_exp), "; ".join(parts_obs))

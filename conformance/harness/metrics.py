@@ -17,6 +17,7 @@ from conformance.harness.cluster import MetricsScrape
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]  # (sample name, sorted labels)
 
+NAMESPACE_LABELS = ("source_namespace", "destination_namespace")
 # Samples whose value only ever grows; the suite only looks at these.
 _COUNTER_SUFFIXES = ("_total",)
 
@@ -51,6 +52,11 @@ class Snapshot:
                 continue
             total += value
         return total
+
+
+    def has_namespace_labels(self, name: str) -> bool:
+        return any(sample == name and any(k in NAMESPACE_LABELS for k, _ in items)
+                   for sample, items in self.values)
 
 
 def parse(text: str, where: str = "<scrape>") -> dict[SeriesKey, float]:

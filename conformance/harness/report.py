@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,7 +78,9 @@ def write_scenario(run: ScenarioRun) -> None:
     root = run.artifacts_dir()
     if root is None:
         return
-    root.mkdir(parents=True, exist_ok=True)
+    if root.is_dir():
+        shutil.rmtree(root)  # our own output of an earlier run: no stale cells
+    root.mkdir(parents=True)
     (root / "policies.yaml").write_text(yaml.safe_dump_all(run.rendered, sort_keys=False))
     (root / "flows.jsonl").write_text("".join(line.rstrip("\n") + "\n" for line in run.lines))
     (root / "metrics-before.prom").write_text(_scrapes(run.raw_before))

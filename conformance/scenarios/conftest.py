@@ -22,7 +22,7 @@ from conformance.harness.batch import (
 )
 from conformance.harness.cluster import ClusterError
 from conformance.harness.session import KUBE_KEY, PreflightError, open_cluster
-from conformance.harness.spec import Scenario
+from conformance.harness.spec import Cell, Scenario
 
 
 def _kube(config: pytest.Config) -> tuple[str | None, str | None]:
@@ -73,6 +73,17 @@ def scenario_run(request: pytest.FixtureRequest, workspace: Workspace) -> Scenar
     except ClusterError as exc:
         pytest.fail(f"{scenario.name}: {exc}", pytrace=False)
     return run
+
+
+@pytest.fixture(autouse=True)
+def _cell_properties(request: pytest.FixtureRequest) -> None:
+    """JUnit properties per cell: its scenario and written expectation."""
+    callspec = getattr(request.node, "callspec", None)
+    cell = callspec.params.get("cell") if callspec else None
+    scenario = getattr(request.module, "SCENARIO", None)
+    if isinstance(cell, Cell) and isinstance(scenario, Scenario):
+        request.node.user_properties.extend([
+            ("scenario", scenario.name), ("expected", cell.expect.label())])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

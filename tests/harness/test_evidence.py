@@ -161,3 +161,14 @@ def test_metric_delta_must_reach_the_batch_minimum() -> None:
     elsewhere = evidence.check_metrics(L3L4_DENIED, metrics.delta(snap(1, 1), snap(5, 9)),
                                        need, ["ztc-gw1"])
     assert not elsewhere.ok  # another worker's drops are not ours
+
+
+def test_unattributable_drops_are_explained() -> None:
+    # Drops happened, but the cluster's Hubble metrics have no namespace context labels.
+    before = metrics.snapshot([MetricsScrape("n", 9965, "")])
+    after = metrics.snapshot([MetricsScrape(
+        "n", 9965, 'hubble_drop_total{reason="POLICY_DENIED",protocol="TCP"} 6\n')])
+    need = {c: 2 for c in evidence.counters(L3L4_DENIED)}
+    check = evidence.check_metrics(L3L4_DENIED, metrics.delta(before, after), need, ["ztc-gw0"])
+    assert not check.ok
+    assert "+6 in all namespaces" in check.observed and "labelsContext" in check.observed
