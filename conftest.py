@@ -88,6 +88,14 @@ def suite_requested(config: pytest.Config) -> bool:
     return False
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """`-n N` alone means loadgroup for the suite: one batch per scenario and worker."""
+    if suite_requested(config) and getattr(config.option, "numprocesses", None) \
+            and getattr(config.option, "dist", "no") == "no":
+        config.option.dist = "loadgroup"
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     if (collection_path == SCENARIOS or SCENARIOS in collection_path.parents) \
             and not suite_requested(config):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -101,3 +102,16 @@ def test_self_tests_never_collect_the_suite() -> None:
                           check=False)
     assert "conformance/scenarios" not in proc.stdout, proc.stdout[-2000:]
     assert proc.returncode == 5, proc.stdout[-2000:]  # "no tests collected"
+
+
+def test_parallel_run_keeps_each_scenario_on_one_worker(tmp_path: Path) -> None:
+    # Plain `-n 2` (no --dist): the suite switches to loadgroup itself.
+    proc = suite("--cluster=simulated", "-n", "2", tmp=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    workers: dict[str, set[str]] = {}
+    for probes in (tmp_path / "artifacts").glob("*/*/probes.json"):
+        for attempt in json.loads(probes.read_text())["attempts"]:
+            workers.setdefault(probes.parent.parent.name, set()).add(attempt["id"].split(".")[0])
+    assert len(workers) >= 10
+    assert all(len(ws) == 1 for ws in workers.values()), workers
+    assert set().union(*workers.values()) == {"gw0", "gw1"}
