@@ -122,6 +122,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         inp = config.workerinput
         config.stash[KUBE_KEY] = (inp.get("ztc_kubeconfig"), inp.get("ztc_context"))
+        if inp.get("ztc_dist") == "loadgroup":
+            # Workers re-parse the command line, which may lack the --dist we chose.
+            config.option.loadgroup = True
         return
     _preflight(config)
 
@@ -154,3 +157,4 @@ def pytest_configure_node(node: Any) -> None:
     kubeconfig, context = node.config.stash.get(KUBE_KEY, (None, None))
     node.workerinput["ztc_kubeconfig"] = kubeconfig
     node.workerinput["ztc_context"] = context
+    node.workerinput["ztc_dist"] = node.config.option.dist
