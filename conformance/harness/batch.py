@@ -17,100 +17,14 @@ from typing import Any
 
 import pytest
 
-from conformance.harness import evidence, metrics, policy_wait, render
-from conformance.harness.cluster import (
-    Cluster,
-    ClusterError,
-    ClusterFacts,
-    FlowFollower,
-    MetricsScrape,
-    PodInfo,
-)
-from conformance.harness.hubble import Flow, Socket, match_flows, parse_lines, split_hostport
-from conformance.harness.spec import (
-    GRPC_SERVICE,
-    PAYMENTS,
-    Cell,
-    Request,
-    Scenario,
-    agrees,
-    describe,
-    version_at_least,
-)
+from conformance.harness import evidence, metrics, planning, policy_wait, render
+from conformance.harness.cluster import ClusterError, FlowFollower, MetricsScrape, PodInfo
+from conformance.harness.hubble import Flow, match_flows, parse_lines
+from conformance.harness.planning import Attempt, Workspace
+from conformance.harness.spec import PAYMENTS, Cell, Scenario
 from conformance.model.expectation import Expectation
 
-FLOW_GRACE_S = 15.0  # default: how long after the batch we wait for flows and counters
-PROBE_TIMEOUT_S = 4.0  # default per-probe timeout; an L3/L4 drop shows as this timeout
 POLL_INTERVAL_S = 0.2
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    flow_grace: float = FLOW_GRACE_S
-    probe_timeout: float = PROBE_TIMEOUT_S
-    policy_timeout: float = policy_wait.POLICY_TIMEOUT_S
-    artifacts: Path | None = None
-
-
-@dataclass
-class Workspace:
-    """One worker's view: its cluster, namespaces (canonical -> real) and their pods."""
-
-    cluster: Cluster
-    facts: ClusterFacts
-    worker: str
-    options: RunOptions
-    namespaces: dict[str, str]
-    pods: dict[str, list[PodInfo]] = field(default_factory=dict)
-
-    def ensure(self, canonical: str) -> list[PodInfo]:
-        real = self.namespaces[canonical]
-        if real not in self.pods:
-            self.pods[real] = self.cluster.deploy_workloads(real)
-        return self.pods[real]
-
-    def app_pods(self, canonical: str, app: str) -> list[PodInfo]:
-        pods = [p for p in self.ensure(canonical) if p.labels.get("app") == app]
-        return sorted(pods, key=lambda p: p.name)  # stable attempt ids within a run
-
-    def close(self) -> None:
-        for real in list(self.pods):
-            self.cluster.delete_namespace(real)
-            del self.pods[real]
-
-
-@dataclass
-class Attempt:
-    """One concrete request of a cell (a cell to account-service has one per replica)."""
-
-    cell: Cell
-    id: str
-    source: PodInfo | None
-    target: PodInfo | None
-    probe: dict[str, Any] | None  # prober JSON; None for kubelet cells (not ours to send)
-    via_service: bool = False  # sent to a Service address (DNS): flows show the backend
-    answer_ip: str | None = None  # a DNS answer that must name this (hermetic target) IP
-    destination_ip: str | None = None  # an off-cluster target's IP
-    result: dict[str, Any] | None = None
-
-    def socket(self) -> Socket:
-        result = self.result or {}
-        ip = self.target.ip if self.target else self.destination_ip
-        dest_ips = frozenset([ip]) if ip else frozenset()
-        return Socket(
-            probe_id=self.id,
-            source_ip=self.source.ip if self.source else "",
-            local=split_hostport(result.get("local")),
-            remote=split_hostport(result.get("remote")),
-            destination_ips=dest_ips,
-            port=self.cell.request.port,
-            via_service=self.via_service,
-        )
-
-    def path_kind(self) -> str:
-        if self.source is None or self.target is None:
-            return ""
-        return "same-node" if self.source.node == self.target.node else "cross-node"
 
 
 class ScenarioSkipped(Exception):
@@ -168,7 +82,9 @@ class ScenarioRun:
         self.ws.ensure(PAYMENTS)
         if self.scenario.peer_namespace:
             self.ws.ensure("partners")
-        self._plan()
+        plan = planning.plan(self.scenario, self.ws)
+        self.attempts, self.expected = plan.attempts, plan.expected
+        self.skipped_cells, self.disagreements = plan.skipped, plan.disagreements
         if not self.attempts:
             reasons = sorted(set(self.skipped_cells.values()) | set(self.disagreements.values()))
             raise ScenarioSkipped("; ".join(reasons) or "no cells")
@@ -195,58 +111,6 @@ class ScenarioRun:
                       else policy_wait.delete_and_confirm)
             remove(cluster, self.rendered, timeout=opts.policy_timeout)
             self.timings.cleanup_s = time.monotonic() - start
-
-    def _plan(self) -> None:
-        version = self.ws.facts.cilium_version
-        for n, cell in enumerate(self.scenario.cells):
-            if cell.min_version and not version_at_least(version, cell.min_version):
-                self.skipped_cells[cell.id] = (
-                    f"needs Cilium >= {cell.min_version}; the cluster runs {version}")
-                continue
-            exp = self.scenario.expectation_for(cell, version)
-            if not agrees(cell.expect, exp):
-                self.disagreements[cell.id] = (
-                    f"{cell.id}: on Cilium {version} the policy model predicts "
-                    f"{describe(exp)}, not the written {cell.expect.label()} — "
-                    f"{exp.explanation}")
-                continue
-            self.expected[cell.id] = exp
-            target_fqdn = cell.request.to if cell.request.is_fqdn else None
-            if target_fqdn and target_fqdn not in self.ws.facts.external_targets:
-                self.skipped_cells[cell.id] = (
-                    f"the cluster has no hermetic target for {target_fqdn} "
-                    "(external-targets of the zt-conformance ConfigMap)")
-                continue
-            self.attempts[cell.id] = self._attempts(n, cell)
-
-    def _attempts(self, n: int, cell: Cell) -> list[Attempt]:
-        r, facts, timeout = cell.request, self.ws.facts, self.ws.options.probe_timeout
-        prefix = f"{self.ws.worker}.{self.scenario.name}.{n}"
-        if r.kind == "kubelet":
-            targets = self.ws.app_pods(r.to_namespace, r.to)
-            return [Attempt(cell, f"{prefix}.{i}", None, t, None) for i, t in enumerate(targets)]
-        sources = self.ws.app_pods(cell.source.namespace, cell.source.app)
-        if not sources:
-            raise ClusterError(f"no {cell.source.app} pod in {cell.source.namespace}")
-        source = sources[0]
-        if r.kind == "dns":
-            # In-cluster names carry a canonical namespace label: use the worker's.
-            name = ".".join(self.ws.namespaces.get(part, part)
-                            for part in r.dns_name.split("."))
-            return [Attempt(cell, f"{prefix}.0", source, None,
-                            prober_request(r, name, timeout), via_service=True,
-                            answer_ip=facts.external_targets.get(r.dns_name))]
-        if r.is_fqdn:
-            ip = facts.external_targets[r.to]
-            host = ip if r.by_ip else r.to + "."  # absolute: no resolv.conf search list
-            return [Attempt(cell, f"{prefix}.0", source, None, prober_request(r, host, timeout),
-                            destination_ip=ip)]
-        out = [Attempt(cell, f"{prefix}.{i}", source, target,
-                       prober_request(r, target.ip, timeout))
-               for i, target in enumerate(self.ws.app_pods(r.to_namespace, r.to))]
-        if not out:
-            raise ClusterError(f"no {r.to} pod in {r.to_namespace} to probe")
-        return out
 
     def _all(self) -> list[Attempt]:
         return [a for group in self.attempts.values() for a in group]
@@ -421,22 +285,6 @@ class ScenarioRun:
         report.write_scenario(self)
 
 
-def prober_request(r: Request, host: str, timeout: float) -> dict[str, Any]:
-    """The `prober run` JSON for one request to `host` (an IP, or a name to resolve);
-    the prober adds the id as the X-Probe-Id header / x-probe-id metadata itself."""
-    if r.kind == "dns":
-        return {"kind": "dns", "name": host, "qtype": "A", "timeout": timeout}
-    if r.kind == "tcp":
-        return {"kind": "tcp", "host": host, "port": r.port, "timeout": timeout}
-    if r.kind == "grpc":
-        return {"kind": "grpc", "target": f"{host}:{r.port}",
-                "method": f"/{GRPC_SERVICE}/{r.grpc_method}", "timeout": timeout}
-    if r.kind == "http":
-        return {"kind": "http", "url": f"http://{host}:{r.port}{r.path}", "method": r.method,
-                "headers": dict(r.headers), "timeout": timeout}
-    raise ValueError(f"no prober request for a {r.kind!r} request")
-
-
 def check_cell(run: ScenarioRun, cell: Cell) -> None:
     """The body of every cell test: pass, fail with the evidence, or skip with a reason."""
     try:
@@ -445,12 +293,3 @@ def check_cell(run: ScenarioRun, cell: Cell) -> None:
         pytest.skip(str(exc))
     if message:
         pytest.fail(message, pytrace=False)
-
-
-def new_workspace(cluster: Cluster, worker: str, options: RunOptions,
-                  namespace_prefix: str = "ztc") -> Workspace:
-    facts = cluster.facts()
-    base = f"{namespace_prefix}-{worker}"
-    return Workspace(cluster=cluster, facts=facts, worker=worker, options=options,
-                     namespaces={PAYMENTS: base, "partners": f"{base}-partners"})
-

@@ -22,7 +22,8 @@ from conformance.harness import evidence
 from conformance.harness.cluster import MetricsScrape
 
 if TYPE_CHECKING:
-    from conformance.harness.batch import Attempt, ScenarioRun
+    from conformance.harness.batch import ScenarioRun
+    from conformance.harness.planning import Attempt
     from conformance.harness.spec import Cell
 
 MAX_FLOWS_SHOWN = 12

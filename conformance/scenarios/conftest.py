@@ -13,14 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.harness.batch import (
-    RunOptions,
-    ScenarioRun,
-    ScenarioSkipped,
-    Workspace,
-    new_workspace,
-)
+from conformance.harness.batch import ScenarioRun, ScenarioSkipped
 from conformance.harness.cluster import ClusterError
+from conformance.harness.planning import RunOptions, Workspace, new_workspace
 from conformance.harness.session import KUBE_KEY, PreflightError, open_cluster
 from conformance.harness.spec import Cell, Scenario
 

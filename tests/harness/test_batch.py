@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conformance.harness.batch import RunOptions, ScenarioRun, ScenarioSkipped, new_workspace
+from conformance.harness.batch import ScenarioRun, ScenarioSkipped
 from conformance.harness.cluster import (
     FEATURE_MUTUAL_AUTH,
     ClusterFacts,
@@ -23,6 +23,7 @@ from conformance.harness.cluster import (
     PodInfo,
     PolicyRejected,
 )
+from conformance.harness.planning import RunOptions, new_workspace
 from conformance.harness.simulated import SimulatedCluster
 from conformance.harness.spec import Scenario
 from conformance.scenarios import (

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import pytest
 
 from conformance.harness import evidence
-from conformance.harness.batch import prober_request
 from conformance.harness.hubble import split_hostport
+from conformance.harness.planning import prober_request
 from conformance.harness.spec import connect, grpc, http
 from conformance.model.expectation import Expectation, HubbleEvidence
 
