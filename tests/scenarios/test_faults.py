@@ -84,6 +84,8 @@ FAULTS: dict[str, Fault] = {
 }
 PASSING = ("hubble-late", "slow-realization", "jitter")
 
+pytestmark = pytest.mark.slow
+
 
 @dataclass(frozen=True)
 class Outcome:
