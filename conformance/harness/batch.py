@@ -19,7 +19,7 @@ import pytest
 
 from conformance.harness import evidence, metrics, planning, policy_wait, render
 from conformance.harness.cluster import ClusterError, FlowFollower, MetricsScrape, PodInfo
-from conformance.harness.hubble import Flow, match_flows, parse_lines
+from conformance.harness.hubble import Flow, FlowIndex, match_flows
 from conformance.harness.planning import Attempt, Workspace
 from conformance.harness.spec import PAYMENTS, Cell, Scenario
 from conformance.model.expectation import Expectation
@@ -49,8 +49,8 @@ class ScenarioRun:
     # the model says does not hold there (they fail with that message).
     expected: dict[str, Expectation] = field(default_factory=dict)
     disagreements: dict[str, str] = field(default_factory=dict)
-    lines: list[str] = field(default_factory=list)
-    flows: list[Flow] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # raw Hubble lines, as received
+    index: FlowIndex = field(default_factory=FlowIndex)
     before: metrics.Snapshot = field(default_factory=lambda: metrics.Snapshot({}))
     after: metrics.Snapshot = field(default_factory=lambda: metrics.Snapshot({}))
     raw_before: list[MetricsScrape] = field(default_factory=list)
@@ -59,6 +59,10 @@ class ScenarioRun:
     ready_after: dict[str, bool] = field(default_factory=dict)
     rendered: list[dict[str, Any]] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
+
+    @property
+    def flows(self) -> list[Flow]:
+        return self.index.flows
 
     @property
     def namespaces(self) -> list[str]:
@@ -133,7 +137,7 @@ class ScenarioRun:
         finally:
             self.lines = follower.lines()
             follower.close()
-        self.flows = parse_lines(self.lines)
+        self.index.update(self.lines)
         self._write_scenario_artifacts()
 
     def _send(self) -> None:
@@ -179,14 +183,14 @@ class ScenarioRun:
     def _await_flows(self, follower: FlowFollower, deadline: float) -> None:
         pending = self._worth_waiting_for()
         while True:
-            flows = parse_lines(follower.lines())
-            pending = [a for a in pending if not self._flows_complete(a, flows)]
+            self.index.update(follower.lines())
+            pending = [a for a in pending if not self._flows_complete(a)]
             if not pending or time.monotonic() >= deadline:
                 return
             time.sleep(POLL_INTERVAL_S)  # poll
 
-    def _flows_complete(self, a: Attempt, flows: list[Flow]) -> bool:
-        matched, _ = match_flows(a.socket(), flows)
+    def _flows_complete(self, a: Attempt) -> bool:
+        matched, _ = match_flows(a.socket(), self.index)
         return evidence.required_satisfied(self.expectation(a.cell), matched,
                                            dns=a.cell.request.kind == "dns")
 
@@ -232,7 +236,7 @@ class ScenarioRun:
             if a.probe is None:
                 out.append((a, self._judge_kubelet(a, exp)))
                 continue
-            matched, how = match_flows(a.socket(), self.flows)
+            matched, how = match_flows(a.socket(), self.index)
             checks = [
                 evidence.check_client(exp, a.result, echo=self._echo(a, exp),
                                       answer_ip=self._answer(a, exp)),

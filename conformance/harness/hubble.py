@@ -217,20 +217,53 @@ class Socket:
     via_service: bool = False  # remote is a Service IP: flows show the backend instead
 
 
-def match_flows(sock: Socket, flows: list[Flow]) -> tuple[list[Flow], str]:
+class FlowIndex:
+    """Flows as they arrive, indexed by socket address and probe id, so matching a large
+    batch against thousands of flows stays linear; lines are parsed once."""
+
+    def __init__(self) -> None:
+        self.flows: list[Flow] = []
+        self.lines_seen = 0
+        self._by_addr: dict[tuple[str, int], list[Flow]] = {}
+        self._by_probe: dict[str, list[Flow]] = {}
+        self._seq: dict[int, int] = {}
+
+    def update(self, lines: list[str]) -> None:
+        """Parse the lines not seen yet (`lines` is the follower's growing list)."""
+        for flow in parse_lines(lines[self.lines_seen:]):
+            self._seq[id(flow)] = len(self.flows)
+            self.flows.append(flow)
+            for end in (flow.source, flow.destination):
+                if end.port is not None:
+                    self._by_addr.setdefault((end.ip, end.port), []).append(flow)
+            if flow.probe_id:
+                self._by_probe.setdefault(flow.probe_id, []).append(flow)
+        self.lines_seen = len(lines)
+
+    def candidates(self, sock: Socket) -> list[Flow]:
+        """Flows touching the socket's local address or carrying its probe id, in arrival
+        order."""
+        found = {id(f): f for f in self._by_addr.get(sock.local, [])} if sock.local else {}
+        found.update((id(f), f) for f in self._by_probe.get(sock.probe_id, []))
+        return sorted(found.values(), key=lambda f: self._seq[id(f)])
+
+
+def match_flows(sock: Socket, flows: list[Flow] | FlowIndex) -> tuple[list[Flow], str]:
     """The flows of one attempt and how they were matched ("5-tuple", "probe-id", "loose").
 
     Exact matches (socket 5-tuple, or the probe-id header on L7 flows) win; only when
     there are none (the prober could not report a socket) do we fall back to
     "same client IP, same destination, same port", which is named in reports.
     """
-    exact = [f for f in flows if _by_socket(sock, f) or f.probe_id == sock.probe_id]
+    pool = flows.candidates(sock) if isinstance(flows, FlowIndex) else flows
+    exact = [f for f in pool if _by_socket(sock, f) or f.probe_id == sock.probe_id]
     if exact:
         how = "5-tuple" if sock.local else "probe-id"
         return exact, how
     if sock.local is not None:
         return [], "5-tuple"
-    loose = [f for f in flows if _loose(sock, f)]
+    everything = flows.flows if isinstance(flows, FlowIndex) else flows
+    loose = [f for f in everything if _loose(sock, f)]
     return loose, "loose"
 
 

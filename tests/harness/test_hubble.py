@@ -12,6 +12,7 @@ import json
 import pytest
 
 from conformance.harness.hubble import (
+    FlowIndex,
     FlowParseError,
     Socket,
     match_flows,
@@ -181,3 +182,24 @@ def test_summary_names_the_evidence() -> None:
     assert flow is not None
     assert flow.summary() == ("10.244.1.17:40112 -> 10.244.2.31:9090 L3_L4 DROPPED "
                               "POLICY_DENIED INGRESS")
+
+
+def test_index_parses_each_line_once_and_matches_like_the_list() -> None:
+    index = FlowIndex()
+    lines = [NODE_STATUS, L3L4_DROP, L7_REQUEST_DROPPED]
+    index.update(lines)
+    assert index.lines_seen == 3 and len(index.flows) == 2
+    lines += [L7_RESPONSE_403, DNS_REFUSED]
+    index.update(lines)  # only the two new lines are parsed
+    assert len(index.flows) == 4
+    for s in (sock("10.244.1.17:40120"), sock("10.244.1.17:40112", "10.244.2.31:9090", 9090),
+              sock(None, None, probe_id="gw0.l7-http.2.0"), sock(None, None, port=9090),
+              sock("10.244.1.17:53211", "10.96.0.10:53", 53, via_service=True)):
+        assert match_flows(s, index) == match_flows(s, index.flows)
+
+
+def test_index_keeps_arrival_order() -> None:
+    index = FlowIndex()
+    index.update([L7_RESPONSE_403, L7_REQUEST_DROPPED])
+    matched, _ = match_flows(sock("10.244.1.17:40120"), index)
+    assert [f.l7_type for f in matched] == ["RESPONSE", "REQUEST"]
