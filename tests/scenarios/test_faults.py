@@ -9,6 +9,7 @@ must pass.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from conformance.harness.simulated import HUBBLE_LATE_S, SLOW_REALIZATION_S
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 240  # one whole simulated run, generous for a loaded CI machine
@@ -172,3 +175,11 @@ def test_late_or_slow_evidence_still_passes(fault: str, tmp_path: Path) -> None:
     proc, outcomes = run_suite(tmp_path, fault)
     failed = [f"{o.module}[{o.cell}]" for o in outcomes if o.status == "failed"]
     assert proc.returncode == 0 and not failed, f"--fault={fault}:\n{proc.stdout[-5000:]}"
+    # It passed because the suite waited, not because it looked early.
+    timings = [json.loads(p.read_text())["timings_s"]
+               for p in (tmp_path / "artifacts").glob("*/run.json")]
+    assert len(timings) >= 10
+    if fault == "slow-realization":
+        assert min(t["realize_s"] for t in timings) >= SLOW_REALIZATION_S
+    if fault == "hubble-late":
+        assert min(t["evidence_wait_s"] for t in timings) >= HUBBLE_LATE_S - 0.5
