@@ -16,15 +16,18 @@ from typing import Any
 from conformance.harness.cluster import Cluster, ClusterError, ClusterFacts, PodInfo
 from conformance.harness.hubble import Socket, split_hostport
 from conformance.harness.policy_wait import POLICY_TIMEOUT_S
+from conformance.harness.render import CLUSTERWIDE, DISRUPTIVE_PREFIX, render
 from conformance.harness.spec import (
     GRPC_SERVICE,
     PARTNERS,
     PAYMENTS,
+    POLICY_ROOT,
     Cell,
     Request,
     Scenario,
     agrees,
     describe,
+    load_documents,
     version_at_least,
 )
 from conformance.model.expectation import Expectation
@@ -173,6 +176,22 @@ def prober_request(r: Request, host: str, timeout: float) -> dict[str, Any]:
         return {"kind": "http", "url": f"http://{host}:{r.port}{r.path}", "method": r.method,
                 "headers": dict(r.headers), "timeout": timeout}
     raise ValueError(f"no prober request for a {r.kind!r} request")
+
+
+def clusterwide_policies(ws: Workspace) -> list[dict[str, Any]]:
+    """Every cluster-wide policy the suite can create for this worker, as rendered.
+
+    Deleted when a worker starts: a run that was killed leaves its cluster-wide policies
+    behind (namespaced ones go with their namespace), and a stale per-worker baseline
+    would select the recreated namespace of the same name.
+    """
+    out: list[dict[str, Any]] = []
+    for directory in sorted(p for p in POLICY_ROOT.iterdir() if p.is_dir()):
+        docs = [d for d in load_documents(directory) if d.get("kind") == CLUSTERWIDE]
+        out += render(docs, ws.namespaces, ws.worker)
+        out += [d for d in render(docs, ws.namespaces, ws.worker, clusterwide=True)
+                if d["metadata"]["name"].startswith(DISRUPTIVE_PREFIX)]
+    return out
 
 
 def new_workspace(cluster: Cluster, worker: str, options: RunOptions,

@@ -18,6 +18,10 @@ NAMESPACE_LABELS = ("k8s:io.kubernetes.pod.namespace", "io.kubernetes.pod.namesp
                     "k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name")
 CLUSTERWIDE = "CiliumClusterwideNetworkPolicy"
 WORKER_LABEL = "zt-conformance/worker"
+# Cluster-scoped objects the suite owns are named with this prefix (the namespaces too),
+# so cleaning up leftovers can never touch someone else's policy.
+OWNED_PREFIX = "ztc-"
+DISRUPTIVE_PREFIX = "zt-conformance-"
 
 
 class RenderError(ValueError):
@@ -42,7 +46,7 @@ def render(docs: list[dict[str, Any]], namespaces: Mapping[str, str], worker: st
         if kind == CLUSTERWIDE:
             new_meta.pop("namespace", None)
             if not clusterwide:
-                new_meta["name"] = f"{meta['name']}-{worker}"
+                new_meta["name"] = f"{OWNED_PREFIX}{worker}-{meta['name']}"
                 _scope_to(new.get("spec"), sorted(namespaces.values()))
                 for spec in new.get("specs", []) or []:
                     _scope_to(spec, sorted(namespaces.values()))

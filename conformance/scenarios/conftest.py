@@ -15,7 +15,12 @@ import pytest
 
 from conformance.harness.batch import ScenarioRun, ScenarioSkipped
 from conformance.harness.cluster import ClusterError
-from conformance.harness.planning import RunOptions, Workspace, new_workspace
+from conformance.harness.planning import (
+    RunOptions,
+    Workspace,
+    clusterwide_policies,
+    new_workspace,
+)
 from conformance.harness.session import KUBE_KEY, PreflightError, open_cluster
 from conformance.harness.spec import Cell, Scenario
 
@@ -46,6 +51,7 @@ def workspace(pytestconfig: pytest.Config) -> Iterator[Workspace]:
     )
     ws = new_workspace(cluster, worker, options)
     try:
+        cluster.delete(clusterwide_policies(ws))
         yield ws
     finally:
         try:

@@ -23,7 +23,7 @@ from conformance.harness.cluster import (
     PodInfo,
     PolicyRejected,
 )
-from conformance.harness.planning import RunOptions, new_workspace
+from conformance.harness.planning import RunOptions, clusterwide_policies, new_workspace
 from conformance.harness.simulated import SimulatedCluster
 from conformance.harness.spec import Scenario
 from conformance.scenarios import (
@@ -178,3 +178,12 @@ def test_rejected_policy_errors_with_the_server_message_and_cleans_up(tmp_path: 
         run(test_default_deny.SCENARIO, tmp_path, cluster)
     assert cluster.calls.index("delete") > cluster.calls.index("apply")
     assert "run_probes" not in cluster.calls
+
+
+def test_leftover_cleanup_only_names_the_suites_own_policies() -> None:
+    ws = new_workspace(SimulatedCluster(), "gw7", RunOptions())
+    names = [d["metadata"]["name"] for d in clusterwide_policies(ws)]
+    assert "ztc-gw7-default-deny-all" in names  # the scoped baseline of default-deny
+    assert "zt-conformance-default-deny-all" in names  # the disruptive one
+    assert all(n.startswith(("ztc-gw7-", "zt-conformance-")) for n in names), names
+    assert all(d["kind"] == "CiliumClusterwideNetworkPolicy" for d in clusterwide_policies(ws))

@@ -28,7 +28,7 @@ def test_namespaced_policy_moves_into_the_worker_namespace() -> None:
 def test_clusterwide_policy_gets_worker_name_and_namespace_selector() -> None:
     docs = render(load_documents(POLICY_ROOT / "default-deny"), SPACES, "gw3")
     ccnp = by_kind(docs, "CiliumClusterwideNetworkPolicy")[0]
-    assert ccnp["metadata"]["name"] == "default-deny-all-gw3"
+    assert ccnp["metadata"]["name"] == "ztc-gw3-default-deny-all"
     assert "namespace" not in ccnp["metadata"]
     assert ccnp["spec"]["endpointSelector"] == {"matchExpressions": [
         {"key": "k8s:io.kubernetes.pod.namespace", "operator": "In",
