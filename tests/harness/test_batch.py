@@ -27,6 +27,7 @@ from conformance.harness.planning import RunOptions, clusterwide_policies, new_w
 from conformance.harness.simulated import SimulatedCluster
 from conformance.harness.spec import Scenario
 from conformance.scenarios import (
+    test_clusterwide_default_deny,
     test_default_deny,
     test_fqdn_multilevel,
     test_l7_http,
@@ -187,3 +188,15 @@ def test_leftover_cleanup_only_names_the_suites_own_policies() -> None:
     assert "zt-conformance-default-deny-all" in names  # the disruptive one
     assert all(n.startswith(("ztc-gw7-", "zt-conformance-")) for n in names), names
     assert all(d["kind"] == "CiliumClusterwideNetworkPolicy" for d in clusterwide_policies(ws))
+
+
+def test_disruptive_scenario_restores_the_cluster_before_returning(tmp_path: Path) -> None:
+    cluster = Recorder(SimulatedCluster())
+    run(test_clusterwide_default_deny.SCENARIO, tmp_path, cluster)
+    after_delete = cluster.calls[cluster.calls.index("delete"):]
+    assert "endpoint_revisions" in after_delete  # removal realized on every endpoint
+
+    scoped = Recorder(SimulatedCluster())
+    run(test_default_deny.SCENARIO, tmp_path, scoped)
+    # Between scoped scenarios the next apply's wait covers the removal.
+    assert "endpoint_revisions" not in scoped.calls[scoped.calls.index("delete"):]
