@@ -1,0 +1,73 @@
+"""Preflight: everything that makes a run pointless is one clear error up front."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import clusters.api
+from clusters.errors import NotReadyError
+from conformance.harness import session
+from conformance.harness.cluster import (
+    FEATURE_HUBBLE_METRICS,
+    FEATURE_HUBBLE_RELAY,
+    FEATURE_L7_PROXY,
+    ClusterFacts,
+)
+
+DEAD = ("apiVersion: v1\nkind: Config\ncurrent-context: dead\n"
+        "clusters: [{name: dead, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: dead, context: {cluster: dead, user: u}}]\n"
+        "users: [{name: u, user: {token: x}}]\n")
+
+
+def facts(*features: str) -> ClusterFacts:
+    return ClusterFacts("1.19.6", frozenset(features), "10.96.0.10:53")
+
+
+def test_missing_hubble_is_named() -> None:
+    with pytest.raises(session.PreflightError, match="lacks hubble-relay, hubble-metrics"):
+        session.check_facts(facts(FEATURE_L7_PROXY))
+    session.check_facts(facts(FEATURE_HUBBLE_RELAY, FEATURE_HUBBLE_METRICS))
+
+
+def test_kind_provisioning_failure_is_one_paragraph(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(options: Any, env: Any = None) -> Any:
+        raise NotReadyError("cilium DaemonSet not ready after 300s: 1/2 agents ready")
+
+    monkeypatch.setattr(clusters.api, "up", fail)
+    with pytest.raises(session.PreflightError,
+                       match="provisioning the kind cluster failed: cilium DaemonSet"):
+        session.preflight("kind", fault=None, kubeconfig=None, context=None,
+                          cilium_version="1.19", keep_cluster=False)
+
+
+def test_kind_hands_the_provisioned_kubeconfig_on(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(DEAD)
+    seen: list[Any] = []
+
+    def up(options: Any, env: Any = None) -> clusters.api.UpResult:
+        seen.append(options)
+        return clusters.api.UpResult(str(kubeconfig), "dead", "1.19.6", reused=True)
+
+    monkeypatch.setattr(clusters.api, "up", up)
+    # The provisioned cluster is then reached like an existing one (here: nothing listens).
+    with pytest.raises(session.PreflightError, match="cannot reach the cluster"):
+        session.preflight("kind", fault=None, kubeconfig=None, context=None,
+                          cilium_version="1.19", keep_cluster=True)
+    assert seen[0].cilium_version == "1.19" and seen[0].keep_on_failure is True
+
+
+def test_fault_is_simulated_only() -> None:
+    with pytest.raises(session.PreflightError, match="only applies to --cluster=simulated"):
+        session.preflight("kind", fault="l7-off", kubeconfig=None, context=None,
+                          cilium_version=None, keep_cluster=False)
+
+
+def test_simulated_preflight_passes_and_names_no_kubeconfig() -> None:
+    assert session.preflight("simulated", fault="jitter", kubeconfig=None, context=None,
+                             cilium_version=None, keep_cluster=False) == (None, None)
