@@ -192,7 +192,7 @@ class ScenarioRun:
     def _flows_complete(self, a: Attempt) -> bool:
         matched, _ = match_flows(a.socket(), self.index)
         return evidence.required_satisfied(self.expectation(a.cell), matched,
-                                           dns=a.cell.request.kind == "dns")
+                                           kind=a.cell.request.kind)
 
     def _await_metrics(self, deadline: float) -> None:
         spaces = list(self.ws.pods)
@@ -240,7 +240,7 @@ class ScenarioRun:
             checks = [
                 evidence.check_client(exp, a.result, echo=self._echo(a, exp),
                                       answer_ip=self._answer(a, exp)),
-                evidence.check_hubble(exp, matched, how, dns=cell.request.kind == "dns",
+                evidence.check_hubble(exp, matched, how, kind=cell.request.kind,
                                       tolerate_auth_drop=cell.expect.tolerate_auth_drop),
                 evidence.check_metrics(exp, delta, self.minimum, self.namespaces),
             ]

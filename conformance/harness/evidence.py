@@ -122,8 +122,8 @@ class FlowRule:
     test: Callable[[Flow], bool]
 
 
-def required_flows(exp: Expectation, *, dns: bool) -> list[FlowRule]:
-    """Flows that must be present for the attempt."""
+def required_flows(exp: Expectation, *, kind: str) -> list[FlowRule]:
+    """Flows that must be present for an attempt of request `kind` (http, grpc, dns, tcp)."""
     direction = exp.hubble.traffic_direction or (
         exp.direction.upper() if exp.direction else None)
 
@@ -137,21 +137,27 @@ def required_flows(exp: Expectation, *, dns: bool) -> list[FlowRule]:
             lambda f: f.verdict == "DROPPED" and f.type == "L3_L4"
             and f.drop_reason_desc == reason and dir_ok(f))]
     if exp.verdict == "l7-denied":
-        return [
-            FlowRule(f"L7 REQUEST DROPPED (no drop reason) {direction or ''}".strip(),
-                     lambda f: f.type == "L7" and f.l7_type == "REQUEST"
-                     and f.verdict == "DROPPED" and f.drop_reason_desc is None and dir_ok(f)),
-            FlowRule("L7 RESPONSE code=403",
-                     lambda f: f.type == "L7" and f.l7_type == "RESPONSE" and f.http_code == 403),
-        ]
+        request = FlowRule(f"L7 REQUEST DROPPED (no drop reason) {direction or ''}".strip(),
+                           lambda f: f.type == "L7" and f.l7_type == "REQUEST"
+                           and f.verdict == "DROPPED" and f.drop_reason_desc is None
+                           and dir_ok(f))
+        if kind == "grpc":
+            # Envoy turns the proxy's local 403 into a gRPC reply (HTTP 200 carrying
+            # grpc-status 7), and the access log records the status it sent.
+            return [request, FlowRule(
+                "L7 RESPONSE code=403 or 200 (gRPC local reply)",
+                lambda f: f.type == "L7" and f.l7_type == "RESPONSE"
+                and f.http_code in (403, 200))]
+        return [request, FlowRule(
+            "L7 RESPONSE code=403",
+            lambda f: f.type == "L7" and f.l7_type == "RESPONSE" and f.http_code == 403)]
     if exp.verdict == "dns-refused":
         return [FlowRule("L7 DNS DROPPED (no drop reason)",
                          lambda f: f.type == "L7" and f.verdict == "DROPPED"
                          and f.dns_query is not None and f.drop_reason_desc is None)]
-    flow_type = exp.hubble.type
-    if flow_type == "L7":
-        what = "DNS" if dns else "REQUEST"
-        return [FlowRule(f"L7 {what} FORWARDED",
+    if exp.hubble.type == "L7":
+        dns = kind == "dns"
+        return [FlowRule(f"L7 {'DNS' if dns else 'REQUEST'} FORWARDED",
                          lambda f: f.type == "L7" and f.verdict == "FORWARDED"
                          and (f.dns_query is not None if dns else f.l7_type == "REQUEST"))]
     return [FlowRule("L3_L4 FORWARDED",
@@ -169,9 +175,9 @@ def forbidden_flows(exp: Expectation, *, tolerate_auth_drop: bool) -> list[FlowR
     return [FlowRule("DROPPED", lambda f: f.verdict == "DROPPED")]
 
 
-def check_hubble(exp: Expectation, flows: list[Flow], matched_by: str, *, dns: bool,
+def check_hubble(exp: Expectation, flows: list[Flow], matched_by: str, *, kind: str,
                  tolerate_auth_drop: bool = False) -> Check:
-    required = required_flows(exp, dns=dns)
+    required = required_flows(exp, kind=kind)
     forbidden = forbidden_flows(exp, tolerate_auth_drop=tolerate_auth_drop)
     missing = [r.text for r in required if not any(r.test(f) for f in flows)]
     bad = [f for r in forbidden for f in flows if r.test(f)]
@@ -189,8 +195,8 @@ def check_hubble(exp: Expectation, flows: list[Flow], matched_by: str, *, dns: b
     return Check("hubble", not missing and not bad, expected, observed, flows)
 
 
-def required_satisfied(exp: Expectation, flows: list[Flow], *, dns: bool) -> bool:
-    return all(any(r.test(f) for f in flows) for r in required_flows(exp, dns=dns))
+def required_satisfied(exp: Expectation, flows: list[Flow], *, kind: str) -> bool:
+    return all(any(r.test(f) for f in flows) for r in required_flows(exp, kind=kind))
 
 
 def counters(exp: Expectation) -> list[metrics.Counter]:
