@@ -53,6 +53,13 @@ def open_cluster(kind: str, *, fault: str | None = None, kubeconfig: str | None 
 
 
 def check_facts(facts: ClusterFacts) -> None:
+    from conformance.model.version import VersionError, parse_version
+
+    try:
+        parse_version(facts.cilium_version)
+    except VersionError as exc:
+        raise PreflightError(f"the cluster runs Cilium {facts.cilium_version}, which the "
+                             f"policy model cannot predict for: {exc}") from None
     missing = [f for f in REQUIRED_FEATURES if f not in facts.features]
     if missing:
         raise PreflightError(

@@ -33,6 +33,13 @@ def test_missing_hubble_is_named() -> None:
     session.check_facts(facts(FEATURE_HUBBLE_RELAY, FEATURE_HUBBLE_METRICS))
 
 
+def test_unmodelled_cilium_version_is_named() -> None:
+    old = ClusterFacts("1.15.6", frozenset({FEATURE_HUBBLE_RELAY, FEATURE_HUBBLE_METRICS}),
+                       "10.96.0.10:53")
+    with pytest.raises(session.PreflightError, match=r"runs Cilium 1\.15\.6.*1\.18, 1\.19"):
+        session.check_facts(old)
+
+
 def test_kind_provisioning_failure_is_one_paragraph(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(options: Any, env: Any = None) -> Any:
         raise NotReadyError("cilium DaemonSet not ready after 300s: 1/2 agents ready")
