@@ -79,9 +79,10 @@ def write_scenario(run: ScenarioRun) -> None:
     root = run.artifacts_dir()
     if root is None:
         return
-    if root.is_dir():
-        shutil.rmtree(root)  # our own output of an earlier run: no stale cells
-    root.mkdir(parents=True)
+    # Our own output of an earlier run: no stale cells. Tolerant, as another run may
+    # share the directory (then the last writer wins, file by file).
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
     (root / "policies.yaml").write_text(yaml.safe_dump_all(run.rendered, sort_keys=False))
     (root / "flows.jsonl").write_text("".join(line.rstrip("\n") + "\n" for line in run.lines))
     (root / "metrics-before.prom").write_text(_scrapes(run.raw_before))
