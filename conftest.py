@@ -90,10 +90,14 @@ def suite_requested(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
-    """`-n N` alone means loadgroup for the suite: one batch per scenario and worker."""
+    """With workers, the suite is distributed by scenario module (loadscope): a scenario's
+    policy is applied once per worker and its probes run as one batch. Plain `-n`,
+    `--dist load` and `--dist loadgroup` become loadscope: load would split a scenario
+    over workers, and loadgroup's grouping is lost with pytest 9.2 (xdist 3.8 renames
+    node ids in a way pytest no longer honours)."""
     if suite_requested(config) and getattr(config.option, "numprocesses", None) \
-            and getattr(config.option, "dist", "no") == "no":
-        config.option.dist = "loadgroup"
+            and getattr(config.option, "dist", "no") in ("no", "load", "loadgroup"):
+        config.option.dist = "loadscope"
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -122,9 +126,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         inp = config.workerinput
         config.stash[KUBE_KEY] = (inp.get("ztc_kubeconfig"), inp.get("ztc_context"))
-        if inp.get("ztc_dist") == "loadgroup":
-            # Workers re-parse the command line, which may lack the --dist we chose.
-            config.option.loadgroup = True
         return
     _preflight(config)
 
@@ -157,4 +158,3 @@ def pytest_configure_node(node: Any) -> None:
     kubeconfig, context = node.config.stash.get(KUBE_KEY, (None, None))
     node.workerinput["ztc_kubeconfig"] = kubeconfig
     node.workerinput["ztc_context"] = context
-    node.workerinput["ztc_dist"] = node.config.option.dist

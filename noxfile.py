@@ -51,10 +51,10 @@ def conformance(session: nox.Session) -> None:
     args = [a for a in session.posargs if a != "--disruptive"]
     disruptive = len(args) != len(session.posargs) or \
         os.environ.get("ZTC_DISRUPTIVE", "").lower() in ("1", "true", "yes")
-    # One xdist group per scenario: its policy is applied once per worker, its probes
-    # run as one batch, and every cell is its own test id in the JUnit report.
+    # One scenario module per worker at a time (loadscope): its policy is applied once,
+    # its probes run as one batch, and every cell is its own test id in the JUnit report.
     session.run(
-        "pytest", "conformance/scenarios", "-n", "auto", "--dist", "loadgroup",
+        "pytest", "conformance/scenarios", "-n", "auto", "--dist", "loadscope",
         "--junitxml", "artifacts/junit.xml", *args, env={"ZTC_DISRUPTIVE": ""},
     )
     if disruptive:

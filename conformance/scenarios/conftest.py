@@ -1,7 +1,7 @@
 """Fixtures of the conformance suite: one workspace per worker, one batch per scenario.
 
-With `--dist loadgroup` every scenario module is one xdist group, so a worker applies
-the scenario's policies once, sends its probes as one batch and then each cell (test)
+Workers take whole scenario modules (`--dist loadscope`), so a worker applies the
+scenario's policies once, sends its probes as one batch and then each cell (test)
 judges itself from the recorded evidence.
 """
 

@@ -1,7 +1,7 @@
 """The suite must be able to fail: run it against the simulated cluster with each fault.
 
 Each run is a real `pytest conformance/scenarios --cluster=simulated [--fault X]` in a
-subprocess (xdist, loadgroup — the same path as `nox -s conformance`). Breaking
+subprocess (xdist by scenario module — the path of `nox -s conformance`). Breaking
 enforcement or evidence must fail exactly the cells that cover it, and for the reason
 that covers it (the failing check named in the message); merely late or slow evidence
 must pass.
@@ -31,7 +31,7 @@ FLOW_GRACE_S = "4"
 # xdist workers per run: runs that wait out grace periods or slow policies spread their
 # scenarios over workers; runs that fail fast on client results stay in one process
 # (worker start-up costs more CPU than they save). The clean run uses workers too, so
-# the loadgroup path of `nox -s conformance` is covered.
+# distributed path of `nox -s conformance` is covered.
 WAITING_WORKERS = "4"
 FAST_FAULTS = ("l3l4-off", "dns-open", "fqdn-broken", "auth-off")
 
@@ -103,7 +103,7 @@ def run_suite(tmp: Path, fault: str | None) -> tuple[subprocess.CompletedProcess
     junit = tmp / "junit.xml"
     workers = "0" if fault in FAST_FAULTS else WAITING_WORKERS
     cmd = [sys.executable, "-m", "pytest", "conformance/scenarios", "--cluster=simulated",
-           "-n", workers, "--dist", "loadgroup", "-p", "no:cacheprovider", "-q",
+           "-n", workers, "--dist", "loadscope", "-p", "no:cacheprovider", "-q",
            f"--junitxml={junit}", f"--artifacts={tmp / 'artifacts'}",
            f"--flow-grace={FLOW_GRACE_S}"]
     if fault:

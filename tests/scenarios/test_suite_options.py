@@ -9,6 +9,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 180
 USAGE_ERROR = 4  # pytest's exit code for pytest.UsageError
@@ -104,9 +106,11 @@ def test_self_tests_never_collect_the_suite() -> None:
     assert proc.returncode == 5, proc.stdout[-2000:]  # "no tests collected"
 
 
-def test_parallel_run_keeps_each_scenario_on_one_worker(tmp_path: Path) -> None:
-    # Plain `-n 2` (no --dist): the suite switches to loadgroup itself.
-    proc = suite("--cluster=simulated", "-n", "2", tmp=tmp_path)
+@pytest.mark.parametrize("dist", [[], ["--dist", "load"], ["--dist", "loadgroup"]])
+def test_parallel_run_keeps_each_scenario_on_one_worker(dist: list[str],
+                                                        tmp_path: Path) -> None:
+    # However -n is combined, a scenario runs as one batch on one worker.
+    proc = suite("--cluster=simulated", "-n", "2", *dist, tmp=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:]
     workers: dict[str, set[str]] = {}
     for probes in (tmp_path / "artifacts").glob("*/*/probes.json"):
