@@ -160,6 +160,11 @@ BAD_PROBES: list[tuple[Any, str]] = [
     ({"id": "s", "kind": "dns", "name": "a.test", "server": "dns.example:53"}, "field 'server'"),
     ({"kind": "tcp", "host": "127.0.0.1", "port": 1}, "field 'id'"),
     ("not-an-object", "expected a probe object"),
+    # These once crashed the whole batch with a traceback.
+    ({"id": "kl", "kind": ["http"]}, "unknown probe kind ['http']"),
+    ({"id": "v6", "kind": "http", "url": "http://[::1/"}, "field 'url'"),
+    ({"id": "hi", "kind": "http", "url": "http://127.0.0.1:1/",
+      "headers": {"a": "b\r\nX-Injected: 1"}}, "field 'headers'"),
 ]
 
 

@@ -57,6 +57,20 @@ def test_kinds_and_defaults() -> None:
     ({"id": "x", "kind": "tcp", "host": "h", "port": 1, "timeout": 0}, "field 'timeout'"),
     ({"id": "x", "kind": "tcp", "host": "h", "port": 1, "timeout": 1e9}, "field 'timeout'"),
     ({"id": "x", "kind": "tcp", "host": "h", "port": 1, "url": "u"}, "unknown field(s) 'url'"),
+    # Malformed input of the wrong JSON type or shape is a reason, never an exception.
+    ({"id": "x", "kind": []}, "unknown probe kind []"),
+    ({"id": "x", "kind": {"a": 1}}, "unknown probe kind"),
+    ({"id": "x", "kind": "http", "url": "http://[::1/"}, "field 'url'"),
+    ({"id": "x", "kind": "http", "url": "http://h/a b"}, "field 'url'"),
+    # Nothing may split the request on the wire (header injection).
+    ({"id": "x", "kind": "http", "url": "http://h/", "headers": {"a\r\nb": "c"}},
+     "not a valid header name"),
+    ({"id": "x", "kind": "http", "url": "http://h/", "headers": {"a": "c\r\nX-Evil: 1"}},
+     "value of 'a'"),
+    ({"id": "x\r\nX-Evil: 1", "kind": "tcp", "host": "h", "port": 1}, "field 'id'"),
+    ({"id": "x", "kind": "grpc", "target": "h:1", "method": "/a.B/C", "metadata": {"k": "\u00e9"}},
+     "field 'metadata'"),
+    ({"id": "x", "kind": "tcp", "host": "a\u0000b", "port": 1}, "field 'host'"),
 ])
 def test_bad_probes_name_the_field(raw: Any, reason: str) -> None:
     with pytest.raises(SpecError, match=None) as err:

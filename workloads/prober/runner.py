@@ -67,6 +67,8 @@ async def run_one(raw: Any, default_timeout: float = DEFAULT_TIMEOUT_S) -> dict[
         spec = parse(raw, default_timeout)
     except SpecError as exc:
         body = {"outcome": ERROR, "error": f"bad probe: {exc}"}
+    except Exception as exc:  # a validator gap must not take the batch down either
+        body = {"outcome": ERROR, "error": f"bad probe: unexpected {type(exc).__name__}: {exc}"}
     else:
         try:
             async with asyncio.timeout(spec.timeout):

@@ -18,6 +18,10 @@ from urllib.parse import urlsplit
 MAX_TIMEOUT_S = 300.0
 GRPC_PATH = re.compile(r"/[A-Za-z_][\w.]*/[A-Za-z_]\w*")
 HTTP_METHOD = re.compile(r"[A-Z]+")
+# RFC 9110 token: what a header (or gRPC metadata) name may be made of.
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Control characters (CR/LF/NUL...) would split or corrupt the request on the wire.
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 DNS_TRANSPORTS = ("udp", "tcp")
 
 Id = str | int
@@ -100,12 +104,26 @@ def _str(raw: dict[str, Any], key: str, default: str | None = None) -> str:
 
 
 def _str_map(raw: dict[str, Any], key: str) -> dict[str, str]:
+    """Header names/values (or gRPC metadata) that can go on the wire as given."""
     value = raw.get(key, {})
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
     ):
         raise SpecError(f"field '{key}': expected an object of string names to string values")
+    for name, text in value.items():
+        if not HEADER_NAME.fullmatch(name):
+            raise SpecError(f"field '{key}': {name!r} is not a valid header name")
+        if CONTROL.search(text) or not text.isascii():
+            raise SpecError(f"field '{key}': value of {name!r} must be printable ASCII "
+                            "(no CR, LF or other control characters)")
     return dict(value)
+
+
+def _host(raw: dict[str, Any], key: str) -> str:
+    host = _str(raw, key)
+    if CONTROL.search(host) or any(c.isspace() for c in host):
+        raise SpecError(f"field '{key}': {host!r} is not a host name or address")
+    return host
 
 
 def _port(value: Any, key: str) -> int:
@@ -148,7 +166,13 @@ def _timeout(raw: dict[str, Any], default: float) -> float:
 def split_url(url: str) -> tuple[str, str, int, str, str]:
     """(scheme, host, port, path with query, Host header); cached, as a batch often
     repeats a few URLs thousands of times."""
-    parts = urlsplit(url)
+    if CONTROL.search(url) or any(c.isspace() for c in url):
+        raise SpecError(f"field 'url': spaces and control characters must be percent-encoded "
+                        f"in {url!r}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise SpecError(f"field 'url': {exc} in {url!r}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SpecError(f"field 'url': expected an http:// or https:// URL, got {url!r}")
     try:
@@ -178,7 +202,7 @@ def _http(pid: Id, raw: dict[str, Any], timeout: float) -> HttpProbe:
 
 
 def _grpc(pid: Id, raw: dict[str, Any], timeout: float) -> GrpcProbe:
-    host, port = split_host_port(_str(raw, "target"), "target")
+    host, port = split_host_port(_host(raw, "target"), "target")
     method = _str(raw, "method")
     if not GRPC_PATH.fullmatch(method):
         raise SpecError(f"field 'method': expected /package.Service/Method, got {method!r}")
@@ -206,7 +230,7 @@ def _dns(pid: Id, raw: dict[str, Any], timeout: float) -> DnsProbe:
 
 
 def _tcp(pid: Id, raw: dict[str, Any], timeout: float) -> TcpProbe:
-    return TcpProbe(id=pid, host=_str(raw, "host"), port=_port(raw.get("port"), "port"),
+    return TcpProbe(id=pid, host=_host(raw, "host"), port=_port(raw.get("port"), "port"),
                     timeout=timeout)
 
 
@@ -222,8 +246,11 @@ def parse(raw: Any, default_timeout: float) -> ProbeSpec:
     pid = probe_id(raw)
     if pid is None:
         raise SpecError(f"field 'id': expected a string or integer, got {raw.get('id')!r}")
+    if isinstance(pid, str) and (CONTROL.search(pid) or not pid.isascii()):
+        # The id is sent as the X-Probe-Id header: it must not be able to split the request.
+        raise SpecError(f"field 'id': {pid!r} must be printable ASCII")
     kind = raw.get("kind")
-    if kind not in PARSERS:
+    if not isinstance(kind, str) or kind not in PARSERS:
         raise SpecError(f"field 'kind': unknown probe kind {kind!r} "
                         f"(known: {', '.join(sorted(PARSERS))})")
     unknown = sorted(set(raw) - set(COMMON) - set(FIELDS[kind]))
