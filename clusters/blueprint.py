@@ -116,10 +116,11 @@ def make_setup(
     files_dir: Path | None = None,
     workloads_base: str | None = None,
     upgrade_from: str | None = None,
+    version_flag: str = "--cilium-version",
 ) -> Setup:
     prof = load_profile(profile or DEFAULT_PROFILE)
     catalogue = load_catalogue()
-    release = catalogue.resolve(cilium_version)
+    release = catalogue.resolve(cilium_version, version_flag)
     return Setup(
         profile=prof,
         release=release,

@@ -10,7 +10,7 @@ from pathlib import Path
 from clusters.blueprint import make_setup
 from clusters.detect import describe
 from clusters.env import Env
-from clusters.errors import ClustersError
+from clusters.errors import ClustersError, InputError
 from clusters.existing import up_existing, use_existing
 from clusters.profiles import DEFAULT_PROFILE, available_profiles
 from clusters.provision import down, up_kind
@@ -95,7 +95,7 @@ def dispatch(args: argparse.Namespace, env: Env) -> int:
         else:
             print(status(make_setup(args.profile), env))
         return 0
-    setup = make_setup(args.profile, args.to_version)
+    setup = make_setup(args.profile, args.to_version, version_flag="--to")
     if _existing(args):
         upgrade_existing(setup, env, args.kubeconfig, args.context, args.allow_existing_cluster)
     else:
@@ -110,6 +110,9 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
     except ClustersError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # our own files: state dir, rendered values, kubeconfig
+        print(f"error: cannot use {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return InputError.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from clusters.blueprint import MARKER_NAME, MARKER_NAMESPACE, Setup, write_files
 from clusters.env import Env
+from clusters.errors import InputError
 from clusters.kindops import (
     cluster_exists,
     docker_argv,
@@ -24,8 +25,14 @@ PLAN_FILE = "plan.sh"
 
 def render(s: Setup, env: Env, out: Path) -> list[Path]:
     """Write what `up` would use and the exact command plan; run nothing."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory")
     s = replace(s, files_dir=out)
-    write_files(s)
+    try:
+        write_files(s)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write there ({exc.strerror}: "
+                         f"{exc.filename})") from None
     preflight = [docker_argv(env), kind_get_argv(env), export_kubeconfig_argv(s, env),
                  kube_of(s).kubectl(env, "-n", MARKER_NAMESPACE, "get", "configmap",
                                     MARKER_NAME, "-o", "json", "--ignore-not-found")]

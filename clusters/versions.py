@@ -32,7 +32,7 @@ class Catalogue:
     chart_repo: str
     releases: dict[str, CiliumRelease]
 
-    def resolve(self, wanted: str | None) -> CiliumRelease:
+    def resolve(self, wanted: str | None, flag: str = "--cilium-version") -> CiliumRelease:
         """Exact "1.19.6", a line "1.19" (its pinned patch) or "v1.19.6"; None = default."""
         key = (wanted or self.default).strip().removeprefix("v")
         if key in self.releases:
@@ -42,7 +42,7 @@ class Catalogue:
             return self.releases[lines[0]]
         valid = ", ".join(sorted(self.releases, key=version_key, reverse=True))
         raise InputError(
-            f"unsupported Cilium version {wanted!r} (--cilium-version); valid: {valid} "
+            f"unsupported Cilium version {wanted!r} ({flag}); valid: {valid} "
             f"(or the line, e.g. 1.19); default {self.default}"
         )
 

@@ -72,7 +72,9 @@ def test_render_plan_is_the_up_plan(tmp_path: Path) -> None:
     (["render", "--out", "/tmp/x", "--profile", "nope"], 2, "unknown profile"),
     (["up", "--context", "prod"], 3, "refusing to use kube context 'prod'"),
     (["status", "--context", "prod"], 3, "--allow-existing-cluster"),
-    (["upgrade", "--to", "1.21.0"], 2, "unsupported Cilium version"),
+    (["upgrade", "--to", "1.21.0"], 2, "unsupported Cilium version '1.21.0' (--to)"),
+    (["render", "--out", "/proc/zt-no-such-dir"], 2, "--out /proc/zt-no-such-dir: cannot write"),
+    (["render", "--out", __file__], 2, "exists and is not a directory"),
 ])
 def test_bad_input_is_one_message_and_an_exit_code(
     argv: list[str], code: int, words: str, capsys: pytest.CaptureFixture[str]
