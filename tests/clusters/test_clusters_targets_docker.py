@@ -23,28 +23,15 @@ import pytest
 from clusters.env import Env
 from clusters.runner import SubprocessRunner
 from clusters.targets import remove_targets, start_targets, target_problems
+from tests.support.images import workloads_image
+from tests.support.requirements import require_docker, unavailable
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-WORKLOADS_IMAGE = "zt-conformance/workloads:dev"
 TINY_IMAGE = "zt-conformance-test/tiny-http:1"
 ANSWER_DEADLINE_S = 30.0
 POLL_S = 0.2
 TINY_SOURCE = Path(__file__).parent / "data" / "tiny_http.c"
-
-
-def _docker_ok() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
-
-
-def _need(condition: bool, why: str) -> None:
-    if condition:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"required in CI: {why}")
-    pytest.skip(why)
 
 
 def _image_exists(ref: str) -> bool:
@@ -55,7 +42,8 @@ def _image_exists(ref: str) -> bool:
 def _tiny_image(tmp: Path) -> str:
     if _image_exists(TINY_IMAGE):
         return TINY_IMAGE
-    _need(shutil.which("gcc") is not None, "gcc (to build the stand-in target) is not installed")
+    if shutil.which("gcc") is None:
+        unavailable("gcc (to build the stand-in target) is not installed")
     binary = tmp / "tiny-http"
     subprocess.run(["gcc", "-static", "-O2", "-o", str(binary), str(TINY_SOURCE)], check=True)
     rootfs = tmp / "rootfs.tar"
@@ -68,7 +56,7 @@ def _tiny_image(tmp: Path) -> str:
 
 @pytest.fixture
 def network() -> Iterator[str]:
-    _need(_docker_ok(), "no Docker engine reachable")
+    require_docker()
     name = f"zt-clusters-test-{os.getpid()}"
     subprocess.run(["docker", "network", "create", name], check=True, capture_output=True)
     yield name
@@ -95,10 +83,7 @@ def test_external_target_starts_on_a_user_defined_network_and_answers(
 ) -> None:
     command: tuple[str, ...] = ()
     if kind == "workloads-image":
-        if not _image_exists(WORKLOADS_IMAGE):
-            pytest.skip(f"{WORKLOADS_IMAGE} not built (python -m workloads.image); "
-                        "the stand-in case covers the provisioning code")
-        image = WORKLOADS_IMAGE
+        image = workloads_image()  # the image `up` really runs as targets; CI builds it
         command = ("account-service", "--role", "external", "--tls-name", "{fqdn}")
     else:
         image = _tiny_image(tmp_path)

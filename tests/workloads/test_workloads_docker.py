@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.images import workloads_image
 from tests.support.requirements import require_docker
 from tests.support.wait import wait_for
 from workloads import base_image
-from workloads.image import DEFAULT_TAG, build_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ def docker_engine_module() -> None:
 
 @pytest.fixture(scope="module")
 def image(docker_engine_module: None) -> str:
-    return build_image(DEFAULT_TAG)
+    return workloads_image()
 
 
 def _inspect(tag: str) -> dict[str, Any]:
