@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 
 from conformance.harness import evidence, metrics, planning, policy_wait, render
-from conformance.harness.cluster import ClusterError, FlowFollower, MetricsScrape, PodInfo
+from conformance.harness.cluster import (
+    ACCOUNT_SERVICE,
+    ClusterError,
+    FlowFollower,
+    MetricsScrape,
+    PodInfo,
+)
 from conformance.harness.hubble import Flow, FlowIndex, match_flows
 from conformance.harness.planning import Attempt, Workspace
 from conformance.harness.spec import PAYMENTS, Cell, Scenario
@@ -57,6 +63,10 @@ class ScenarioRun:
     raw_after: list[MetricsScrape] = field(default_factory=list)
     minimum: dict[metrics.Counter, int] = field(default_factory=dict)
     ready_after: dict[str, bool] = field(default_factory=dict)
+    # account-service access-log lines written during the batch, per pod, and the probe
+    # ids in them: the server-side proof of which requests reached the app.
+    app_lines: dict[str, list[str]] = field(default_factory=dict)
+    app_seen: dict[str, set[str]] = field(default_factory=dict)
     rendered: list[dict[str, Any]] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
 
@@ -125,6 +135,7 @@ class ScenarioRun:
         try:
             self.raw_before = cluster.scrape_metrics()
             self.before = metrics.snapshot(self.raw_before)
+            log_marks = {pod.name: len(cluster.app_log(pod)) for pod in self._app_pods()}
             start = time.monotonic()
             self._send()
             self.timings.probes_s = time.monotonic() - start
@@ -134,6 +145,7 @@ class ScenarioRun:
             self._await_metrics(deadline)
             self.timings.evidence_wait_s = time.monotonic() - start - self.timings.probes_s
             self.ready_after = cluster.pods_ready(self.ws.namespaces[PAYMENTS])
+            self._read_app_logs(log_marks, deadline)
         finally:
             self.lines = follower.lines()
             follower.close()
@@ -159,6 +171,29 @@ class ScenarioRun:
             futures = [pool.submit(run, pod, batch) for pod, batch in by_source.values()]
             for fut in futures:
                 fut.result()
+
+    def _app_pods(self) -> list[PodInfo]:
+        return [p for pods in self.ws.pods.values() for p in pods
+                if p.labels.get("app") == ACCOUNT_SERVICE]
+
+    def _read_app_logs(self, marks: dict[str, int], deadline: float) -> None:
+        """Access-log lines written since the batch started. The app logs a request
+        before answering it, but the container runtime may lag in storing the line: poll
+        (bounded by the grace deadline) until every answered allowed request is there."""
+        wanted = {a.id for a in self._worth_waiting_for()
+                  if self._sends_request(a) and self.expectation(a.cell).verdict == "allowed"}
+        while True:
+            for pod in self._app_pods():
+                lines = self.ws.cluster.app_log(pod)
+                mark = marks.get(pod.name, 0)
+                # A shorter log means the container restarted: all of it is new.
+                new = lines[mark:] if len(lines) >= mark else lines
+                self.app_lines[pod.name] = new
+                self.app_seen[pod.name] = evidence.app_probe_ids(new)
+            seen = set().union(*self.app_seen.values())
+            if wanted <= seen or time.monotonic() >= deadline:
+                return
+            time.sleep(POLL_INTERVAL_S)  # poll
 
     def _count_minimum(self) -> None:
         for a in self._all():
@@ -244,8 +279,20 @@ class ScenarioRun:
                                       tolerate_auth_drop=cell.expect.tolerate_auth_drop),
                 evidence.check_metrics(exp, delta, self.minimum, self.namespaces),
             ]
+            if self._reaches_app(a):
+                assert a.target is not None
+                checks.insert(1, evidence.check_app(exp, a.id, a.target.name, self.app_seen))
             out.append((a, checks))
         return out
+
+    def _sends_request(self, a: Attempt) -> bool:
+        """An HTTP or gRPC request to an account-service pod (which logs what reaches it)."""
+        return (a.probe is not None and a.cell.request.kind in ("http", "grpc")
+                and a.target is not None and a.target.labels.get("app") == ACCOUNT_SERVICE)
+
+    def _reaches_app(self, a: Attempt) -> bool:
+        return self._sends_request(a) and a.target is not None \
+            and a.target.name in self.app_seen
 
     def _echo(self, a: Attempt, exp: Expectation) -> dict[str, str] | None:
         r = a.cell.request

@@ -110,6 +110,11 @@ class Cluster(Protocol):
         JSON result array, same order."""
         ...
 
+    def app_log(self, pod: PodInfo) -> list[str]:
+        """The pod's application log (account-service's access log: one JSON line per
+        request that reached the app), as lines, oldest first."""
+        ...
+
     def follow_flows(self, namespaces: list[str]) -> FlowFollower: ...
 
     def scrape_metrics(self) -> list[MetricsScrape]:

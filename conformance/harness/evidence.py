@@ -34,7 +34,7 @@ AGENT_DROP_REASON = {
 class Check:
     """One kind of evidence for one attempt: what was expected, what was seen."""
 
-    kind: str  # client | hubble | metrics
+    kind: str  # client | app | hubble | metrics
     ok: bool
     expected: str
     observed: str
@@ -114,6 +114,30 @@ def _client_detail(seen: str, result: dict[str, Any] | None) -> str:
     if isinstance(body, str) and body:
         extras.append(f"body={body[:80]!r}")
     return f"{seen} ({', '.join(extras)})" if extras else seen
+
+
+def app_probe_ids(lines: list[str]) -> set[str]:
+    """Probe ids in account-service's access log (one JSON object per request that
+    reached the application); other lines are ignored."""
+    ids = set()
+    for text in lines:
+        record = _json(text)
+        if record and record.get("event") == "request" and record.get("probe_id"):
+            ids.add(str(record["probe_id"]))
+    return ids
+
+
+def check_app(exp: Expectation, probe_id: str, target: str,
+              seen: dict[str, set[str]]) -> Check:
+    """The server side of a request: an allowed one is in its target's access log; a
+    denied one (L7 deny, drop) is in no account-service log — it never reached the app."""
+    where = sorted(pod for pod, ids in seen.items() if probe_id in ids)
+    observed = f"in the access log of {', '.join(where)}" if where else \
+        "in no account-service access log"
+    if exp.verdict == "allowed":
+        return Check("app", where == [target], f"reached the app: in {target}'s access log",
+                     observed)
+    return Check("app", not where, "never reached the app: in no access log", observed)
 
 
 @dataclass(frozen=True)

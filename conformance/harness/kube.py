@@ -378,6 +378,15 @@ class KubeCluster:
                                f"results for {len(probes)} probes")
         return results
 
+    def app_log(self, pod: PodInfo) -> list[str]:
+        path = f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/log"
+        try:
+            text = self.api.request_text(path, timeout=REQUEST_TIMEOUT_S)
+        except ApiError as err:
+            raise ClusterError(f"reading the log of {pod.namespace}/{pod.name}: "
+                               f"{err.message}") from err
+        return text.splitlines()
+
     def follow_flows(self, namespaces: list[str]) -> HubbleFollower:
         tool = self._tool
         if tool is None:

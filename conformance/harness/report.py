@@ -2,7 +2,8 @@
 
 A message shows, per attempt, expected vs observed for the client, Hubble and metrics,
 then the flows that matched the attempt. Artifacts per scenario: the rendered policies,
-every Hubble line as received, raw metric scrapes before/after; per cell: probes.json
+every Hubble line as received, the account-service access-log lines of the batch
+(app-log.jsonl), raw metric scrapes before/after; per cell: probes.json
 (probe, expectation, prober request and result), flows.jsonl (the matched raw lines)
 and metrics.json (the cell's counters before/after/delta).
 """
@@ -85,6 +86,8 @@ def write_scenario(run: ScenarioRun) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "policies.yaml").write_text(yaml.safe_dump_all(run.rendered, sort_keys=False))
     (root / "flows.jsonl").write_text("".join(line.rstrip("\n") + "\n" for line in run.lines))
+    (root / "app-log.jsonl").write_text("".join(
+        line.rstrip("\n") + "\n" for pod in sorted(run.app_lines) for line in run.app_lines[pod]))
     (root / "metrics-before.prom").write_text(_scrapes(run.raw_before))
     (root / "metrics-after.prom").write_text(_scrapes(run.raw_after))
     (root / "run.json").write_text(json.dumps({

@@ -192,6 +192,13 @@ class SimulatedCluster:
                                    "in the simulated cluster (deploy_workloads first)")
             return self._traffic.run(self.policies.effective(), client, self.wall(), probes)
 
+    def app_log(self, pod: PodInfo) -> list[str]:
+        with self._lock:
+            if self.world.pod_for(pod) is None:
+                raise ClusterError(f"log of pod {pod.namespace}/{pod.name}: pod not found in "
+                                   "the simulated cluster")
+            return list(self._traffic.app_logs.get(pod.name, []))
+
     def follow_flows(self, namespaces: list[str]) -> _Follower:
         with self._lock:
             follower = _Follower(cluster=self, namespaces=frozenset(namespaces),

@@ -94,6 +94,9 @@ class Traffic:
         self.probe_delay = probe_delay
         self.wrong_reason = wrong_reason
         self.authenticated: set[tuple[int, int]] = set()
+        # Pod name -> access-log lines, as account-service writes them for every request
+        # that reaches it (a denied request never does).
+        self.app_logs: dict[str, list[str]] = {}
 
     # ---- batch -------------------------------------------------------------------
 
@@ -256,6 +259,7 @@ class Traffic:
                 outcome = {"outcome": "error", "error": "grpc: server does not speak HTTP/2"}
             elif r.grpc.service == "api.AccountService" and r.grpc.method in GRPC_METHODS:
                 outcome = {"outcome": "ok", "grpc_code": "OK", "http_status": 200}
+                self._log(r, "grpc", method, path, "OK", pid, f"{b.client.info.ip}:{sport}")
             else:
                 outcome = {"outcome": "grpc-error", "grpc_code": "UNIMPLEMENTED",
                            "http_status": 200, "grpc_message": f"Method not found: {path}"}
@@ -311,6 +315,8 @@ class Traffic:
         headers["Connection"] = "close"
         if r.body or r.http.method in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = str(len((r.body or "").encode()))
+        self._log(r, "https" if r.port == 443 else "http", r.http.method, r.http.path,
+                  status, pid, local)
         echo = {
             "route": name, "method": r.http.method, "path": r.http.path, "headers": headers,
             "body": r.body or "", "probe_id": pid,
@@ -319,6 +325,16 @@ class Traffic:
             "data": {} if name else {"error": f"no route for {path}"},
         }
         return status, json.dumps(echo)
+
+    def _log(self, r: Route, protocol: str, method: str, path: str, status: int | str,
+             pid: str, client: str) -> None:
+        if r.dest_pod is None:
+            return  # the off-cluster targets' logs are not read
+        line = json.dumps({"event": "request", "protocol": protocol, "method": method,
+                           "path": path, "status": status, "probe_id": pid,
+                           "client": client, "served_by": r.dest_pod.info.name},
+                          sort_keys=True)
+        self.app_logs.setdefault(r.dest_pod.info.name, []).append(line)
 
     def _listening(self, r: Route) -> bool:
         if r.dest_pod is None:

@@ -118,8 +118,31 @@ def test_failure_message_shows_expected_and_observed(tmp_path: Path) -> None:
     assert "FAIL client  expected: http-403" in message
     assert "observed: ok" in message
     assert "FAIL hubble" in message and "FAIL metrics" in message
+    assert "FAIL app" in message and "in the access log of" in message
     assert "matching flows:" in message and "FORWARDED" in message
     assert "model: l7-denied" in message and str(tmp_path) in message
+
+
+def test_app_access_log_proves_denied_requests_never_arrived(tmp_path: Path) -> None:
+    r = run(test_l7_http.SCENARIO, tmp_path, Recorder(SimulatedCluster()))
+    judged = {cell.expect.verdict: r.judge(cell) for cell in test_l7_http.SCENARIO.cells}
+    for verdict, expected in (("allowed", "reached the app"), ("l7-denied", "never reached")):
+        app = [c for _, checks in judged[verdict] for c in checks if c.kind == "app"]
+        assert len(app) == 2 and all(c.ok and c.expected.startswith(expected) for c in app)
+    # Bare TCP connects send no request: nothing for the access log to show.
+    connect = judged["dropped"]
+    assert connect and not [c for _, checks in connect for c in checks if c.kind == "app"]
+    lines = (tmp_path / "l7-http" / "app-log.jsonl").read_text().splitlines()
+    allowed = sum(1 for c in test_l7_http.SCENARIO.cells if c.expect.verdict == "allowed")
+    assert len(lines) == 2 * allowed
+
+
+def test_app_log_lines_from_before_the_batch_are_not_evidence(tmp_path: Path) -> None:
+    cluster = Recorder(SimulatedCluster())
+    first = run(test_l7_http.SCENARIO, tmp_path, cluster)
+    second = ScenarioRun(test_l7_http.SCENARIO, first.ws)
+    second.execute()
+    assert sum(map(len, second.app_lines.values())) == sum(map(len, first.app_lines.values()))
 
 
 def test_missing_feature_skips_with_the_reason(tmp_path: Path) -> None:

@@ -177,3 +177,31 @@ def test_unattributable_drops_are_explained() -> None:
     check = evidence.check_metrics(L3L4_DENIED, metrics.delta(before, after), need, ["ztc-gw0"])
     assert not check.ok
     assert "+6 in all namespaces" in check.observed and "labelsContext" in check.observed
+
+
+def _log(probe_id: str | None, **extra: object) -> str:
+    return json.dumps({"event": "request", "method": "GET", "path": "/", "status": 200,
+                       "probe_id": probe_id, **extra})
+
+
+def test_access_log_ids_skip_other_lines_and_unlabelled_requests() -> None:
+    lines = [_log("a"), "serving on :8080", _log(None), json.dumps({"event": "start"}),
+             _log("b"), "[1, 2]"]
+    assert evidence.app_probe_ids(lines) == {"a", "b"}
+
+
+def test_allowed_request_must_be_in_its_targets_access_log() -> None:
+    seen = {"pod-a": {"p1"}, "pod-b": set()}
+    assert evidence.check_app(ALLOWED_L7, "p1", "pod-a", seen).ok
+    missing = evidence.check_app(ALLOWED_L7, "p1", "pod-b", seen)
+    assert not missing.ok and "pod-a" in missing.observed
+    assert not evidence.check_app(ALLOWED_L7, "p2", "pod-a", seen).ok
+
+
+def test_denied_request_must_be_in_no_access_log() -> None:
+    seen = {"pod-a": {"p1"}, "pod-b": {"p2"}}
+    for exp in (L7_DENIED, GRPC_DENIED, L3L4_DENIED):
+        assert evidence.check_app(exp, "p3", "pod-a", seen).ok
+        leaked = evidence.check_app(exp, "p2", "pod-a", seen)
+        assert not leaked.ok
+        assert leaked.expected.startswith("never reached the app") and "pod-b" in leaked.observed

@@ -515,3 +515,15 @@ def test_project_workload_manifests_have_the_agreed_apps_and_paths() -> None:
               for d in docs]
     assert "/api/v1/namespaces/zt-gw0/services/account-service" in placed
     assert all("namespace" not in d["metadata"] for d in docs)
+
+
+def test_app_log_reads_the_pod_log_as_lines() -> None:
+    api = FakeKubeApi()
+    pod = PodInfo("account-service-1", "ztc-gw0", {"app": "account-service"}, "10.0.0.1", "n")
+    path = "/api/v1/namespaces/ztc-gw0/pods/account-service-1/log"
+    api.on("GET", path, '{"event": "request", "probe_id": "a"}\n{"event": "request"}\n')
+    assert cluster(api).app_log(pod) == ['{"event": "request", "probe_id": "a"}',
+                                         '{"event": "request"}']
+    api.on("GET", path, ApiError(404, 'pods "account-service-1" not found'))
+    with pytest.raises(ClusterError, match=r"ztc-gw0/account-service-1.*not found"):
+        cluster(api).app_log(pod)

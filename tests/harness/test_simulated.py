@@ -322,3 +322,33 @@ def test_unknown_fault_is_a_value_error_listing_valid_faults() -> None:
     with pytest.raises(ValueError) as err:
         SimulatedCluster(fault="l8-off")
     assert all(name in str(err.value) for name in FAULTS)
+
+
+def _logged(sim: Sim) -> list[dict[str, Any]]:
+    return [json.loads(line) for pod in sim.accounts for line in sim.cluster.app_log(pod)]
+
+
+def test_access_log_records_what_reached_the_app_and_nothing_denied() -> None:
+    sim = Sim()
+    sim.cluster.apply([L7_POLICY])
+    sim.http(PAYMENT_PROCESSOR, "GET", "/api/v1/accounts")
+    sim.http(PAYMENT_PROCESSOR, "DELETE", "/api/v1/accounts/0a1b")
+    records = _logged(sim)
+    assert [(r["method"], r["path"], r["status"]) for r in records] == [
+        ("GET", "/api/v1/accounts", 200)]
+    assert records[0]["probe_id"] == f"{PAYMENT_PROCESSOR}-GET-/api/v1/accounts"
+    assert records[0]["served_by"] == sim.accounts[0].name
+
+
+def test_access_log_of_l7_off_shows_the_denied_request_arriving() -> None:
+    sim = Sim(fault="l7-off")
+    sim.cluster.apply([L7_POLICY])
+    sim.http(PAYMENT_PROCESSOR, "DELETE", "/api/v1/accounts/0a1b")
+    assert [r["method"] for r in _logged(sim)] == ["DELETE"]
+
+
+def test_access_log_of_an_unknown_pod_is_a_cluster_error() -> None:
+    sim = Sim()
+    ghost = PodInfo("ghost", NS, {"app": "account-service"}, "198.18.9.9", "sim-worker")
+    with pytest.raises(ClusterError, match="ghost"):
+        sim.cluster.app_log(ghost)
