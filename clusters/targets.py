@@ -1,6 +1,11 @@
 """Hermetic "internet" targets: one container of the workloads image (`--role external`) per
 FQDN on the kind Docker network. One container per name, so a toFQDNs allow for one name can
-never reach another name by sharing its IP."""
+never reach another name by sharing its IP.
+
+Started with the docker CLI rather than testcontainers: the targets must outlive `up` (the
+suite runs later, in another process), while testcontainers' reaper removes a session's
+containers when it ends; and CLI argv goes through the recording runner like every other
+call. Self-tests start them on a network of their own (tests/clusters)."""
 
 from __future__ import annotations
 
