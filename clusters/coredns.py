@@ -24,18 +24,26 @@ def _ip(text: str, what: str) -> None:
         raise InputError(f"{what}: {text!r} is not an IP address") from None
 
 
+def check_fqdn(fqdn: str, what: str) -> None:
+    if not _FQDN_RE.match(fqdn):
+        raise InputError(f"{what} {fqdn!r} is not a valid DNS name")
+
+
+def check_upstream(upstream: tuple[str, ...]) -> None:
+    for server in upstream:
+        _ip(server, "profile field `coredns.upstream`")
+    if not upstream:
+        raise InputError("profile field `coredns.upstream` is empty; CoreDNS needs a resolver")
+
+
 def render_coredns_configmap(
     targets: dict[str, str], upstream: tuple[str, ...], ttl: int, template: Path | None = None
 ) -> str:
     """The ConfigMap YAML: `targets` is fqdn -> IPv4 of its container."""
     for fqdn, ip in targets.items():
-        if not _FQDN_RE.match(fqdn):
-            raise InputError(f"external target {fqdn!r} is not a valid DNS name")
+        check_fqdn(fqdn, "external target")
         _ip(ip, f"address of external target {fqdn}")
-    for server in upstream:
-        _ip(server, "profile field `coredns.upstream`")
-    if not upstream:
-        raise InputError("profile field `coredns.upstream` is empty; CoreDNS needs a resolver")
+    check_upstream(upstream)
     body = (template or repo_root() / TEMPLATE).read_text()
     hosts = f"\n{HOSTS_INDENT}".join(f"{ip} {fqdn}" for fqdn, ip in sorted(targets.items()))
     rendered = Template(body).substitute(HOSTS=hosts, TTL=str(ttl), UPSTREAM=" ".join(upstream))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clusters.coredns import check_fqdn, check_upstream
 from clusters.errors import InputError
 from clusters.paths import package_dir
 from clusters.yamldata import deep_merge, load_yaml_mapping
@@ -90,6 +91,18 @@ def load_profile(name: str = DEFAULT_PROFILE, directory: Path | None = None) -> 
     if control_planes < 1 or workers < 0:
         raise InputError(f"profile {src}: needs at least 1 control plane and 0+ workers")
     targets = _field(doc, "external_targets", dict, src)
+    # Checked here, before anything is created, not when CoreDNS is configured mid-`up`.
+    upstream = tuple(str(u) for u in _field(doc, "coredns.upstream", list, src))
+    fqdns = tuple(str(f).lower() for f in _field(targets, "fqdns", list, src))
+    ttl = _field(doc, "coredns.ttl", int, src)
+    try:
+        check_upstream(upstream)
+        for fqdn in fqdns:
+            check_fqdn(fqdn, "field `external_targets.fqdns`:")
+    except InputError as exc:
+        raise InputError(f"profile {src}: {exc}") from None
+    if ttl < 1:
+        raise InputError(f"profile {src}: field `coredns.ttl` must be at least 1 (seconds)")
     return Profile(
         name=name,
         description=str(doc.get("description", "")),
@@ -97,12 +110,12 @@ def load_profile(name: str = DEFAULT_PROFILE, directory: Path | None = None) -> 
         control_planes=control_planes,
         workers=workers,
         mutual_auth=_field(doc, "mutual_auth", bool, src),
-        coredns_upstream=tuple(str(u) for u in _field(doc, "coredns.upstream", list, src)),
-        coredns_ttl=_field(doc, "coredns.ttl", int, src),
+        coredns_upstream=upstream,
+        coredns_ttl=ttl,
         targets=ExternalTargets(
             image=_field(targets, "image", str, src),
             command=tuple(str(c) for c in _field(targets, "command", list, src)),
-            fqdns=tuple(str(f).lower() for f in _field(targets, "fqdns", list, src)),
+            fqdns=fqdns,
         ),
         helm_values=_field(doc, "helm_values", dict, src),
         mutual_auth_helm_values=dict(doc.get("mutual_auth_helm_values") or {}),

@@ -54,6 +54,26 @@ def test_profile_extends_and_bad_profiles(tmp_path: Path) -> None:
         load_profile("e", tmp_path)
 
 
+@pytest.mark.parametrize(("override", "message"), [
+    ("coredns: {upstream: [dns.google], ttl: 5}", "coredns.upstream"),
+    ("coredns: {upstream: [], ttl: 5}", "coredns.upstream` is empty"),
+    ("coredns: {upstream: [1.1.1.1], ttl: 0}", "coredns.ttl"),
+    ("external_targets: {image: i, command: [], fqdns: ['bad name!']}",
+     "external_targets.fqdns"),
+])
+def test_bad_coredns_and_target_fields_stop_at_load_before_anything_is_made(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    (tmp_path / "default.yaml").write_text(
+        (Path(__file__).resolve().parents[2] / "clusters" / "profiles" / "default.yaml")
+        .read_text())
+    (tmp_path / "bad.yaml").write_text(f"extends: default\n{override}\n")
+    load_profile("default", tmp_path)
+    with pytest.raises(InputError, match=message) as err:
+        load_profile("bad", tmp_path)
+    assert str(tmp_path / "bad.yaml") in str(err.value)
+
+
 def test_kind_config_one_control_plane_two_workers_no_cni_no_kube_proxy() -> None:
     cfg = render_kind_config(load_profile(), "kindest/node:v1.34.11@sha256:x")
     assert [n["role"] for n in cfg["nodes"]] == ["control-plane", "worker", "worker"]
