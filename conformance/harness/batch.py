@@ -144,8 +144,8 @@ class ScenarioRun:
             self._await_flows(follower, deadline)
             self._await_metrics(deadline)
             self.timings.evidence_wait_s = time.monotonic() - start - self.timings.probes_s
-            self.ready_after = cluster.pods_ready(self.ws.namespaces[PAYMENTS])
             self._read_app_logs(log_marks, deadline)
+            self.ready_after = cluster.pods_ready(self.ws.namespaces[PAYMENTS])
         finally:
             self.lines = follower.lines()
             follower.close()
@@ -182,6 +182,11 @@ class ScenarioRun:
         (bounded by the grace deadline) until every answered allowed request is there."""
         wanted = {a.id for a in self._worth_waiting_for()
                   if self._sends_request(a) and self.expectation(a.cell).verdict == "allowed"}
+        # Kubelet cells: a readiness probe must have reached each target while the
+        # policy was in force (one period at most; 2 s in the workload manifest).
+        kubelet = {(a.target.name, a.cell.request.path) for a in self._all()
+                   if a.probe is None and a.target is not None
+                   and self.expectation(a.cell).verdict == "allowed"}
         while True:
             for pod in self._app_pods():
                 lines = self.ws.cluster.app_log(pod)
@@ -190,8 +195,10 @@ class ScenarioRun:
                 new = lines[mark:] if len(lines) >= mark else lines
                 self.app_lines[pod.name] = new
                 self.app_seen[pod.name] = evidence.app_probe_ids(new)
-            seen = set().union(*self.app_seen.values())
-            if wanted <= seen or time.monotonic() >= deadline:
+            seen: set[str] = set().union(*self.app_seen.values())
+            probed = all(evidence.kubelet_requests(self.app_lines.get(pod, []), path) > 0
+                         for pod, path in kubelet)
+            if (wanted <= seen and probed) or time.monotonic() >= deadline:
                 return
             time.sleep(POLL_INTERVAL_S)  # poll
 
@@ -307,13 +314,14 @@ class ScenarioRun:
         return None
 
     def _judge_kubelet(self, a: Attempt, exp: Expectation) -> list[evidence.Check]:
-        """The kubelet probes on its own schedule: its pods must stay Ready, and no flow
-        from the host to them may be dropped."""
+        """The kubelet probes on its own schedule: its requests must reach the app while
+        the policy is in force (access log), its pods stay Ready, and no flow from the
+        host to them may be dropped."""
         assert a.target is not None
-        ready = self.ready_after.get(a.target.name)
-        client = evidence.Check(
-            "client", ready is True, f"pod {a.target.name} Ready (kubelet probes pass)",
-            f"Ready={ready}")
+        requests = evidence.kubelet_requests(self.app_lines.get(a.target.name, []),
+                                             a.cell.request.path)
+        checks = evidence.check_kubelet(exp, a.target.name, a.cell.request.path, requests,
+                                        self.ready_after.get(a.target.name))
         port = a.cell.request.port
         host_flows = [f for f in self.flows
                       if f.destination.ip == a.target.ip and f.destination.port == port
@@ -322,7 +330,7 @@ class ScenarioRun:
         hubble = evidence.Check(
             "hubble", not drops, "no DROPPED flow from the host",
             f"{len(host_flows)} host flow(s), {len(drops)} dropped", host_flows)
-        return [client, hubble] if exp.verdict == "allowed" else [client]
+        return [*checks, hubble] if exp.verdict == "allowed" else checks
 
     # -- artifacts -------------------------------------------------------------------
 

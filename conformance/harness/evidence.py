@@ -127,6 +127,29 @@ def app_probe_ids(lines: list[str]) -> set[str]:
     return ids
 
 
+def kubelet_requests(lines: list[str], path: str) -> int:
+    """Requests for `path` without a probe id in an access log: the kubelet's probes."""
+    count = 0
+    for text in lines:
+        record = _json(text)
+        if record and record.get("event") == "request" and record.get("path") == path \
+                and not record.get("probe_id"):
+            count += 1
+    return count
+
+
+def check_kubelet(exp: Expectation, target: str, path: str, requests: int,
+                  ready: bool | None) -> list[Check]:
+    """Kubelet probes: their requests reach the app during the batch (policy in force)
+    and the pod stays Ready — or, when the model denies them, none arrive."""
+    seen = f"{requests} kubelet GET {path} in {target}'s access log during the batch"
+    if exp.verdict == "allowed":
+        return [Check("client", ready is True, f"pod {target} Ready (kubelet probes pass)",
+                      f"Ready={ready}"),
+                Check("app", requests > 0, f"kubelet GET {path} reached the app", seen)]
+    return [Check("app", requests == 0, f"no kubelet GET {path} reaches the app", seen)]
+
+
 def check_app(exp: Expectation, probe_id: str, target: str,
               seen: dict[str, set[str]]) -> Check:
     """The server side of a request: an allowed one is in its target's access log; a

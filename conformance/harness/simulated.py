@@ -13,6 +13,7 @@ revision moves, an endpoint realizes a policy, or a flow becomes visible to a fo
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -43,6 +44,7 @@ from conformance.harness.simulated_world import (
     DNS_PORT,
     EXTERNAL_TARGETS,
     KUBE_DNS_IP,
+    NODE_IPS,
     NODES,
     World,
 )
@@ -193,11 +195,21 @@ class SimulatedCluster:
             return self._traffic.run(self.policies.effective(), client, self.wall(), probes)
 
     def app_log(self, pod: PodInfo) -> list[str]:
+        """The access log; each read stands for a kubelet readiness period, so a pod whose
+        readiness probe policy lets through gains one GET /healthz line from its node."""
         with self._lock:
-            if self.world.pod_for(pod) is None:
+            sim = self.world.pod_for(pod)
+            if sim is None:
                 raise ClusterError(f"log of pod {pod.namespace}/{pod.name}: pod not found in "
                                    "the simulated cluster")
-            return list(self._traffic.app_logs.get(pod.name, []))
+            log = self._traffic.app_logs.setdefault(pod.name, [])
+            if sim.app == "account-service" and self.pods_ready(pod.namespace).get(pod.name):
+                log.append(json.dumps({
+                    "event": "request", "protocol": "http", "method": "GET",
+                    "path": READINESS_PATH, "status": 200, "probe_id": None,
+                    "client": f"{NODE_IPS[pod.node]}:{32768 + len(log)}",
+                    "served_by": pod.name}, sort_keys=True))
+            return list(log)
 
     def follow_flows(self, namespaces: list[str]) -> _Follower:
         with self._lock:

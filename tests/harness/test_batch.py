@@ -133,8 +133,9 @@ def test_app_access_log_proves_denied_requests_never_arrived(tmp_path: Path) -> 
     connect = judged["dropped"]
     assert connect and not [c for _, checks in connect for c in checks if c.kind == "app"]
     lines = (tmp_path / "l7-http" / "app-log.jsonl").read_text().splitlines()
+    probed = [line for line in lines if json.loads(line)["probe_id"]]
     allowed = sum(1 for c in test_l7_http.SCENARIO.cells if c.expect.verdict == "allowed")
-    assert len(lines) == 2 * allowed
+    assert len(probed) == 2 * allowed
 
 
 def test_app_log_lines_from_before_the_batch_are_not_evidence(tmp_path: Path) -> None:
@@ -142,7 +143,10 @@ def test_app_log_lines_from_before_the_batch_are_not_evidence(tmp_path: Path) ->
     first = run(test_l7_http.SCENARIO, tmp_path, cluster)
     second = ScenarioRun(test_l7_http.SCENARIO, first.ws)
     second.execute()
-    assert sum(map(len, second.app_lines.values())) == sum(map(len, first.app_lines.values()))
+    def probed(r: ScenarioRun) -> int:
+        return sum(len(ids) for ids in r.app_seen.values())
+
+    assert probed(second) == probed(first) > 0
 
 
 def test_missing_feature_skips_with_the_reason(tmp_path: Path) -> None:
@@ -162,6 +166,22 @@ def test_peer_namespace_and_kubelet_cell(tmp_path: Path) -> None:
     assert all(a.probe is None for a in r.attempts[kubelet.id])  # the kubelet's own probes
     r.ws.close()
     assert "delete_namespace" in cluster.calls
+
+
+class KubeletBlocked(Recorder):
+    """The kubelet's probes stop reaching the app, while the pods still look Ready (the
+    failure threshold has not been reached yet)."""
+
+    def app_log(self, pod: PodInfo) -> list[str]:
+        return [line for line in self.inner.app_log(pod) if "/healthz" not in line]
+
+
+def test_kubelet_cell_needs_its_probes_in_the_access_log(tmp_path: Path) -> None:
+    r = run(test_default_deny.SCENARIO, tmp_path, KubeletBlocked(SimulatedCluster()))
+    kubelet = test_default_deny.SCENARIO.cells[-1]
+    message = r.verify(kubelet)
+    assert message is not None and "FAIL app" in message
+    assert "0 kubelet GET /healthz" in message and "ok   client" in message
 
 
 class OldCilium(Recorder):

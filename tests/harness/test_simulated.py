@@ -325,7 +325,9 @@ def test_unknown_fault_is_a_value_error_listing_valid_faults() -> None:
 
 
 def _logged(sim: Sim) -> list[dict[str, Any]]:
-    return [json.loads(line) for pod in sim.accounts for line in sim.cluster.app_log(pod)]
+    """The probes' requests in the access logs (kubelet readiness requests carry no id)."""
+    records = [json.loads(line) for pod in sim.accounts for line in sim.cluster.app_log(pod)]
+    return [r for r in records if r["probe_id"]]
 
 
 def test_access_log_records_what_reached_the_app_and_nothing_denied() -> None:
@@ -352,3 +354,18 @@ def test_access_log_of_an_unknown_pod_is_a_cluster_error() -> None:
     ghost = PodInfo("ghost", NS, {"app": "account-service"}, "198.18.9.9", "sim-worker")
     with pytest.raises(ClusterError, match="ghost"):
         sim.cluster.app_log(ghost)
+
+
+def test_access_log_shows_kubelet_probes_unless_policy_stops_them() -> None:
+    sim = Sim()
+    pod = sim.accounts[0]
+    records = [json.loads(line) for line in sim.cluster.app_log(pod)]
+    assert [(r["path"], r["probe_id"]) for r in records] == [("/healthz", None)]
+    assert records[0]["client"].startswith(("198.18.0.2:", "198.18.0.3:"))
+    # An ingress deny of port 8080 for everyone (the host included) stops them.
+    sim.cluster.apply([{"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+                        "metadata": {"name": "deny-8080", "namespace": NS},
+                        "spec": {"endpointSelector": {"matchLabels": {"app": ACCOUNT_SERVICE}},
+                                 "ingressDeny": [{"fromEntities": ["all"],
+                                                  "toPorts": [port(8080)]}]}}])
+    assert len(sim.cluster.app_log(pod)) == 1
