@@ -71,7 +71,8 @@ def port_forward_argv(kubectl: str, kubeconfig: str | None, context: str | None)
 
 def observe_argv(hubble: str, port: int, namespaces: Sequence[str], since: datetime
                  ) -> list[str]:
-    argv = [hubble, "observe", "--server", f"localhost:{port}", "--follow", "-o", "jsonpb",
+    # The forward listens on 127.0.0.1 only; "localhost" may resolve to ::1 first.
+    argv = [hubble, "observe", "--server", f"127.0.0.1:{port}", "--follow", "-o", "jsonpb",
             "--since", since.strftime("%Y-%m-%dT%H:%M:%SZ")]
     for namespace in namespaces:
         argv += ["--namespace", namespace]

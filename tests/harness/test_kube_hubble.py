@@ -78,7 +78,7 @@ def test_argv_shapes() -> None:
         "port-forward", "service/hubble-relay", "--address", "127.0.0.1", ":80"]
     argv = observe_argv("hubble", 4321, ["zt-gw0", "zt-gw0-b"],
                         datetime(2026, 11, 26, 7, 40, 1, 999, tzinfo=UTC))
-    assert argv == ["hubble", "observe", "--server", "localhost:4321", "--follow", "-o",
+    assert argv == ["hubble", "observe", "--server", "127.0.0.1:4321", "--follow", "-o",
                     "jsonpb", "--since", "2026-11-26T07:40:01Z", "--namespace", "zt-gw0",
                     "--namespace", "zt-gw0-b"]
 
