@@ -37,6 +37,8 @@ class Env:
     say: Callable[[str], None] = _print
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    # Set by the Docker preflight: images must reach kind as single-platform archives.
+    containerd_image_store: bool = False
     _tools: dict[str, str] = field(default_factory=dict)
 
     def bin(self, name: str) -> str:

@@ -24,11 +24,15 @@ class UpOutcome:
     reused: bool
 
 
+CONTAINERD_STORE_MARK = "io.containerd.snapshotter"
+
+
 def docker_argv(env: Env) -> list[str]:
-    return [env.bin("docker"), "info", "--format", "{{.ServerVersion}}"]
+    return [env.bin("docker"), "info", "--format", "{{.ServerVersion}} {{json .DriverStatus}}"]
 
 
-def docker_preflight(env: Env) -> None:
+def docker_preflight(env: Env) -> str:
+    """The daemon's version; notes on `env` whether it keeps images in containerd's store."""
     res = env.run(docker_argv(env))
     if not res.ok:
         try:
@@ -38,6 +42,8 @@ def docker_preflight(env: Env) -> None:
                 "the Docker daemon is not reachable (is it running, and may this user use its "
                 f"socket?). {exc}"
             ) from None
+    env.containerd_image_store = CONTAINERD_STORE_MARK in res.stdout
+    return (res.stdout.split() or ["unknown"])[0]
 
 
 def kind_get_argv(env: Env) -> list[str]:

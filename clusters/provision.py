@@ -23,8 +23,8 @@ from clusters.steps import (
     RunState,
     build_workloads,
     create_steps,
-    kind_load_argv,
     kube_of,
+    load_images,
     marker_targets,
 )
 from clusters.targets import KIND_NETWORK, target_problems
@@ -86,8 +86,7 @@ def reuse(s: Setup, env: Env, marker: dict[str, str]) -> UpOutcome:
         )
     image_id = build_workloads(s, env)
     if image_id != marker.get("workloads-image-id"):
-        env.must(kind_load_argv(s, env, [WORKLOADS_IMAGE]),
-                 "kind load of the rebuilt workloads image")
+        load_images(s, env, [WORKLOADS_IMAGE], "kind load of the rebuilt workloads image")
         patch = json.dumps({"data": {"workloads-image-id": image_id}})
         env.must(kube.kubectl(env, "-n", MARKER_NAMESPACE, "patch", "configmap", MARKER_NAME,
                               "--type", "merge", "-p", patch), "updating ConfigMap zt-conformance")

@@ -52,7 +52,7 @@ def status(s: Setup, env: Env) -> str:
     docker = env.run(docker_argv(env))
     if not docker.ok:
         return "\n".join([*lines, "  Docker daemon: not reachable"])
-    lines.append(f"  Docker daemon: {docker.stdout.strip()}")
+    lines.append(f"  Docker daemon: {(docker.stdout.split() or ['unknown'])[0]}")
     if not cluster_exists(env, s.cluster):
         return "\n".join([*lines, "  cluster: absent (python -m clusters up)"])
     s.files_dir.mkdir(parents=True, exist_ok=True)

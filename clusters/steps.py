@@ -8,6 +8,7 @@ import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from clusters.blueprint import HELM_RELEASE, WORKLOADS_IMAGE, Setup, dump_yaml
 from clusters.coredns import render_coredns_configmap
@@ -21,6 +22,7 @@ from clusters.env import (
     Kube,
 )
 from clusters.targets import KIND_NETWORK, container_name, inspect_argv, run_argv, start_targets
+from clusters.tools import platform_names
 from clusters.waits import COREDNS_STAGE, KUBE_SYSTEM, Stage, cilium_stages, wait_for
 
 
@@ -67,6 +69,40 @@ def kind_load_argv(s: Setup, env: Env, images: list[str]) -> list[str]:
     return [env.bin("kind"), "load", "docker-image", "--name", s.cluster, *images]
 
 
+def image_archive(s: Setup) -> Path:
+    return s.files_dir / "images.tar"
+
+
+def archive_load_argvs(s: Setup, env: Env, images: list[str]) -> list[list[str]]:
+    """With Docker's containerd image store, `docker save` of a multi-platform or attested
+    image lists content it does not export and kind's import fails (kind issue 3795): save
+    one platform to an archive and load that."""
+    archive = str(image_archive(s))
+    return [
+        [env.bin("docker"), "save", "--platform", f"linux/{platform_names()[1]}", "-o", archive,
+         *images],
+        [env.bin("kind"), "load", "image-archive", "--name", s.cluster, archive],
+    ]
+
+
+def load_images(s: Setup, env: Env, images: list[str], what: str) -> None:
+    """Copy host images into every node, whichever image store the Docker daemon uses."""
+    if not env.containerd_image_store:
+        env.must(kind_load_argv(s, env, images), what, IMAGE_LOAD_TIMEOUT_S)
+        return
+    try:
+        for argv in archive_load_argvs(s, env, images):
+            env.must(argv, what, IMAGE_LOAD_TIMEOUT_S)
+    finally:
+        image_archive(s).unlink(missing_ok=True)
+
+
+def load_plan(s: Setup, env: Env, images: list[str]) -> list[str]:
+    alternative = " && ".join(shlex.join(a) for a in archive_load_argvs(s, env, images))
+    return [shlex.join(kind_load_argv(s, env, images)),
+            f"#   (Docker with the containerd image store: {alternative})"]
+
+
 def helm_argv(s: Setup, env: Env, install: bool) -> list[str]:
     verb = ["upgrade", "--install"] if install else ["upgrade"]
     return kube_of(s).helm(
@@ -88,15 +124,14 @@ class PreloadImages(Step):
             f"{shlex.join([docker, 'pull', i])}"
             for i in s.images()
         ]
-        return [*pulls, shlex.join(kind_load_argv(s, env, s.images()))]
+        return [*pulls, *load_plan(s, env, s.images())]
 
     def run(self, s: Setup, env: Env, st: RunState) -> None:
         docker = env.bin("docker")
         for image in s.images():
             if not env.run([docker, "image", "inspect", image]).ok:
                 env.must([docker, "pull", image], f"pulling {image}", IMAGE_PULL_TIMEOUT_S)
-        env.must(kind_load_argv(s, env, s.images()), "kind load of the Cilium images",
-                 IMAGE_LOAD_TIMEOUT_S)
+        load_images(s, env, s.images(), "kind load of the Cilium images")
 
 
 def build_argv(s: Setup, env: Env) -> list[str]:
@@ -119,13 +154,11 @@ class BuildWorkloads(Step):
     title = "build and load the workloads image"
 
     def plan(self, s: Setup, env: Env) -> list[str]:
-        return [shlex.join(build_argv(s, env)),
-                shlex.join(kind_load_argv(s, env, [WORKLOADS_IMAGE]))]
+        return [shlex.join(build_argv(s, env)), *load_plan(s, env, [WORKLOADS_IMAGE])]
 
     def run(self, s: Setup, env: Env, st: RunState) -> None:
         st.workloads_id = build_workloads(s, env)
-        env.must(kind_load_argv(s, env, [WORKLOADS_IMAGE]), "kind load of the workloads image",
-                 IMAGE_LOAD_TIMEOUT_S)
+        load_images(s, env, [WORKLOADS_IMAGE], "kind load of the workloads image")
 
 
 class StartTargets(Step):

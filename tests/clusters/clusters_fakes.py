@@ -47,6 +47,7 @@ class World:
     containers: dict[str, str] = field(default_factory=dict)  # name -> IP
     marker: dict[str, str] | None = None
     docker_up: bool = True
+    containerd_store: bool = False  # Docker's containerd image store (default in Docker 29)
     workloads_id: str = "sha256:1111"
     not_ready: set[str] = field(default_factory=set)  # object names that never get ready
     fail_on: dict[str, str] = field(default_factory=dict)  # argv word -> stderr of a failure
@@ -103,11 +104,16 @@ class FakeTools:
                         "Is the docker daemon running?")
         verb = a[1]
         if verb == "info":
-            return ok("28.2.2\n")
+            if w.containerd_store:
+                return ok('29.1.3 [["driver-type","io.containerd.snapshotter.v1"]]\n')
+            return ok('28.2.2 [["Backing Filesystem","extfs"],["Supports d_type","true"]]\n')
         if a[1:3] == ("image", "inspect"):
             if a[3] == "--format":
                 return ok(w.workloads_id + "\n")
             return ok("[{}]") if a[3] in w.images else fail(f"No such image: {a[3]}")
+        if verb == "save":
+            Path(a[a.index("-o") + 1]).write_bytes(b"archive")
+            return ok()
         if verb == "pull":
             w.images.add(a[2])
             return ok()

@@ -12,6 +12,7 @@ from clusters_fakes import World, make_env
 from clusters.blueprint import Setup, make_setup
 from clusters.errors import CommandFailed, Interrupted, NotReadyError, RefusedError
 from clusters.provision import down, up_kind
+from clusters.tools import platform_names
 from clusters.upgrade import upgrade_kind
 
 REPO = str(Path(__file__).resolve().parents[2])
@@ -125,7 +126,8 @@ def fresh_create(tmp: Path, version: str) -> list[tuple[str, ...]]:
     ]
 
 
-PREFLIGHT = [("docker", "info", "--format", "{{.ServerVersion}}"), ("kind", "get", "clusters")]
+PREFLIGHT = [("docker", "info", "--format", "{{.ServerVersion}} {{json .DriverStatus}}"),
+             ("kind", "get", "clusters")]
 
 
 def setup_for(tmp: Path, version: str | None = None) -> Setup:
@@ -258,7 +260,7 @@ def test_down_deletes_cluster_and_every_container(tmp_path: Path) -> None:
     env, tools, _, _ = make_env(world)
     down(setup, env)
     assert tools.calls == [
-        ("docker", "info", "--format", "{{.ServerVersion}}"),
+        ("docker", "info", "--format", "{{.ServerVersion}} {{json .DriverStatus}}"),
         ("kind", "delete", "cluster", "--name", NAME),
         ("docker", "ps", "-aq", "--filter", f"label=zt-conformance.cluster={NAME}"),
         ("docker", "rm", "-f", *[f"id-{ext(f)}" for f in sorted(FQDNS)]),
@@ -385,3 +387,25 @@ def test_existing_cluster_whose_api_does_not_answer_is_refused(tmp_path: Path) -
         up_kind(setup, env, False, False)
     assert "connection to the server" in str(err.value)
     assert not [c for c in tools.calls if c[:2] in (("kind", "delete"), ("kind", "create"))]
+
+
+def test_containerd_image_store_loads_single_platform_archives(tmp_path: Path) -> None:
+    """Docker's containerd image store: `kind load docker-image` fails on multi-platform or
+    attested images (kind issue 3795), so images go through a one-platform archive."""
+    world = World(containerd_store=True)
+    env, tools, _, _ = make_env(world)
+    up_kind(setup_for(tmp_path), env, False, False)
+    archive = f"{tmp_path}/images.tar"
+    platform = f"linux/{platform_names()[1]}"
+    loads = [c for c in tools.calls if c[:2] == ("kind", "load") or c[:2] == ("docker", "save")]
+    assert loads == [
+        ("docker", "save", "--platform", platform, "-o", archive, *IMAGES["1.20.0"]),
+        ("kind", "load", "image-archive", "--name", NAME, archive),
+        ("docker", "save", "--platform", platform, "-o", archive, "zt-conformance/workloads:dev"),
+        ("kind", "load", "image-archive", "--name", NAME, archive),
+    ]
+    assert not (tmp_path / "images.tar").exists()
+    # The classic store keeps the direct load.
+    env2, tools2, _, _ = make_env(World())
+    up_kind(setup_for(tmp_path / "classic"), env2, False, False)
+    assert not [c for c in tools2.calls if c[:2] == ("docker", "save")]
