@@ -177,11 +177,12 @@ def made_cluster(tmp: Path, version: str = "1.20.0") -> tuple[World, Setup]:
     return world, setup
 
 
-def test_up_reuses_a_healthy_cluster_with_the_same_config(tmp_path: Path) -> None:
-    world, setup = made_cluster(tmp_path)
+@pytest.mark.parametrize("version", ["1.20.0", "1.19.6", "1.18.12"])
+def test_up_reuses_a_healthy_cluster_with_the_same_config(tmp_path: Path, version: str) -> None:
+    world, setup = made_cluster(tmp_path, version)
     env, tools, _, said = make_env(world)
     got = up_kind(setup, env, recreate=False, keep_on_failure=False)
-    assert got.reused is True
+    assert got.reused is True and got.cilium_version == version
     assert tools.calls == [
         *PREFLIGHT,
         ("kind", "export", "kubeconfig", "--name", NAME, "--kubeconfig", f"{tmp_path}/kubeconfig"),
@@ -210,11 +211,15 @@ def test_reuse_loads_a_rebuilt_workloads_image(tmp_path: Path) -> None:
     ]
 
 
-def test_up_with_another_config_stops_and_changes_nothing(tmp_path: Path) -> None:
-    world, _ = made_cluster(tmp_path, "1.20.0")
+@pytest.mark.parametrize(("made", "wanted"), [("1.20.0", "1.19.6"), ("1.19.6", "1.18.12"),
+                                             ("1.18.12", "1.20.0")])
+def test_up_with_another_config_stops_and_changes_nothing(
+    tmp_path: Path, made: str, wanted: str
+) -> None:
+    world, _ = made_cluster(tmp_path, made)
     env, tools, _, _ = make_env(world)
     with pytest.raises(RefusedError, match=r"different configuration.*--recreate"):
-        up_kind(setup_for(tmp_path, "1.19.6"), env, recreate=False, keep_on_failure=False)
+        up_kind(setup_for(tmp_path, wanted), env, recreate=False, keep_on_failure=False)
     assert [c[:2] for c in tools.calls] == [("docker", "info"), ("kind", "get"),
                                             ("kind", "export"), ("kubectl", "--kubeconfig")]
     assert NAME in world.clusters and world.marker is not None
@@ -255,8 +260,9 @@ def test_same_config_but_unhealthy_is_refused_with_the_reason(tmp_path: Path) ->
     assert f"external target {ext('api.github.com')} is missing" in text
 
 
-def test_down_deletes_cluster_and_every_container(tmp_path: Path) -> None:
-    world, setup = made_cluster(tmp_path)
+@pytest.mark.parametrize("version", ["1.20.0", "1.19.6", "1.18.12"])
+def test_down_deletes_cluster_and_every_container(tmp_path: Path, version: str) -> None:
+    world, setup = made_cluster(tmp_path, version)
     env, tools, _, _ = make_env(world)
     down(setup, env)
     assert tools.calls == [
