@@ -212,3 +212,15 @@ def test_concurrency_is_bounded() -> None:
 def test_outcome_vocabulary_is_the_issue_list() -> None:
     assert set(OUTCOMES) == {"ok", "http-error", "grpc-error", "timeout", "refused", "reset",
                              "dns-refused", "dns-nxdomain", "dns-timeout", "error"}
+
+
+def test_concurrency_beyond_the_open_files_limit_is_lowered_not_turned_into_errors() -> None:
+    """Past the fd limit probes would fail with EMFILE, an answer about the prober, not the
+    path; the prober lowers its concurrency instead and says so on stderr."""
+    port = free_port()  # nothing listens: every probe must be `refused`
+    probes = [{"id": i, "kind": "tcp", "host": "127.0.0.1", "port": port} for i in range(400)]
+    limit = ["sh", "-c", 'ulimit -n 128 && exec "$@"', "sh"]  # soft and hard limit 128
+    proc = run_prober_raw(json.dumps(probes), "--concurrency", "1024", wrap=limit)
+    assert proc.returncode == 0, proc.stderr
+    assert {r["outcome"] for r in json.loads(proc.stdout)} == {"refused"}
+    assert "--concurrency 1024 lowered to 64 (open-files limit)" in proc.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import signal
 import sys
 import threading
@@ -27,6 +28,7 @@ from workloads.prober.runner import (
 )
 
 EXIT_BAD_INPUT = 2
+FD_RESERVE = 64
 
 
 class InputError(ValueError):
@@ -74,6 +76,22 @@ def _idle() -> int:
     return 0
 
 
+def fd_budget(concurrency: int) -> int:
+    """Raise the soft open-files limit to the hard one and return the concurrency that fits
+    in it: past the limit, probes would fail with EMFILE, a result about us, not the path."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass  # keep the soft limit we have
+    if soft == resource.RLIM_INFINITY:
+        return concurrency
+    # One socket per probe in flight, plus stdio, the event loop and the resolver threads.
+    return max(1, min(concurrency, soft - FD_RESERVE))
+
+
 def _run(args: argparse.Namespace) -> int:
     if not 1 <= args.concurrency <= MAX_CONCURRENCY:
         raise InputError(f"--concurrency must be 1-{MAX_CONCURRENCY}, got {args.concurrency}")
@@ -88,7 +106,11 @@ def _run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InputError(f"--input {args.input}: cannot read: {exc.strerror}") from exc
     probes = read_batch(text, source)
-    results = run_batch(probes, args.concurrency, args.timeout)
+    concurrency = fd_budget(args.concurrency)
+    if concurrency < args.concurrency:
+        print(f"prober: --concurrency {args.concurrency} lowered to {concurrency} (open-files "
+              "limit)", file=sys.stderr)
+    results = run_batch(probes, concurrency, args.timeout)
     sys.stdout.write(json.dumps(results) + "\n")
     sys.stdout.flush()
     return 0
