@@ -9,7 +9,9 @@ the cluster; an unreachable cluster or context is one clear error, not a test fa
 
 from __future__ import annotations
 
+import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,25 @@ def _flag(name: str) -> bool:
     return str(_env(name) or "").lower() in ("1", "true", "yes")
 
 
+def _seconds(name: str) -> Callable[[str], float]:
+    """An argparse type for a duration option; its env default is checked the same way,
+    so a bad value is a usage error naming both spellings, never a traceback."""
+    flag, var = "--" + name.replace("_", "-"), ENV[name][0]
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a number of seconds > 0 ({flag} or env {var})")
+        return value
+
+    convert.__name__ = "seconds"
+    return convert
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("zt-conformance", "zero-trust conformance suite")
     g.addoption("--cluster", choices=CLUSTER_KINDS, default=_env("cluster"),
@@ -64,15 +85,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "default ./artifacts)")
     g.addoption("--fault", default=_env("fault"),
                 help="simulated cluster only: inject a named fault (env ZTC_FAULT)")
-    g.addoption("--flow-grace", type=float, default=float(_env("flow_grace")), metavar="S",
+    g.addoption("--flow-grace", type=_seconds("flow_grace"), default=_env("flow_grace"),
+                metavar="S",
                 help="seconds to wait after a batch for each probe's Hubble flows and metric "
                      "deltas (env ZTC_FLOW_GRACE, default 15)")
-    g.addoption("--probe-timeout", type=float, default=float(_env("probe_timeout")),
-                metavar="S", help="per-probe timeout; an L3/L4 drop shows as this timeout "
-                                  "(env ZTC_PROBE_TIMEOUT, default 4)")
-    g.addoption("--policy-timeout", type=float, default=float(_env("policy_timeout")),
-                metavar="S", help="deadline for a policy change to be realized on every "
-                                  "endpoint (env ZTC_POLICY_TIMEOUT, default 120)")
+    g.addoption("--probe-timeout", type=_seconds("probe_timeout"),
+                default=_env("probe_timeout"), metavar="S",
+                help="per-probe timeout; an L3/L4 drop shows as this timeout "
+                     "(env ZTC_PROBE_TIMEOUT, default 4)")
+    g.addoption("--policy-timeout", type=_seconds("policy_timeout"),
+                default=_env("policy_timeout"), metavar="S",
+                help="deadline for a policy change to be realized on every "
+                     "endpoint (env ZTC_POLICY_TIMEOUT, default 120)")
     g.addoption("--disruptive", action="store_true", default=_flag("disruptive"),
                 help="also run the truly cluster-wide (disruptive) scenarios, alone and last; "
                      "not with -n (env ZTC_DISRUPTIVE=1)")

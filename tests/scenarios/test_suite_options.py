@@ -119,3 +119,23 @@ def test_parallel_run_keeps_each_scenario_on_one_worker(dist: list[str],
     assert len(workers) >= 10
     assert all(len(ws) == 1 for ws in workers.values()), workers
     assert set().union(*workers.values()) == {"gw0", "gw1"}
+
+
+@pytest.mark.parametrize(("args", "env", "named"), [
+    ((), {"ZTC_FLOW_GRACE": "soon"}, "ZTC_FLOW_GRACE"),
+    (("--probe-timeout=-1",), {}, "--probe-timeout"),
+    (("--policy-timeout=0",), {}, "--policy-timeout"),
+])
+def test_bad_durations_are_usage_errors_naming_flag_and_env(
+        args: tuple[str, ...], env: dict[str, str], named: str) -> None:
+    out = one_error(suite("--cluster=simulated", *args, env=env))
+    assert named in out and "seconds > 0" in out
+
+
+def test_durations_come_from_the_environment(tmp_path: Path) -> None:
+    proc = suite("--cluster=simulated", "-k", "l3l4_gap", tmp=tmp_path,
+                 env={"ZTC_PROBE_TIMEOUT": "1.5"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    probes = json.loads(next((tmp_path / "artifacts").glob("l3l4-gap/*/probes.json"))
+                        .read_text())
+    assert {a["request"]["timeout"] for a in probes["attempts"]} == {1.5}
