@@ -46,6 +46,14 @@ def _flag(name: str) -> bool:
     return str(_env(name) or "").lower() in ("1", "true", "yes")
 
 
+def _cluster_kind(text: str) -> str:
+    """argparse checks `choices` only on the command line; this also checks ZTC_CLUSTER."""
+    if text not in CLUSTER_KINDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not one of {', '.join(CLUSTER_KINDS)} (--cluster or env ZTC_CLUSTER)")
+    return text
+
+
 def _seconds(name: str) -> Callable[[str], float]:
     """An argparse type for a duration option; its env default is checked the same way,
     so a bad value is a usage error naming both spellings, never a traceback."""
@@ -67,7 +75,7 @@ def _seconds(name: str) -> Callable[[str], float]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("zt-conformance", "zero-trust conformance suite")
-    g.addoption("--cluster", choices=CLUSTER_KINDS, default=_env("cluster"),
+    g.addoption("--cluster", type=_cluster_kind, choices=CLUSTER_KINDS, default=_env("cluster"),
                 help="kind: provision or reuse the kind cluster (`clusters up`); existing: "
                      "use --kubeconfig/--context as is; simulated: in-process, no network "
                      "(env ZTC_CLUSTER, default kind)")

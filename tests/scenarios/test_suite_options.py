@@ -123,13 +123,14 @@ def test_parallel_run_keeps_each_scenario_on_one_worker(dist: list[str],
 
 @pytest.mark.parametrize(("args", "env", "named"), [
     ((), {"ZTC_FLOW_GRACE": "soon"}, "ZTC_FLOW_GRACE"),
+    ((), {"ZTC_CLUSTER": "kinder"}, "ZTC_CLUSTER"),
     (("--probe-timeout=-1",), {}, "--probe-timeout"),
     (("--policy-timeout=0",), {}, "--policy-timeout"),
 ])
-def test_bad_durations_are_usage_errors_naming_flag_and_env(
+def test_bad_option_values_are_usage_errors_naming_flag_and_env(
         args: tuple[str, ...], env: dict[str, str], named: str) -> None:
-    out = one_error(suite("--cluster=simulated", *args, env=env))
-    assert named in out and "seconds > 0" in out
+    out = one_error(suite(*args, env={"ZTC_CLUSTER": "simulated", **env}))
+    assert named in out and ("seconds > 0" in out or "is not one of" in out)
 
 
 def test_durations_come_from_the_environment(tmp_path: Path) -> None:
