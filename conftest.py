@@ -168,6 +168,7 @@ def _preflight(config: pytest.Config) -> None:
 
     kind = config.getoption("cluster")
     fault = config.getoption("fault")
+    _check_artifacts(config.getoption("artifacts"))
     if config.getoption("disruptive") and (config.getoption("numprocesses", None) or 0):
         raise pytest.UsageError(
             "--disruptive runs cluster-wide policies that every worker would see; run it "
@@ -180,6 +181,22 @@ def _preflight(config: pytest.Config) -> None:
             keep_cluster=config.getoption("keep_cluster"))
     except session.PreflightError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _check_artifacts(directory: str | None) -> None:
+    """The evidence directory must be writable before any cluster work starts."""
+    if not directory:
+        return
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".ztc-write-check-{os.getpid()}"  # unique: runs may share it
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"--artifacts {directory} (env ZTC_ARTIFACTS): cannot write there: "
+            f"{exc.strerror or exc}") from None
 
 
 @pytest.hookimpl(optionalhook=True)

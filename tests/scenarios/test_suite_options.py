@@ -140,3 +140,10 @@ def test_durations_come_from_the_environment(tmp_path: Path) -> None:
     probes = json.loads(next((tmp_path / "artifacts").glob("l3l4-gap/*/probes.json"))
                         .read_text())
     assert {a["request"]["timeout"] for a in probes["attempts"]} == {1.5}
+
+
+def test_unwritable_artifacts_directory_is_one_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = one_error(suite("--cluster=simulated", f"--artifacts={blocker / 'dir'}"))
+    assert "--artifacts" in out and "cannot write there" in out
