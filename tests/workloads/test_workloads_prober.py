@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +16,7 @@ import pytest
 from tests.support.account_service import AccountService, account_service
 from tests.support.badservers import resetting_server, silent_server
 from tests.support.ports import free_port
-from tests.support.prober_cli import by_id, run_prober, run_prober_raw
+from tests.support.prober_cli import PROBER_TIMEOUT_S, by_id, run_prober, run_prober_raw
 from workloads.prober.netio import OUTCOMES
 
 
@@ -224,3 +228,32 @@ def test_concurrency_beyond_the_open_files_limit_is_lowered_not_turned_into_erro
     assert proc.returncode == 0, proc.stderr
     assert {r["outcome"] for r in json.loads(proc.stdout)} == {"refused"}
     assert "--concurrency 1024 lowered to 64 (open-files limit)" in proc.stderr
+
+
+def test_interrupted_batch_is_one_line_and_exit_130() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(PROBER_TIMEOUT_S)
+    port = listener.getsockname()[1]
+    probe = [{"id": "held", "kind": "http", "url": f"http://127.0.0.1:{port}/", "timeout": 60}]
+    proc = subprocess.Popen([sys.executable, "-m", "workloads.prober", "run"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(probe))
+        proc.stdin.close()
+        conn, _ = listener.accept()  # the batch is in flight now
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=PROBER_TIMEOUT_S)
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = proc.stdout.read(), proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+        listener.close()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    conn.close()
+    assert proc.returncode == 130
+    assert out == "" and err.strip() == "prober: interrupted; no results"

@@ -28,6 +28,7 @@ from workloads.prober.runner import (
 )
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 FD_RESERVE = 64
 
 
@@ -125,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"prober: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # a cancelled batch has no results to print
+        print("prober: interrupted; no results", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
