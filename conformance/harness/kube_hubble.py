@@ -27,6 +27,7 @@ RELAY_SERVICE_PORT = 80  # the Service port; the relay container listens on 4245
 PORT_FORWARD_READY_S = 30.0
 OBSERVE_CONNECT_S = 30.0
 STOP_S = 5.0
+STDERR_DRAIN_S = 1.0  # to collect what a failed process printed before quoting it
 POLL_S = 0.05
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) -> \d+")
 HANDLING = re.compile(r"Handling connection for \d+")
@@ -118,7 +119,7 @@ class HubbleFollower:
                 if match := FORWARDING.search(text):
                     return int(match.group(1))
             if proc.poll() is not None or time.monotonic() > deadline:
-                self._pf_err.join(1.0)
+                self._pf_err.join(STDERR_DRAIN_S)
                 why = "exited" if proc.poll() is not None else \
                     f"printed no port within {PORT_FORWARD_READY_S:g}s"
                 raise ClusterError(
@@ -137,7 +138,7 @@ class HubbleFollower:
         deadline = time.monotonic() + OBSERVE_CONNECT_S
         while sum(bool(HANDLING.search(t)) for t in self._pf_out.lines()) <= before:
             if proc.poll() is not None or time.monotonic() > deadline:
-                self._err.join(1.0)
+                self._err.join(STDERR_DRAIN_S)
                 why = "exited" if proc.poll() is not None else \
                     f"did not connect within {OBSERVE_CONNECT_S:g}s"
                 raise ClusterError(f"`{' '.join(argv)}` {why}; hubble said: "
