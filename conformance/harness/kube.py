@@ -103,7 +103,8 @@ class KubeCluster:
             api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context)
         except (ConfigException, OSError, ValueError, TypeError, KeyError) as err:
-            raise ClusterError(f"Cannot load {where}: {err}. Pass --kubeconfig/--context for "
+            why = str(err).rstrip(".")
+            raise ClusterError(f"Cannot load {where}: {why}. Pass --kubeconfig/--context for "
                                "an existing cluster, or use --cluster=kind to create one."
                                ) from err
         from conformance.harness.kube_api import ClientKubeApi
