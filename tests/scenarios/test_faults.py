@@ -71,13 +71,15 @@ class Fault:
 
 FAULTS: dict[str, Fault] = {
     # L7 rules not enforced: every L7 deny goes through; allowed L7 cells lose their L7 flow.
-    "l7-off": Fault(both(L7_MODULES, label("=> l7-denied")), L7_MODULES, "FAIL client"),
+    # L3/L4 drops in those modules (other ports, AUTH_REQUIRED) must still pass.
+    "l7-off": Fault(both(L7_MODULES, label("=> l7-denied")),
+                    both(L7_MODULES, label("=> (l7-denied|allowed)")), "FAIL client"),
     "l3l4-off": Fault(label("=> dropped POLICY_DENIED"), label("=> dropped POLICY_DENIED"),
                       "FAIL client"),
     "dns-open": Fault(label("=> dns-refused"), label("=> dns-refused"), "FAIL client"),
-    "fqdn-broken": Fault(both(FQDN_MODULES, label(r"TCP api\.\S+ => allowed")), FQDN_MODULES,
-                         "FAIL client"),
-    "auth-off": Fault(label("=> dropped AUTH_REQUIRED"), module("test_mutual_auth"),
+    "fqdn-broken": Fault(both(FQDN_MODULES, label(r"TCP api\.\S+ => allowed")),
+                         both(FQDN_MODULES, label(r"TCP api\.\S+ => allowed")), "FAIL client"),
+    "auth-off": Fault(label("=> dropped AUTH_REQUIRED"), label("=> dropped AUTH_REQUIRED"),
                       "FAIL client"),
     "hubble-missing-drops": Fault(DENIED, DENIED, "FAIL hubble"),
     # The first-packet AUTH_REQUIRED drop a `required` cell tolerates changes reason too.
