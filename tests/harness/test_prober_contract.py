@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,7 @@ ALLOWED = Expectation("p", "allowed", None, None, "ok",
 class Service:
     http_port: int
     grpc_port: int
+    log: Path  # the app's stdout: its access log, as `kubectl logs` shows it
 
 
 def free_port() -> int:
@@ -49,14 +51,14 @@ def listening(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def service() -> Iterator[Service]:
-    svc = Service(free_port(), free_port())
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    svc = Service(free_port(), free_port(), tmp_path_factory.mktemp("app") / "stdout.log")
+    log = svc.log.open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "workloads.account_service", "--bind", "127.0.0.1",
-         "--http-port", str(svc.http_port), "--grpc-port", str(svc.grpc_port),
-         "--no-access-log"],
+         "--http-port", str(svc.http_port), "--grpc-port", str(svc.grpc_port)],
         env={**os.environ, "POD_NAME": POD_NAME},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stdout=log, stderr=subprocess.PIPE)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while not (listening(svc.http_port) and listening(svc.grpc_port)):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -67,6 +69,7 @@ def service() -> Iterator[Service]:
     yield svc
     proc.terminate()
     proc.wait(timeout=10)
+    log.close()
 
 
 def prober(requests: list[dict[str, object]]) -> dict[str, dict[str, object]]:
@@ -111,3 +114,27 @@ def test_echo_of_another_request_is_not_accepted(service: Service) -> None:
     wrong = {"probe_id": "ztc.contract.other", "method": "GET", "path": "/api/v1/accounts",
              "served_by": POD_NAME}
     assert not evidence.check_client(ALLOWED, result, echo=wrong).ok
+
+
+def test_access_log_names_what_reached_the_app(service: Service) -> None:
+    """The app's access log, read as the batch reads `kubectl logs`: probe ids of the
+    requests that arrived, and the kubelet-style GET /healthz (no probe id)."""
+    reqs = {
+        "ztc.contract.log-h": prober_request(http("GET", "/api/v1/accounts"), "127.0.0.1",
+                                             PROBE_TIMEOUT_S),
+        "ztc.contract.log-g": prober_request(grpc("ListAccounts"), "127.0.0.1",
+                                             PROBE_TIMEOUT_S),
+    }
+    reqs["ztc.contract.log-h"]["url"] = str(reqs["ztc.contract.log-h"]["url"]).replace(
+        ":8080", f":{service.http_port}")
+    reqs["ztc.contract.log-g"]["target"] = f"127.0.0.1:{service.grpc_port}"
+    before = evidence.kubelet_requests(service.log.read_text().splitlines(), "/healthz")
+    with socket.create_connection(("127.0.0.1", service.http_port), timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert s.recv(64).startswith(b"HTTP/1.1 200")
+    results = prober([{"id": k, **v} for k, v in reqs.items()])
+    assert all(r["outcome"] == "ok" for r in results.values()), results
+    lines = service.log.read_text().splitlines()  # written before each answer
+    assert set(reqs) <= evidence.app_probe_ids(lines)
+    assert "ztc.contract.never-sent" not in evidence.app_probe_ids(lines)
+    assert evidence.kubelet_requests(lines, "/healthz") == before + 1
