@@ -178,6 +178,18 @@ def prober_request(r: Request, host: str, timeout: float) -> dict[str, Any]:
     raise ValueError(f"no prober request for a {r.kind!r} request")
 
 
+def owned_policies(ws: Workspace) -> list[dict[str, Any]]:
+    """Every policy the suite can create for this worker, as rendered: deleted when a
+    worker starts. A killed run leaves its policies behind, and re-applying an identical
+    object is a no-op that no agent revision shows, so the realization wait would time
+    out."""
+    out = clusterwide_policies(ws)
+    for directory in sorted(p for p in POLICY_ROOT.iterdir() if p.is_dir()):
+        docs = [d for d in load_documents(directory) if d.get("kind") != CLUSTERWIDE]
+        out += render(docs, ws.namespaces, ws.worker)
+    return out
+
+
 def clusterwide_policies(ws: Workspace) -> list[dict[str, Any]]:
     """Every cluster-wide policy the suite can create for this worker, as rendered.
 

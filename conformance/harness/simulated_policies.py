@@ -91,6 +91,10 @@ class PolicyStore:
         self._push(merged)
 
     def _push(self, docs: dict[DocKey, dict[str, Any]]) -> None:
+        if docs == self.latest.docs:
+            # Like the API server: re-applying identical objects or deleting absent ones
+            # changes nothing, so no agent sees a new policy revision.
+            return
         version = Version(docs=docs, seen_at={}, realized_at={})
         try:
             version.policies()

@@ -18,8 +18,8 @@ from conformance.harness.cluster import ClusterError
 from conformance.harness.planning import (
     RunOptions,
     Workspace,
-    clusterwide_policies,
     new_workspace,
+    owned_policies,
 )
 from conformance.harness.session import KUBE_KEY, PreflightError, open_cluster
 from conformance.harness.spec import Cell, Scenario
@@ -51,7 +51,7 @@ def workspace(pytestconfig: pytest.Config) -> Iterator[Workspace]:
     )
     ws = new_workspace(cluster, worker, options)
     try:
-        cluster.delete(clusterwide_policies(ws))
+        cluster.delete(owned_policies(ws))  # leftovers of a killed run
         yield ws
     finally:
         try:

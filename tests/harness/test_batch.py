@@ -23,7 +23,14 @@ from conformance.harness.cluster import (
     PodInfo,
     PolicyRejected,
 )
-from conformance.harness.planning import RunOptions, clusterwide_policies, new_workspace
+from conformance.harness.planning import (
+    RunOptions,
+    clusterwide_policies,
+    new_workspace,
+    owned_policies,
+)
+from conformance.harness.policy_wait import PolicyTimeout
+from conformance.harness.render import render
 from conformance.harness.simulated import SimulatedCluster
 from conformance.harness.spec import Scenario
 from conformance.scenarios import (
@@ -222,6 +229,51 @@ def test_rejected_policy_errors_with_the_server_message_and_cleans_up(tmp_path: 
         run(test_default_deny.SCENARIO, tmp_path, cluster)
     assert cluster.calls.index("delete") > cluster.calls.index("apply")
     assert "run_probes" not in cluster.calls
+
+
+class RejectsFirst(Recorder):
+    def apply(self, docs: list[dict[str, Any]]) -> None:
+        self.calls.append("apply")
+        raise PolicyRejected('CiliumNetworkPolicy "x" is invalid: spec.ingress: bad field')
+
+
+def test_policy_rejected_before_anything_applied_is_the_servers_message_at_once(
+        tmp_path: Path) -> None:
+    # Nothing was accepted, so no revision moves: waiting for the clean-up to be
+    # imported would time out and hide the server's message.
+    cluster = RejectsFirst(SimulatedCluster())
+    ws = new_workspace(cluster, "gw7", RunOptions(flow_grace=5, artifacts=tmp_path,
+                                                  policy_timeout=2))
+    with pytest.raises(PolicyRejected, match=r"is invalid: spec\.ingress"):
+        ScenarioRun(test_l7_http.SCENARIO, ws).execute()
+    assert "run_probes" not in cluster.calls
+
+
+def test_policies_left_by_a_killed_run_are_removed_first(tmp_path: Path) -> None:
+    cluster = Recorder(SimulatedCluster())
+    ws = new_workspace(cluster, "gw7", RunOptions(flow_grace=5, artifacts=tmp_path,
+                                                  policy_timeout=1))
+    ws.ensure("payments")
+    leftover = render(test_l7_http.SCENARIO.policy_documents(), ws.namespaces, ws.worker)
+    cluster.apply(leftover)  # the killed run never deleted them
+    # Re-applying identical objects changes nothing an agent could show...
+    with pytest.raises(PolicyTimeout, match="did not move past"):
+        ScenarioRun(test_l7_http.SCENARIO, ws).execute()
+    # ... so a worker deletes every policy it owns before it starts.
+    cluster.apply(leftover)
+    cluster.delete(owned_policies(ws))
+    r = ScenarioRun(test_l7_http.SCENARIO, ws)
+    r.execute()
+    assert all(r.verify(cell) is None for cell in test_l7_http.SCENARIO.cells)
+
+
+def test_owned_policies_cover_every_scenario_document() -> None:
+    ws = new_workspace(SimulatedCluster(), "gw7", RunOptions())
+    owned = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"])
+             for d in owned_policies(ws)}
+    for scenario in (test_l7_http.SCENARIO, test_default_deny.SCENARIO):
+        for d in render(scenario.policy_documents(), ws.namespaces, ws.worker):
+            assert (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) in owned
 
 
 def test_leftover_cleanup_only_names_the_suites_own_policies() -> None:
