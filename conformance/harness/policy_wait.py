@@ -1,10 +1,11 @@
 """Apply or delete policies and wait until every agent has realized them (never sleep).
 
 The method (REFERENCE "Waiting for a policy to take effect"): read each agent's policy
-revision, change the policies, poll until every agent's revision moved past what we
-read, then poll the endpoint list until every endpoint with an identity on that node has
-realized at least that revision (with L7 rules, its proxy policy revision too). Other
-workers' changes only raise revisions, so "at least" stays correct under concurrency.
+revision, change one policy, poll until every agent's revision moved past what we read
+(repeated per policy, so the last revision covers them all), then poll the endpoint
+list until every endpoint with an identity on that node has realized at least that
+revision (with L7 rules, its proxy policy revision too). Other workers' changes only
+raise revisions, so "at least" stays correct under concurrency.
 `cilium-dbg policy wait` is not used: it hangs under concurrent changes.
 """
 
@@ -53,8 +54,8 @@ class Clock:
 
 def apply_and_wait(cluster: PolicyAPI, docs: list[dict[str, Any]], *, l7: bool,
                    timeout: float = POLICY_TIMEOUT_S, clock: Clock | None = None) -> Realization:
-    return _change_and_wait(cluster, lambda: cluster.apply(docs), l7=l7, timeout=timeout,
-                            clock=clock or Clock(), what=_names(docs, "apply"))
+    return _change_and_wait(cluster, docs, cluster.apply, l7=l7, timeout=timeout,
+                            clock=clock or Clock(), verb="apply")
 
 
 def delete_and_wait(cluster: PolicyAPI, docs: list[dict[str, Any]], *,
@@ -62,8 +63,8 @@ def delete_and_wait(cluster: PolicyAPI, docs: list[dict[str, Any]], *,
                     clock: Clock | None = None) -> Realization:
     """Delete and wait until every endpoint realized the removal (restoring the cluster)."""
     # Removing an L7 rule also changes proxy state, so wait for the proxy revision too.
-    return _change_and_wait(cluster, lambda: cluster.delete(docs), l7=True, timeout=timeout,
-                            clock=clock or Clock(), what=_names(docs, "delete"))
+    return _change_and_wait(cluster, docs, cluster.delete, l7=True, timeout=timeout,
+                            clock=clock or Clock(), verb="delete")
 
 
 def delete_and_confirm(cluster: PolicyAPI, docs: list[dict[str, Any]], *,
@@ -76,11 +77,8 @@ def delete_and_confirm(cluster: PolicyAPI, docs: list[dict[str, Any]], *,
     covers both changes.
     """
     clock = clock or Clock()
-    before = cluster.policy_revisions()
     start = clock.now()
-    cluster.delete(docs)
-    targets = _wait_revisions_moved(cluster, before, start + timeout, clock,
-                                    _names(docs, "delete"))
+    targets = _one_by_one(cluster, docs, cluster.delete, start + timeout, clock, "delete")
     return Realization(seconds=clock.now() - start, revisions=targets)
 
 
@@ -92,15 +90,31 @@ def _names(docs: list[dict[str, Any]], verb: str) -> str:
     return f"{verb} {', '.join(names) or 'nothing'}"
 
 
-def _change_and_wait(cluster: PolicyAPI, change: Callable[[], None], *, l7: bool,
-                     timeout: float, clock: Clock, what: str) -> Realization:
-    before = cluster.policy_revisions()
+Change = Callable[[list[dict[str, Any]]], None]
+
+
+def _change_and_wait(cluster: PolicyAPI, docs: list[dict[str, Any]], change: Change, *,
+                     l7: bool, timeout: float, clock: Clock, verb: str) -> Realization:
     start = clock.now()
     deadline = start + timeout
-    change()
-    targets = _wait_revisions_moved(cluster, before, deadline, clock, what)
-    _wait_endpoints_realized(cluster, targets, l7, deadline, clock, what)
+    targets = _one_by_one(cluster, docs, change, deadline, clock, verb)
+    _wait_endpoints_realized(cluster, targets, l7, deadline, clock, _names(docs, verb))
     return Realization(seconds=clock.now() - start, revisions=targets)
+
+
+def _one_by_one(cluster: PolicyAPI, docs: list[dict[str, Any]], change: Change,
+                deadline: float, clock: Clock, verb: str) -> dict[str, int]:
+    """Change one document at a time and wait until every agent imported it.
+
+    A revision that moved says only that *some* change was imported: the agent may import
+    several documents in one revision or one after the other, in any order across kinds.
+    Waiting after each document makes the final revision cover all of them."""
+    targets: dict[str, int] = {}
+    for doc in docs:
+        before = cluster.policy_revisions()
+        change([doc])
+        targets = _wait_revisions_moved(cluster, before, deadline, clock, _names([doc], verb))
+    return targets
 
 
 def _wait_revisions_moved(cluster: PolicyAPI, before: dict[str, int], deadline: float,

@@ -139,3 +139,19 @@ def test_delete_and_confirm_waits_for_the_import_only() -> None:
     assert nxt.revisions["kind-worker"] == r.revisions["kind-worker"] + 1
     assert all(ep.policy_revision >= nxt.revisions[ep.node]
                for ep in cluster.endpoint_revisions() if ep.has_identity)
+
+
+def test_several_documents_are_changed_one_at_a_time_after_each_import() -> None:
+    # An agent may import several objects in one revision, or a CCNP and a CNP (two
+    # watches) in either order: a moved revision only proves that *some* change arrived.
+    t = FakeTime()
+    cluster = FakeAgentCluster(t)
+    second = {**DOC, "metadata": {"name": "q", "namespace": "ztc-gw0"}}
+    r = apply_and_wait(cluster, [DOC, second], l7=False, timeout=30, clock=clock(t))
+    assert cluster.applied == ["apply", "apply"]
+    assert cluster.changes[1] >= cluster.changes[0] + cluster.import_delay
+    assert r.revisions == {"kind-worker": 42, "kind-worker2": 19}
+    assert all(ep.policy_revision >= r.revisions[ep.node]
+               for ep in cluster.endpoint_revisions() if ep.has_identity)
+    d = delete_and_confirm(cluster, [DOC, second], timeout=30, clock=clock(t))
+    assert cluster.applied[2:] == ["delete", "delete"] and d.revisions["kind-worker"] == 44
