@@ -26,6 +26,8 @@ from clusters.targets import remove_targets, start_targets, target_problems
 from tests.support.images import workloads_image
 from tests.support.requirements import require_docker, unavailable
 
+REQUEST_TIMEOUT_S = 2.0
+
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 TINY_IMAGE = "zt-conformance-test/tiny-http:1"
@@ -67,7 +69,7 @@ def _get(url: str) -> tuple[int, str]:
     deadline = time.monotonic() + ANSWER_DEADLINE_S
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=REQUEST_TIMEOUT_S) as resp:
                 return resp.status, resp.read().decode(errors="replace")
         except urllib.error.HTTPError as exc:  # an HTTP answer all the same
             return exc.code, exc.read().decode(errors="replace")

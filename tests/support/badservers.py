@@ -8,6 +8,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
+STOP_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 2.0
+
 ACCEPT_POLL_S = 0.1  # how often accept loops check for shutdown
 
 
@@ -41,7 +44,7 @@ def _serving(handle: object) -> Iterator[int]:
         yield sock.getsockname()[1]
     finally:
         stop.set()
-        thread.join(timeout=5)
+        thread.join(timeout=STOP_TIMEOUT_S)
         sock.close()
         for conn in held:
             conn.close()
@@ -49,7 +52,7 @@ def _serving(handle: object) -> Iterator[int]:
 
 def _reset(conn: socket.socket, _held: list[socket.socket]) -> None:
     """Read the request, then close with SO_LINGER 0: the kernel sends RST, not FIN."""
-    conn.settimeout(2)
+    conn.settimeout(READ_TIMEOUT_S)
     with suppress(OSError):
         conn.recv(65536)
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -19,6 +19,9 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+STOP_TIMEOUT_S = 5.0
+TCP_READ_TIMEOUT_S = 5.0
+
 DEFAULT_TTL = 30
 ACCEPT_POLL_S = 0.1  # how often the serving loops check for shutdown
 
@@ -59,7 +62,7 @@ class DnsServer:
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=STOP_TIMEOUT_S)
         self._udp.close()
         self._tcp.close()
 
@@ -107,7 +110,7 @@ class DnsServer:
             except OSError:
                 return
             with conn:
-                conn.settimeout(5)
+                conn.settimeout(TCP_READ_TIMEOUT_S)
                 try:
                     size = int.from_bytes(conn.recv(2), "big")
                     wire = b""

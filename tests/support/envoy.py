@@ -17,6 +17,8 @@ import yaml
 from tests.support.ports import free_ports
 from tests.support.process import Process, running
 
+ADMIN_TIMEOUT_S = 2.0
+
 ACCESS_DENIED = "Access denied\r\n"
 START_TIMEOUT_S = 60.0
 UPSTREAM_CONNECT_TIMEOUT = "2s"
@@ -92,7 +94,8 @@ def envoy_binary() -> str | None:
 
 
 def _ready(admin_port: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=2) as resp:
+    url = f"http://127.0.0.1:{admin_port}/ready"
+    with urllib.request.urlopen(url, timeout=ADMIN_TIMEOUT_S) as resp:
         return bool(resp.status == 200)
 
 

@@ -19,6 +19,9 @@ from tests.support.account_service import AccountService, account_service
 from workloads.proto import account_pb2 as pb
 from workloads.proto import account_pb2_grpc as pb_grpc
 
+IO_TIMEOUT_S = 5.0
+CLI_TIMEOUT_S = 30.0
+
 RPC_TIMEOUT_S = 5.0
 
 
@@ -29,9 +32,9 @@ def call_http(port: int, method: str, target: str, headers: dict[str, str] | Non
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            "127.0.0.1", port, timeout=5, context=ctx)
+            "127.0.0.1", port, timeout=IO_TIMEOUT_S, context=ctx)
     else:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=IO_TIMEOUT_S)
     try:
         conn.request(method, target, body=body, headers=headers or {})
         response = conn.getresponse()
@@ -103,7 +106,7 @@ def test_wrong_method_on_known_path_is_405(service: AccountService) -> None:
 
 
 def test_keep_alive_serves_several_requests_on_one_connection(service: AccountService) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", service.http_port, timeout=5)
+    conn = http.client.HTTPConnection("127.0.0.1", service.http_port, timeout=IO_TIMEOUT_S)
     try:
         clients = set()
         for i in range(3):
@@ -117,7 +120,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(service: AccountSe
 
 
 def test_chunked_request_body_is_read(service: AccountService) -> None:
-    with socket.create_connection(("127.0.0.1", service.http_port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", service.http_port), timeout=IO_TIMEOUT_S) as sock:
         sock.sendall(b"POST /internal/v1/transfer HTTP/1.1\r\nHost: x\r\n"
                      b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                      b"7\r\n{\"amoun\r\n"
@@ -131,7 +134,7 @@ def test_chunked_request_body_is_read(service: AccountService) -> None:
 
 
 def test_garbage_gets_400_not_a_crash(service: AccountService) -> None:
-    with socket.create_connection(("127.0.0.1", service.http_port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", service.http_port), timeout=IO_TIMEOUT_S) as sock:
         sock.sendall(b"NONSENSE\r\n\r\n")
         data = sock.recv(65536)
     assert data.startswith(b"HTTP/1.1 400")
@@ -201,7 +204,8 @@ def test_external_role_serves_plain_http_and_tls_with_a_fresh_certificate(
         assert "BEGIN CERTIFICATE" in pem
         with pytest.raises(ssl.SSLCertVerificationError):  # self-signed: not trusted
             ctx = ssl.create_default_context()
-            with socket.create_connection(("127.0.0.1", ext.tls_port), timeout=5) as raw, \
+            address = ("127.0.0.1", ext.tls_port)
+            with socket.create_connection(address, timeout=IO_TIMEOUT_S) as raw, \
                     ctx.wrap_socket(raw, server_hostname="localhost"):
                 pass
         assert {e["protocol"] for e in ext.requests()} == {"http", "https"}
@@ -215,7 +219,7 @@ def test_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
         proc = subprocess.run(
             [sys.executable, "-m", "workloads.account_service", "--bind", "127.0.0.1",
              "--http-port", str(port), "--grpc-port", "0"],
-            capture_output=True, text=True, timeout=30, check=False)
+            capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot start" in lines[0] and "Traceback" not in proc.stderr

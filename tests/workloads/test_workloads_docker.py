@@ -15,6 +15,8 @@ from tests.support.requirements import require_docker
 from tests.support.wait import wait_for
 from workloads import base_image
 
+INSPECT_TIMEOUT_S = 60.0
+
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 START_TIMEOUT_S = 60.0
@@ -34,7 +36,7 @@ def image(docker_engine_module: None) -> str:
 
 def _inspect(tag: str) -> dict[str, Any]:
     out = subprocess.run(["docker", "image", "inspect", tag], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+                         check=True, timeout=INSPECT_TIMEOUT_S).stdout
     info: dict[str, Any] = json.loads(out)[0]
     return info
 

@@ -18,6 +18,8 @@ from tests.support.requirements import unavailable
 from workloads.proto import account_pb2 as pb
 from workloads.proto import account_pb2_grpc as pb_grpc
 
+RPC_TIMEOUT_S = 5.0
+
 pytestmark = pytest.mark.envoy
 
 DENY_HTTP = [("DELETE", r"/api/v1/accounts/[^/?]+"), ("POST", r"/internal/v1/transfer")]
@@ -88,11 +90,11 @@ def test_a_stock_grpc_client_agrees(service: AccountService, envoy: EnvoyProxy) 
     """grpcio's own client reads Envoy's answer the same way the prober does."""
     with grpc.insecure_channel(f"127.0.0.1:{envoy.port}") as channel:
         stub = pb_grpc.AccountServiceStub(channel)
-        reply = stub.GetAccount(pb.GetAccountRequest(id="acc-5"), timeout=5,
+        reply = stub.GetAccount(pb.GetAccountRequest(id="acc-5"), timeout=RPC_TIMEOUT_S,
                                 metadata=[("x-probe-id", "stock-get")])
         assert reply.echo.path == "/api.AccountService/GetAccount"
         with pytest.raises(grpc.RpcError) as err:
-            stub.DeleteAccount(pb.DeleteAccountRequest(id="acc-5"), timeout=5,
+            stub.DeleteAccount(pb.DeleteAccountRequest(id="acc-5"), timeout=RPC_TIMEOUT_S,
                                metadata=[("x-probe-id", "stock-delete")])
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "stock-delete" not in service.probe_ids()
