@@ -34,6 +34,7 @@ ENV = {
     "probe_timeout": ("ZTC_PROBE_TIMEOUT", "4"),
     "policy_timeout": ("ZTC_POLICY_TIMEOUT", "120"),
     "disruptive": ("ZTC_DISRUPTIVE", None),
+    "allow_existing_cluster": ("ZTC_ALLOW_EXISTING_CLUSTER", None),
 }
 
 
@@ -105,6 +106,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 default=_env("policy_timeout"), metavar="S",
                 help="deadline for a policy change to be realized on every "
                      "endpoint (env ZTC_POLICY_TIMEOUT, default 120)")
+    g.addoption("--allow-existing-cluster", action="store_true",
+                default=_flag("allow_existing_cluster"),
+                help="with --cluster=existing: allow a context whose name does not start with "
+                     "'kind-' (env ZTC_ALLOW_EXISTING_CLUSTER=1)")
     g.addoption("--disruptive", action="store_true", default=_flag("disruptive"),
                 help="also run the truly cluster-wide (disruptive) scenarios, alone and last; "
                      "not with -n (env ZTC_DISRUPTIVE=1)")
@@ -178,7 +183,8 @@ def _preflight(config: pytest.Config) -> None:
             kind, fault=fault, kubeconfig=config.getoption("kubeconfig"),
             context=config.getoption("context"),
             cilium_version=config.getoption("cilium_version"),
-            keep_cluster=config.getoption("keep_cluster"))
+            keep_cluster=config.getoption("keep_cluster"),
+            allow_existing_cluster=config.getoption("allow_existing_cluster"))
     except session.PreflightError as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -69,9 +69,37 @@ def check_facts(facts: ClusterFacts) -> None:
             "does), or run with --cluster=simulated.")
 
 
+def guard_existing(kubeconfig: str | None, context: str | None,
+                   allow_existing_cluster: bool) -> None:
+    """The suite creates and deletes namespaces and policies: refuse a context that is not a
+    kind cluster unless the user said --allow-existing-cluster (the same guard as clusters)."""
+    from clusters.errors import ClustersError
+    from clusters.guard import check_context
+
+    name = context
+    if name is None:
+        from kubernetes import config as kube_config
+
+        try:
+            _, active = kube_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig)
+        except Exception as exc:  # the client raises ConfigException, OSError, YAML errors
+            cfg = kubeconfig or "the default kubeconfig"
+            raise PreflightError(f"cannot read the current context of {cfg} "
+                                 f"(--kubeconfig): {exc}") from None
+        name = str(active.get("name", "")) if isinstance(active, dict) else ""
+    try:
+        check_context(name, allow_existing_cluster)
+    except ClustersError as exc:
+        raise PreflightError(f"--cluster=existing: {exc}") from None
+
+
 def preflight(kind: str, *, fault: str | None, kubeconfig: str | None, context: str | None,
-              cilium_version: str | None, keep_cluster: bool) -> tuple[str | None, str | None]:
+              cilium_version: str | None, keep_cluster: bool,
+              allow_existing_cluster: bool = False) -> tuple[str | None, str | None]:
     """(kubeconfig, context) for the workers; raises PreflightError."""
+    if kind == "existing" and not fault:
+        guard_existing(kubeconfig, context, allow_existing_cluster)
     if kind == "kind":
         if fault:
             raise PreflightError("--fault only applies to --cluster=simulated.")

@@ -78,3 +78,33 @@ def test_fault_is_simulated_only() -> None:
 def test_simulated_preflight_passes_and_names_no_kubeconfig() -> None:
     assert session.preflight("simulated", fault="jitter", kubeconfig=None, context=None,
                              cilium_version=None, keep_cluster=False) == (None, None)
+
+
+def test_existing_non_kind_context_is_refused_before_connecting(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(DEAD.replace("dead", "prod-eu"))
+    with pytest.raises(session.PreflightError, match="refusing to use kube context 'prod-eu'"):
+        session.preflight("existing", fault=None, kubeconfig=str(kubeconfig), context=None,
+                          cilium_version=None, keep_cluster=False)
+    with pytest.raises(session.PreflightError, match="refusing to use kube context 'staging'"):
+        session.preflight("existing", fault=None, kubeconfig=str(kubeconfig),
+                          context="staging", cilium_version=None, keep_cluster=False)
+
+
+def test_existing_allowed_or_kind_context_goes_on_to_connect(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(DEAD.replace("dead", "prod-eu"))
+    # Past the guard, the unreachable server is the error: the guard let it through.
+    with pytest.raises(session.PreflightError, match="cannot reach the cluster"):
+        session.preflight("existing", fault=None, kubeconfig=str(kubeconfig), context=None,
+                          cilium_version=None, keep_cluster=False, allow_existing_cluster=True)
+    kubeconfig.write_text(DEAD.replace("dead", "kind-zt"))
+    with pytest.raises(session.PreflightError, match="cannot reach the cluster"):
+        session.preflight("existing", fault=None, kubeconfig=str(kubeconfig), context=None,
+                          cilium_version=None, keep_cluster=False)
+
+
+def test_unreadable_kubeconfig_names_the_flag(tmp_path: Path) -> None:
+    with pytest.raises(session.PreflightError, match="--kubeconfig"):
+        session.preflight("existing", fault=None, kubeconfig=str(tmp_path / "missing"),
+                          context=None, cilium_version=None, keep_cluster=False)

@@ -39,9 +39,9 @@ def kubeconfig(tmp: Path) -> Path:
     # An API server address on loopback where nothing listens.
     path = tmp / "kubeconfig"
     path.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: dead\n"
+        "apiVersion: v1\nkind: Config\ncurrent-context: kind-dead\n"
         "clusters: [{name: dead, cluster: {server: 'https://127.0.0.1:1'}}]\n"
-        "contexts: [{name: dead, context: {cluster: dead, user: u}}]\n"
+        "contexts: [{name: kind-dead, context: {cluster: dead, user: u}}]\n"
         "users: [{name: u, user: {token: x}}]\n")
     return path
 
@@ -55,6 +55,12 @@ def test_unknown_context_is_named(tmp_path: Path) -> None:
     out = one_error(suite("--cluster=existing", f"--kubeconfig={kubeconfig(tmp_path)}",
                           "--context=staging"))
     assert "context 'staging'" in out
+
+
+def test_non_kind_context_is_refused_without_allow_existing_cluster(tmp_path: Path) -> None:
+    out = one_error(suite("--cluster=existing", f"--kubeconfig={kubeconfig(tmp_path)}",
+                          "--context=prod"))
+    assert "refusing to use kube context 'prod'" in out and "--allow-existing-cluster" in out
 
 
 def test_options_come_from_the_environment_too(tmp_path: Path) -> None:
