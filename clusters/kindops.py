@@ -70,8 +70,13 @@ def read_marker(env: Env, kube: Kube) -> dict[str, str] | None:
     res = env.must(argv, "reading ConfigMap kube-system/zt-conformance")
     if not res.stdout.strip():
         return None
-    data = json.loads(res.stdout).get("data") or {}
-    return {str(k): str(v) for k, v in data.items()}
+    try:
+        doc = json.loads(res.stdout)
+        data = doc.get("data") or {}
+        return {str(k): str(v) for k, v in data.items()}
+    except (ValueError, AttributeError):
+        raise CommandFailed("ConfigMap kube-system/zt-conformance: kubectl answered something "
+                            f"that is not a ConfigMap: {res.stdout.strip()[:200]!r}") from None
 
 
 def delete_everything(env: Env, cluster: str) -> None:

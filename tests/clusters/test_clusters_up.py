@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clusters_fakes import World, make_env
+from clusters_fakes import World, make_env, ok
 
 from clusters.blueprint import Setup, make_setup
 from clusters.errors import CommandFailed, Interrupted, NotReadyError, RefusedError
@@ -415,3 +415,12 @@ def test_containerd_image_store_loads_single_platform_archives(tmp_path: Path) -
     env2, tools2, _, _ = make_env(World())
     up_kind(setup_for(tmp_path / "classic"), env2, False, False)
     assert not [c for c in tools2.calls if c[:2] == ("docker", "save")]
+
+
+def test_garbage_marker_answer_is_a_clear_refusal_not_a_traceback(tmp_path: Path) -> None:
+    world, setup = made_cluster(tmp_path)
+    env, tools, _, _ = make_env(world)
+    tools._configmap = lambda ns, name: ok("<html>proxy error</html>")  # type: ignore[method-assign]
+    with pytest.raises(RefusedError, match=r"not a ConfigMap.*proxy error"):
+        up_kind(setup, env, False, False)
+    assert NAME in world.clusters
