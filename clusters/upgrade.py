@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from clusters.blueprint import Setup, write_files
-from clusters.env import Env
+from clusters.env import HELM_TIMEOUT_S, Env
 from clusters.errors import RefusedError
 from clusters.existing import effective_kubeconfig, existing_stages, use_existing
 from clusters.kindops import (
@@ -61,7 +61,7 @@ def upgrade_existing(s: Setup, env: Env, kubeconfig: str | None, context: str | 
                        s.catalogue.chart_repo, "--version", s.release.version, "--namespace",
                        "kube-system", "--values", str(old_values),
                        "--set", f"upgradeCompatibility={minor}"),
-             f"helm upgrade to {s.release.version}")
+             f"helm upgrade to {s.release.version}", HELM_TIMEOUT_S)
     for stage in existing_stages(found):
         wait_for(env, kube, stage)
     return UpOutcome(effective_kubeconfig(kubeconfig), kube.context or "", s.release.version,
