@@ -59,10 +59,13 @@ def network_pair(image: str) -> Iterator[tuple[Any, Any, str]]:
     from testcontainers.core.network import Network
 
     with Network() as network:
+        # As the manifests run them: read-only root filesystem, every capability dropped.
         service = (DockerContainer(image).with_command("account-service")
                    .with_env("POD_NAME", "account-service-7f9c")
+                   .with_kwargs(read_only=True, cap_drop=["ALL"])
                    .with_network(network).with_network_aliases("account-service"))
-        client = DockerContainer(image).with_command("prober idle").with_network(network)
+        client = (DockerContainer(image).with_command("prober idle")
+                  .with_kwargs(read_only=True, cap_drop=["ALL"]).with_network(network))
         with service, client:
             wait_for(lambda: b'"event": "listening"' in service.get_logs()[0],
                      START_TIMEOUT_S, "account-service container to listen")
@@ -121,3 +124,5 @@ def test_containers_run_as_non_root(network_pair: tuple[Any, Any, str]) -> None:
     for container in (service, client):
         exit_code, output = container.exec(["id", "-u"])
         assert exit_code == 0 and output.decode().strip() == NONROOT_UID
+        config = container.get_wrapped_container().attrs["HostConfig"]
+        assert config["ReadonlyRootfs"] is True and config["CapDrop"] == ["ALL"]
