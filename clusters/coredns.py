@@ -36,6 +36,11 @@ def check_upstream(upstream: tuple[str, ...]) -> None:
         raise InputError("profile field `coredns.upstream` is empty; CoreDNS needs a resolver")
 
 
+def target_zones(targets: dict[str, str]) -> list[str]:
+    """The parent zones CoreDNS answers for itself: the last two labels of each target."""
+    return sorted({".".join(fqdn.split(".")[-2:]) for fqdn in targets})
+
+
 def render_coredns_configmap(
     targets: dict[str, str], upstream: tuple[str, ...], ttl: int, template: Path | None = None
 ) -> str:
@@ -46,6 +51,8 @@ def render_coredns_configmap(
     check_upstream(upstream)
     body = (template or repo_root() / TEMPLATE).read_text()
     hosts = f"\n{HOSTS_INDENT}".join(f"{ip} {fqdn}" for fqdn, ip in sorted(targets.items()))
-    rendered = Template(body).substitute(HOSTS=hosts, TTL=str(ttl), UPSTREAM=" ".join(upstream))
+    zones = " ".join(f"{zone}:53" for zone in target_zones(targets))
+    rendered = Template(body).substitute(HOSTS=hosts, TTL=str(ttl), ZONES=zones,
+                                         UPSTREAM=" ".join(upstream))
     yaml.safe_load(rendered)  # must still be valid YAML
     return rendered

@@ -124,10 +124,16 @@ def test_corefile_answers_targets_locally_with_short_ttl_and_explicit_upstream()
     core = doc["data"]["Corefile"]
     hosts = core[core.index("hosts {"):core.index("}", core.index("hosts {"))]
     assert "192.0.2.10 api.stripe.com" in hosts and "192.0.2.11 api.pastebin.com" in hosts
-    assert "ttl 5" in hosts and "fallthrough" in hosts
+    assert "ttl 5" in hosts
     assert "forward . 1.1.1.1 8.8.8.8" in core
     assert "/etc/resolv.conf" not in core
-    assert core.index("hosts {") < core.index("kubernetes cluster.local")
+    # The targets' parent zones get a server block of their own with no fallthrough and no
+    # forward: other names under them are answered NXDOMAIN locally, never upstream.
+    zone_block = core[:core.index(".:53 {")]
+    assert zone_block.lstrip().startswith("pastebin.com:53 stripe.com:53 {")
+    assert "hosts {" in zone_block
+    assert "fallthrough" not in zone_block and "forward" not in zone_block
+    assert "hosts {" not in core[core.index(".:53 {"):]
 
 
 @pytest.mark.parametrize(("targets", "upstream", "message"), [
