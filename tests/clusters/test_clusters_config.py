@@ -128,7 +128,8 @@ def test_corefile_answers_targets_locally_with_short_ttl_and_explicit_upstream()
     assert "forward . 1.1.1.1 8.8.8.8" in core
     assert "/etc/resolv.conf" not in core
     # The targets' parent zones get a server block of their own with no fallthrough and no
-    # forward: other names under them are answered NXDOMAIN locally, never upstream.
+    # forward: other names under them are answered locally (the hosts plugin says SERVFAIL
+    # for a name it has no record of), never upstream.
     zone_block = core[:core.index(".:53 {")]
     assert zone_block.lstrip().startswith("pastebin.com:53 stripe.com:53 {")
     assert "hosts {" in zone_block
