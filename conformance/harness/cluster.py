@@ -59,7 +59,7 @@ class EndpointRevision:
     endpoint_id: int
     has_identity: bool
     policy_revision: int  # status.policy.realized["policy-revision"]
-    proxy_policy_revision: int  # status.policy.realized["proxy-policy-revision"]
+    proxy_policy_revision: int  # status.policy["proxy-policy-revision"] (beside `realized`)
 
 
 @dataclass(frozen=True)
