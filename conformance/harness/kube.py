@@ -344,11 +344,13 @@ class KubeCluster:
     # ---- probes and flows -------------------------------------------------------------------
 
     def prober_argv(self, payload: str) -> list[str]:
-        """`prober run`; on servers without the v5 exec protocol stdin never reaches EOF,
-        so `head -c` hands the prober exactly the batch and then closes its input."""
+        """`prober run`; without the v5 exec protocol on both ends (server and kubernetes
+        client) stdin never reaches EOF, so `head -c` hands the prober exactly the batch
+        and then closes its input."""
         if self._minor is None:
             self.check_reachable()
-        if (self._minor or 0) >= EXEC_STDIN_EOF_MINOR:
+        client_eof = bool(getattr(self.api, "stdin_eof", True))
+        if client_eof and (self._minor or 0) >= EXEC_STDIN_EOF_MINOR:
             return list(PROBER_ARGV)
         size = len(payload.encode())
         return ["sh", "-c", f"head -c {size} | {' '.join(PROBER_ARGV)}"]

@@ -70,6 +70,15 @@ def status_error(status: int, body: Any, fallback: str) -> ApiError:
     return ApiError(status, str(data.get("message") or fallback), str(data.get("reason") or ""))
 
 
+def client_closes_stdin() -> bool:
+    """Whether the installed kubernetes client can end an exec's stdin: the v5 protocol's
+    close frame (`WSClient.close_channel`) arrived in kubernetes 36; older clients offer
+    only v4, so the command never sees EOF."""
+    from kubernetes.stream.ws_client import WSClient
+
+    return hasattr(WSClient, "close_channel")
+
+
 def parse_exec_status(text: str) -> tuple[int, str]:
     """(exit code, message) from the exec status channel's `Status` JSON."""
     if not text.strip():
@@ -95,6 +104,8 @@ class ClientKubeApi:
 
     def __init__(self, api_client: Any) -> None:
         self._api = api_client
+        # Read by KubeCluster.prober_argv: without it, stdin must be byte-counted.
+        self.stdin_eof = client_closes_stdin()
 
     def request(self, method: str, path: str, *, body: Any = None,
                 query: dict[str, str] | None = None, content_type: str | None = None,
@@ -183,9 +194,12 @@ class ClientKubeApi:
         """Feed stdin, wait (bounded) for the process to end, collect its output."""
         if stdin is not None:
             ws.write_stdin(stdin)
-            # EOF needs the v5 protocol (Kubernetes >= 1.30); on older servers this is a
-            # no-op and the caller's command must stop reading by itself.
-            ws.close_channel(0)
+            # EOF needs the v5 protocol (Kubernetes >= 1.30, kubernetes client >= 36); on
+            # older servers this is a no-op, with older clients it is absent, and the
+            # caller's command must stop reading by itself.
+            close_channel = getattr(ws, "close_channel", None)
+            if callable(close_channel):
+                close_channel(0)
         deadline = time.monotonic() + timeout
         while ws.is_open():
             left = deadline - time.monotonic()

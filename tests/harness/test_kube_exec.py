@@ -215,3 +215,23 @@ def test_exec_to_nothing_listening_is_an_api_error() -> None:
     with pytest.raises(ApiError):
         ClientKubeApi(client.ApiClient(config)).exec("ns", "pod", None, ["true"], None,
                                                      timeout=5)
+
+
+def test_only_a_client_that_can_close_stdin_gets_plain_prober_run(
+        exec_server: ExecServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubernetes < 36 has no v5 close frame: even on a 1.30+ server the prober would wait
+    for EOF forever, so the batch goes through `head -c` as on older servers."""
+    from kubernetes.stream.ws_client import WSClient
+
+    payload = json.dumps([{"id": "a", "kind": "tcp", "host": "10.244.1.23", "port": 8080}])
+    current = KubeCluster(client_api(exec_server))
+    current._minor = 33
+    assert current.api.stdin_eof is True  # type: ignore[attr-defined]
+    assert current.prober_argv(payload) == ["prober", "run"]
+
+    monkeypatch.delattr(WSClient, "close_channel")
+    old = KubeCluster(client_api(exec_server))
+    old._minor = 33
+    assert old.api.stdin_eof is False  # type: ignore[attr-defined]
+    assert old.prober_argv(payload) == [
+        "sh", "-c", f"head -c {len(payload.encode())} | prober run"]
