@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.account_service import AccountService, account_service
 from workloads.proto import account_pb2 as pb
-from workloads.proto import account_pb2_grpc as pb_grpc
+from workloads.proto import rpc
 
 IO_TIMEOUT_S = 5.0
 CLI_TIMEOUT_S = 30.0
@@ -143,7 +143,7 @@ def test_garbage_gets_400_not_a_crash(service: AccountService) -> None:
 
 def _stub(service: AccountService) -> tuple[grpc.Channel, Any]:
     channel = grpc.insecure_channel(f"127.0.0.1:{service.grpc_port}")
-    return channel, pb_grpc.AccountServiceStub(channel)
+    return channel, rpc.AccountServiceStub(channel)
 
 
 RPCS = [

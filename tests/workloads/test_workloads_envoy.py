@@ -16,7 +16,7 @@ from tests.support.envoy import ACCESS_DENIED, EnvoyProxy, envoy_binary, envoy_p
 from tests.support.prober_cli import by_id, run_prober
 from tests.support.requirements import unavailable
 from workloads.proto import account_pb2 as pb
-from workloads.proto import account_pb2_grpc as pb_grpc
+from workloads.proto import rpc
 
 RPC_TIMEOUT_S = 5.0
 
@@ -89,7 +89,7 @@ def test_grpc_denies_are_permission_denied_and_never_reach_the_app(
 def test_a_stock_grpc_client_agrees(service: AccountService, envoy: EnvoyProxy) -> None:
     """grpcio's own client reads Envoy's answer the same way the prober does."""
     with grpc.insecure_channel(f"127.0.0.1:{envoy.port}") as channel:
-        stub = pb_grpc.AccountServiceStub(channel)
+        stub = rpc.AccountServiceStub(channel)
         reply = stub.GetAccount(pb.GetAccountRequest(id="acc-5"), timeout=RPC_TIMEOUT_S,
                                 metadata=[("x-probe-id", "stock-get")])
         assert reply.echo.path == "/api.AccountService/GetAccount"

@@ -1,10 +1,11 @@
-"""Regenerate account_pb2.py and account_pb2_grpc.py from account.proto.
+"""Regenerate account_pb2.py (the messages) from account.proto; the service wiring is
+written out in rpc.py.
 
     python -m workloads.proto.generate [--out DIR]
 
-The proto is compiled with the repository root as include path, so the generated gRPC
-module imports `workloads.proto.account_pb2` and works inside the package. Needs the dev
-dependency grpcio-tools; the generated files are committed, so nothing else does.
+The proto is compiled with the repository root as include path, so the generated module
+knows itself as `workloads.proto.account_pb2`. Needs the dev dependency grpcio-tools; the
+generated file is committed, so nothing else does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 PROTO_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PROTO_DIR.parent.parent
 PROTO_REL = "workloads/proto/account.proto"
-GENERATED = ("account_pb2.py", "account_pb2_grpc.py")
+GENERATED = ("account_pb2.py",)
 
 
 def generate(out_dir: Path) -> list[Path]:
@@ -29,7 +30,7 @@ def generate(out_dir: Path) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="zt-proto-") as tmp:
         args = [
             "grpc_tools.protoc", f"-I{REPO_ROOT}", f"--python_out={tmp}",
-            f"--grpc_python_out={tmp}", str(REPO_ROOT / PROTO_REL),
+            str(REPO_ROOT / PROTO_REL),
         ]
         if protoc.main(args) != 0:
             raise RuntimeError(f"protoc failed on {PROTO_REL}")
