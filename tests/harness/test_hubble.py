@@ -167,6 +167,18 @@ def test_loose_fallback_is_named() -> None:
     assert other_port == []
 
 
+def test_loose_fallback_keeps_to_the_attempts_destination() -> None:
+    # Without a socket, the same client and port to *another* pod (the second replica,
+    # or an unrelated peer) is not this attempt's evidence: a drop there must not pass
+    # for a drop here.
+    elsewhere = L3L4_DROP.replace('"destination": "10.244.2.31"', '"destination": "10.244.3.8"')
+    flows = parse_lines([elsewhere, L3L4_DROP])
+    matched, how = match_flows(sock(None, None, port=9090), flows)
+    assert how == "loose" and [f.destination.ip for f in matched] == ["10.244.2.31"]
+    only_elsewhere, _ = match_flows(sock(None, None, port=9090), parse_lines([elsewhere]))
+    assert only_elsewhere == []
+
+
 def test_service_address_matches_backend_flow() -> None:
     # A DNS query to the kube-dns Service IP shows up at the CoreDNS pod.
     flows = parse_lines([DNS_REFUSED])

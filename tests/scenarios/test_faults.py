@@ -57,6 +57,8 @@ def either(a: Select, b: Select) -> Select:
 
 NOTHING: Select = lambda _m, _c: False  # noqa: E731
 DENIED = label(r"=> (dropped|l7-denied|dns-refused)")
+# Both L3/L4 policy drop reasons: default deny (POLICY_DENIED), denylist (POLICY_DENY).
+L3L4_DROPPED = label(r"=> dropped POLICY_DEN(IED|Y) ")
 L7_MODULES = module("test_l7_http", "test_l7_headers", "test_grpc", "test_mutual_auth")
 FQDN_MODULES = module("test_fqdn", "test_fqdn_dns_refused", "test_fqdn_multilevel",
                       "test_fqdn_article", "test_fqdn_no_dns_rule")
@@ -74,8 +76,7 @@ FAULTS: dict[str, Fault] = {
     # L3/L4 drops in those modules (other ports, AUTH_REQUIRED) must still pass.
     "l7-off": Fault(both(L7_MODULES, label("=> l7-denied")),
                     both(L7_MODULES, label("=> (l7-denied|allowed)")), "FAIL client"),
-    "l3l4-off": Fault(label("=> dropped POLICY_DENIED"), label("=> dropped POLICY_DENIED"),
-                      "FAIL client"),
+    "l3l4-off": Fault(L3L4_DROPPED, L3L4_DROPPED, "FAIL client"),
     "dns-open": Fault(label("=> dns-refused"), label("=> dns-refused"), "FAIL client"),
     "fqdn-broken": Fault(both(FQDN_MODULES, label(r"TCP api\.\S+ => allowed")),
                          both(FQDN_MODULES, label(r"TCP api\.\S+ => allowed")), "FAIL client"),
@@ -145,7 +146,7 @@ def test_clean_run_passes_every_cell(tmp_path: Path) -> None:
     # Every capability the issue lists has cells (mutual auth is a feature of the
     # simulated cluster, so it runs rather than skips).
     assert {"test_l3l4_gap", "test_l7_http", "test_l7_headers", "test_grpc", "test_fqdn",
-            "test_fqdn_article", "test_default_deny", "test_mutual_auth"} <= modules
+            "test_fqdn_article", "test_default_deny", "test_mutual_auth", "test_deny"} <= modules
     assert len(outcomes) >= 50
     # Every cell left its evidence.
     for probes in (tmp_path / "artifacts").glob("*/*/probes.json"):
