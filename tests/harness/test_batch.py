@@ -216,6 +216,24 @@ def test_expectation_that_does_not_hold_on_the_cluster_version_fails(tmp_path: P
     assert r.verify(ungated.cells[2]) is None  # api.github.com is dropped on every version
 
 
+def test_scenario_whose_cells_all_disagree_fails_rather_than_skips(tmp_path: Path) -> None:
+    # An existing cluster of another Cilium line: every cell the model says cannot hold
+    # there must fail; a green run that skipped them would prove nothing.
+    cluster = OldCilium(SimulatedCluster())
+    ungated = [replace(c, min_version=None) for c in test_fqdn_multilevel.SCENARIO.cells]
+    disagreeing = tuple(c for c in ungated
+                        if test_fqdn_multilevel.SCENARIO.expectation_for(c, "1.18.12").verdict
+                        != c.expect.verdict)
+    assert disagreeing
+    scenario = Scenario("fqdn-multilevel", "t", cells=disagreeing,
+                        requires=test_fqdn_multilevel.SCENARIO.requires)
+    r = run(scenario, tmp_path, cluster)  # no ScenarioSkipped
+    for cell in disagreeing:
+        message = r.verify(cell)
+        assert message is not None and "on Cilium 1.18.12 the policy model predicts" in message
+    assert "apply" not in cluster.calls and "run_probes" not in cluster.calls
+
+
 class RejectsSecond(Recorder):
     def apply(self, docs: list[dict[str, Any]]) -> None:
         self.calls.append("apply")
