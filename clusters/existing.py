@@ -25,7 +25,7 @@ def use_existing(env: Env, kubeconfig: str | None, context: str | None,
                  allow_existing_cluster: bool) -> tuple[Kube, Detected]:
     """Guard first (nothing is read from a refused context), then detect."""
     ctx = resolve_context(env, kubeconfig, context)
-    check_context(ctx, allow_existing_cluster)
+    check_context(ctx, allow_existing_cluster, kubeconfig)
     kube = Kube(kubeconfig, ctx)
     found = detect_with(env, kube)
     env.say(f"existing cluster, context {ctx}: {describe(found)}")

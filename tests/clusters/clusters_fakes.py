@@ -25,6 +25,16 @@ def fail(stderr: str, rc: int = 1) -> CommandResult:
     return CommandResult((), rc, "", stderr)
 
 
+def kind_kubeconfig(path: Path, *contexts: str, server: str = "https://127.0.0.1:40001") -> str:
+    """A kubeconfig file whose contexts each point at `server` (kind's loopback by default)."""
+    doc = {"apiVersion": "v1", "kind": "Config",
+           "clusters": [{"name": c, "cluster": {"server": server}} for c in contexts],
+           "contexts": [{"name": c, "context": {"cluster": c, "user": "u"}} for c in contexts],
+           "users": [{"name": "u", "user": {"token": "x"}}]}
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0

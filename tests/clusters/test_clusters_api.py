@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from clusters_fakes import World, make_env
+from clusters_fakes import World, kind_kubeconfig, make_env
 
 from clusters.api import UpOptions, UpResult, down, up
 from clusters.errors import ClustersError, RefusedError
@@ -33,11 +33,12 @@ def test_up_with_a_version_line_and_another_profile() -> None:
     assert "zt-conformance-noauth" in world.clusters
 
 
-def test_up_on_an_existing_context_provisions_nothing() -> None:
+def test_up_on_an_existing_context_provisions_nothing(tmp_path: Path) -> None:
     world = World(agent_image="quay.io/cilium/cilium:v1.19.6")
     env, tools, _, _ = make_env(world)
-    got = up(UpOptions(kubeconfig="/k", context="kind-staging"), env)
-    assert got == UpResult("/k", "kind-staging", "1.19.6", reused=True)
+    kubeconfig = kind_kubeconfig(tmp_path / "k", "kind-staging")
+    got = up(UpOptions(kubeconfig=kubeconfig, context="kind-staging"), env)
+    assert got == UpResult(kubeconfig, "kind-staging", "1.19.6", reused=True)
     assert {c[0] for c in tools.calls} == {"kubectl"}
     with pytest.raises(RefusedError):
         up(UpOptions(context="staging"), env)

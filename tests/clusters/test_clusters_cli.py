@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clusters_fakes import World, make_env
+from clusters_fakes import World, kind_kubeconfig, make_env
 
 from clusters.blueprint import make_setup
 from clusters.chartcheck import check_file
@@ -113,7 +113,10 @@ def test_up_then_status_then_down(capsys: pytest.CaptureFixture[str],
     assert "cluster: absent" in capsys.readouterr().out
 
 
-def test_status_of_an_existing_cluster_lists_groups(capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_of_an_existing_cluster_lists_groups(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", kind_kubeconfig(tmp_path / "config", "kind-other"))
     env, _, _, _ = make_env(World(cilium_config={"enable-l7-proxy": "true"}))
     assert main(["status", "--context", "kind-other"], env) == 0
     out = capsys.readouterr().out

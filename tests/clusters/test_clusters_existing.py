@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from clusters_fakes import World, make_env
+from clusters_fakes import World, kind_kubeconfig, make_env
 
 from clusters.blueprint import make_setup
 from clusters.detect import (
@@ -135,12 +135,14 @@ def test_garbage_from_the_cluster_is_a_clear_error_not_a_traceback() -> None:
 
 
 def test_existing_cluster_reports_the_kubeconfig_kubectl_reads(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv("KUBECONFIG", "/etc/kube/lab.yaml")
+    lab = kind_kubeconfig(tmp_path / "lab.yaml", "kind-lab")
+    monkeypatch.setenv("KUBECONFIG", lab)
     env, _, _, _ = make_env(World())
-    assert up_existing(env, None, "kind-lab", False).kubeconfig == "/etc/kube/lab.yaml"
-    assert up_existing(env, "/x/config", "kind-lab", False).kubeconfig == "/x/config"
+    assert up_existing(env, None, "kind-lab", False).kubeconfig == lab
+    other = kind_kubeconfig(tmp_path / "config", "kind-lab")
+    assert up_existing(env, other, "kind-lab", False).kubeconfig == other
 
 
 def test_upgrade_of_an_existing_cluster_keeps_its_values(tmp_path: Path) -> None:
