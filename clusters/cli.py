@@ -57,11 +57,26 @@ def parser() -> argparse.ArgumentParser:
     p = add("render", "write kind config, Helm values and the command plan; run nothing")
     p.add_argument("--cilium-version")
     p.add_argument("--workloads-base")
-    p.add_argument("--out", required=True, type=Path, help="directory to write into")
+    p.add_argument("--out", required=True, help="directory to write into")
     p = add("upgrade", "helm upgrade Cilium with the same values, then wait until ready")
     p.add_argument("--to", required=True, dest="to_version", help="target Cilium version")
     _existing_flags(p)
     return ap
+
+
+# Flags whose empty value would otherwise quietly mean the default (`--out ''` was the current
+# directory, `--context ''` the kubeconfig's current context).
+VALUE_FLAGS = {"out": "--out", "profile": "--profile", "cilium_version": "--cilium-version",
+               "to_version": "--to", "workloads_base": "--workloads-base",
+               "kubeconfig": "--kubeconfig", "context": "--context"}
+
+
+def refuse_empty_values(args: argparse.Namespace) -> None:
+    for dest, flag in VALUE_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is not None and not value.strip():
+            raise InputError(f"{flag}: empty value; give a real one or leave the flag out "
+                             "(nothing was done)")
 
 
 def _existing(args: argparse.Namespace) -> bool:
@@ -69,9 +84,10 @@ def _existing(args: argparse.Namespace) -> bool:
 
 
 def dispatch(args: argparse.Namespace, env: Env) -> int:
+    refuse_empty_values(args)
     if args.verb == "render":
         setup = make_setup(args.profile, args.cilium_version, workloads_base=args.workloads_base)
-        for path in render(setup, Env(tool=lambda name: name, say=env.say), args.out):
+        for path in render(setup, Env(tool=lambda name: name, say=env.say), Path(args.out)):
             print(path)
         return 0
     if args.verb == "up":

@@ -3,7 +3,11 @@ the same readiness waits. On a cluster we did not make, its own installed values
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 from clusters.blueprint import Setup, write_files
 from clusters.env import HELM_TIMEOUT_S, Env
@@ -51,17 +55,24 @@ def upgrade_existing(s: Setup, env: Env, kubeconfig: str | None, context: str | 
                      allow_existing_cluster: bool) -> UpOutcome:
     """On a cluster we did not make: keep its own Helm values, add upgradeCompatibility."""
     kube, found = use_existing(env, kubeconfig, context, allow_existing_cluster)
-    s.files_dir.mkdir(parents=True, exist_ok=True)
-    old_values = s.files_dir / f"values-before-{found.cilium_version}.yaml"
     got = env.must(kube.helm(env, "get", "values", "cilium", "--namespace", "kube-system",
                              "-o", "yaml"), "reading the installed Helm values")
-    old_values.write_text(got.stdout)
     minor = ".".join(found.cilium_version.split(".")[:2])
-    env.must(kube.helm(env, "upgrade", "cilium", s.catalogue.chart_name, "--repo",
-                       s.catalogue.chart_repo, "--version", s.release.version, "--namespace",
-                       "kube-system", "--values", str(old_values),
-                       "--set", f"upgradeCompatibility={minor}"),
-             f"helm upgrade to {s.release.version}", HELM_TIMEOUT_S)
+    # The installed values can hold secrets (e.g. a Hubble TLS key or cluster-mesh
+    # credentials): only helm reads them, from a 0700 temp dir, and they go when helm is done.
+    private = Path(tempfile.mkdtemp(prefix="zt-conformance-values-"))
+    try:
+        old_values = private / f"values-before-{found.cilium_version}.yaml"
+        fd = os.open(old_values, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(got.stdout)
+        env.must(kube.helm(env, "upgrade", "cilium", s.catalogue.chart_name, "--repo",
+                           s.catalogue.chart_repo, "--version", s.release.version,
+                           "--namespace", "kube-system", "--values", str(old_values),
+                           "--set", f"upgradeCompatibility={minor}"),
+                 f"helm upgrade to {s.release.version}", HELM_TIMEOUT_S)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     for stage in existing_stages(found):
         wait_for(env, kube, stage)
     return UpOutcome(effective_kubeconfig(kubeconfig), kube.context or "", s.release.version,

@@ -66,6 +66,8 @@ class World:
     agent_image: str = "quay.io/cilium/cilium:v1.20.0@sha256:abc"
     current_context: str = "kind-zt-conformance"
     next_ip: int = 10
+    # --values files helm upgrade was given: (path, file mode, parent dir mode, content)
+    helm_values: list[tuple[str, int, int, str]] = field(default_factory=list)
 
 
 def _ready(kind: str, name: str, ready: bool) -> dict[str, Any]:
@@ -98,6 +100,10 @@ class FakeTools:
         w = self.world
         if w.interrupt_on and w.interrupt_on in args:
             raise KeyboardInterrupt
+        if args[0] == "helm" and "--values" in args:  # seen before a scripted failure
+            values = Path(args[args.index("--values") + 1])
+            w.helm_values.append((str(values), values.stat().st_mode & 0o777,
+                                  values.parent.stat().st_mode & 0o777, values.read_text()))
         for word, stderr in w.fail_on.items():
             if word in args:
                 return fail(stderr)

@@ -16,7 +16,7 @@ from clusters.detect import (
     scenario_requirements,
 )
 from clusters.env import Kube
-from clusters.errors import ClustersError, RefusedError
+from clusters.errors import ClustersError, CommandFailed, RefusedError
 from clusters.existing import up_existing
 from clusters.guard import check_context
 from clusters.runner import CommandResult
@@ -152,19 +152,33 @@ def test_upgrade_of_an_existing_cluster_keeps_its_values(tmp_path: Path) -> None
     got = upgrade_existing(setup, env, "/k", "staging", allow_existing_cluster=True)
     assert got.cilium_version == "1.20.0"
     helm_calls = [c for c in tools.calls if c[0] == "helm"]
-    saved = tmp_path / "values-before-1.19.6.yaml"
+    [(saved, mode, dir_mode, content)] = world.helm_values
     assert helm_calls == [
         ("helm", "get", "values", "cilium", "--namespace", "kube-system", "-o", "yaml",
          "--kubeconfig", "/k", "--kube-context", "staging"),
         ("helm", "upgrade", "cilium", "cilium", "--repo", "https://helm.cilium.io",
-         "--version", "1.20.0", "--namespace", "kube-system", "--values", str(saved),
+         "--version", "1.20.0", "--namespace", "kube-system", "--values", saved,
          "--set", "upgradeCompatibility=1.19", "--kubeconfig", "/k", "--kube-context", "staging"),
     ]
-    assert "relay" in saved.read_text()
+    # The installed values (may hold secrets) are private while helm reads them, then gone.
+    assert "relay" in content and (mode, dir_mode) == (0o600, 0o700)
+    assert not Path(saved).exists() and not Path(saved).parent.exists()
+    assert list(tmp_path.iterdir()) == []
     waited = {c[c.index("get") + 2] for c in tools.calls if "get" in c and "-o" in c
               and c[c.index("get") + 1] in ("daemonset", "deployment")}
     assert {"cilium", "cilium-operator", "cilium-envoy", "hubble-relay", "spire-agent"} <= waited
     assert not [c for c in tools.calls if c[0] in ("kind", "docker")]
+
+
+def test_failed_upgrade_of_an_existing_cluster_leaves_no_values_file(tmp_path: Path) -> None:
+    world = World(cilium_config=FULL_CONFIG, agent_image="quay.io/cilium/cilium:v1.19.6",
+                  fail_on={"upgrade": "Error: UPGRADE FAILED: timed out"})
+    env, _, _, _ = make_env(world)
+    with pytest.raises(CommandFailed, match="UPGRADE FAILED"):
+        upgrade_existing(make_setup("default", "1.20.0", files_dir=tmp_path), env, "/k",
+                         "staging", allow_existing_cluster=True)
+    [(saved, _, _, _)] = world.helm_values
+    assert not Path(saved).parent.exists()
 
 
 def test_upgrade_of_a_non_kind_context_is_refused_before_anything_runs(tmp_path: Path) -> None:
