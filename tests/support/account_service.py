@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.ports import free_ports
 from tests.support.process import Process, running
 
 START_TIMEOUT_S = 30.0
@@ -23,6 +23,10 @@ class AccountService:
     http_port: int
     grpc_port: int | None
     tls_port: int | None
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.popen.pid)
 
     def log_events(self) -> list[dict[str, Any]]:
         events = []
@@ -38,26 +42,32 @@ class AccountService:
         return {str(e["probe_id"]) for e in self.requests() if e.get("probe_id") is not None}
 
 
-def _listening(proc: Process) -> bool:
-    return '"event": "listening"' in proc.log()
+def _listening(proc: Process) -> dict[str, Any] | None:
+    """The server's `listening` event: the ports it actually bound."""
+    for line in proc.log().splitlines():
+        if line.startswith("{") and '"event": "listening"' in line:
+            event: dict[str, Any] = json.loads(line)
+            return event
+    return None
 
 
 @contextmanager
 def account_service(log_dir: Path, role: str = "service", bind: str = "127.0.0.1",
                     wrap: Sequence[str] = (), env: dict[str, str] | None = None,
-                    ports: tuple[int, int] | None = None) -> Iterator[AccountService]:
-    """account-service on free ports (HTTP + gRPC, or HTTP + TLS for role external)."""
-    http_port, second = ports or tuple(free_ports(2))
+                    ports: tuple[int, int] | None = None,
+                    args: Sequence[str] = ()) -> Iterator[AccountService]:
+    """account-service (HTTP + gRPC, or HTTP + TLS for role external). Without `ports` the
+    server binds port 0 and reports what it got: a port picked here and bound later could
+    be taken by a parallel test in between. `args` are extra command-line options."""
+    http_port, second = ports or (0, 0)
+    second_flag = "--tls-port" if role == "external" else "--grpc-port"
     cmd = [*wrap, sys.executable, "-m", "workloads.account_service", "--role", role,
-           "--bind", bind, "--http-port", str(http_port)]
-    grpc_port = tls_port = None
-    if role == "external":
-        cmd += ["--tls-port", str(second)]
-        tls_port = second
-    else:
-        cmd += ["--grpc-port", str(second)]
-        grpc_port = second
-    log_path = log_dir / f"account-service-{role}-{http_port}.log"
-    with running(cmd, log_path, _listening, START_TIMEOUT_S, env) as proc:
-        yield AccountService(proc, http_port, grpc_port, tls_port)
+           "--bind", bind, "--http-port", str(http_port), second_flag, str(second), *args]
+    with tempfile.NamedTemporaryFile(dir=log_dir, prefix=f"account-service-{role}-",
+                                     suffix=".log", delete=False) as log_file:
+        log_path = Path(log_file.name)
+    with running(cmd, log_path, lambda p: _listening(p) is not None, START_TIMEOUT_S,
+                 env) as proc:
+        event = _listening(proc) or {}
+        yield AccountService(proc, int(event["http"]), event.get("grpc"), event.get("tls"))
 

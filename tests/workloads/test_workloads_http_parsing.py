@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from workloads.account_service.http_server import BadRequest, parse_request
+from workloads.account_service.http_parse import (
+    MAX_HEADER_BYTES,
+    BadRequest,
+    RequestParser,
+    parse_request,
+)
 from workloads.prober.http_probe import BadResponse, parse_response
 
 
@@ -51,3 +56,41 @@ def test_request_parser_handles_pipelined_requests_and_partial_input() -> None:
 def test_bad_requests_raise(data: bytes) -> None:
     with pytest.raises(BadRequest):
         parse_request(data)
+
+
+def test_chunked_request_with_trailers_and_bytes_fed_one_at_a_time() -> None:
+    wire = (b"POST /t HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: 1\r\n\r\nGET /next HTTP/1.1\r\n\r\n")
+    parser = RequestParser()
+    results = []
+    for byte in wire:  # every split point of the stream
+        parser.feed(bytes([byte]))
+        while (parsed := parser.next()) is not None:
+            results.append(parsed)
+    assert [(r[1], r[4]) for r in results] == [("/t", b"abcde"), ("/next", b"")]
+    assert not parser.in_request and parser.buffered == 0
+
+
+@pytest.mark.parametrize(("data", "status"), [
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0x10\r\n", 400),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1_0\r\n", 400),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", 400),
+    # Refused on the size line alone: no chunk data has arrived.
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n7fffffff\r\n", 413),
+    (b"POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", 413),
+    (b"GET / HTTP/1.1\r\nX: " + b"a" * (MAX_HEADER_BYTES + 1), 431),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1" * 5000, 400),
+])
+def test_limits_and_bad_chunks_carry_their_status(data: bytes, status: int) -> None:
+    with pytest.raises(BadRequest) as err:
+        parse_request(data)
+    assert err.value.status == status
+
+
+def test_decoded_chunks_leave_the_buffer() -> None:
+    parser = RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for _ in range(100):
+        parser.feed(b"1\r\nx\r\n")
+    assert parser.next() is None
+    assert parser.buffered == 100  # the data, not the 600 bytes of framing

@@ -5,47 +5,113 @@ HTTP + TLS with a self-signed certificate (external role, the off-cluster "inter
     account-service --role external [--http-port 80] [--tls-port 443] [--tls-name NAME ...]
 
 Logs one JSON line per request on stdout (disable with --no-access-log); stops on SIGTERM.
+Exit status: 0 stopped by SIGTERM/SIGINT, 1 cannot start (e.g. port in use), 2 bad option
+(one line on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
+import math
+import re
 import signal
 import socket
 import ssl
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from workloads.account_service.echo import AccessLog, served_by
-from workloads.account_service.http_server import HttpFront
+from workloads.account_service.http_server import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    HttpFront,
+    Limits,
+)
 
 DEFAULT_PORTS = {"service": {"http": 8080, "grpc": 9090}, "external": {"http": 80, "tls": 443}}
 GRPC_STOP_GRACE_S = 2.0
+EXIT_CANNOT_START = 1
+EXIT_USAGE = 2
+MAX_CONNECTIONS_LIMIT = 65536
+MAX_REQUEST_TIMEOUT_S = 300.0
+# A certificate name: an IP literal or an ASCII DNS name (what x509 DNSName accepts).
+DNS_NAME = re.compile(r"(?=.{1,253}$)(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one stderr line (exit 2), not the usage text plus the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or len(text) > 5 or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a TCP port (0-65535)")
+    return int(text)
+
+
+def _connections(text: str) -> int:
+    if not text.isdigit() or len(text) > 6 or not 1 <= int(text) <= MAX_CONNECTIONS_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"{text[:20]!r} is not a connection count (1-{MAX_CONNECTIONS_LIMIT})")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_REQUEST_TIMEOUT_S):
+        raise argparse.ArgumentTypeError(
+            f"{text[:20]!r} is not seconds in (0, {MAX_REQUEST_TIMEOUT_S:g}]")
+    return value
+
+
+def _tls_name(text: str) -> str:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        if not DNS_NAME.fullmatch(text):
+            raise argparse.ArgumentTypeError(
+                f"{text[:40]!r} is not an IP address or ASCII DNS name") from None
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="account-service", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="account-service", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--role", choices=sorted(DEFAULT_PORTS), default="service")
     parser.add_argument("--bind", default="0.0.0.0", help="address to listen on")
-    parser.add_argument("--http-port", type=int, help="plain HTTP port (8080; external 80)")
-    parser.add_argument("--grpc-port", type=int,
+    parser.add_argument("--http-port", type=_port,
+                        help="plain HTTP port (8080; external 80; 0: any free port)")
+    parser.add_argument("--grpc-port", type=_port,
                         help="gRPC port (service role 9090; external role: off unless given)")
-    parser.add_argument("--tls-port", type=int, help="TLS port (external role, default 443)")
-    parser.add_argument("--tls-name", action="append", default=[],
+    parser.add_argument("--tls-port", type=_port, help="TLS port (external role, default 443)")
+    parser.add_argument("--tls-name", action="append", default=[], type=_tls_name,
                         help="DNS name or IP for the certificate (repeatable)")
+    parser.add_argument("--max-connections", type=_connections,
+                        default=DEFAULT_MAX_CONNECTIONS,
+                        help=f"HTTP connections open at once per port; past it a new one gets "
+                             f"503 and is closed; also the cap on gRPC calls in flight "
+                             f"(1-{MAX_CONNECTIONS_LIMIT}, default {DEFAULT_MAX_CONNECTIONS})")
+    parser.add_argument("--request-timeout", type=_seconds,
+                        default=DEFAULT_REQUEST_TIMEOUT_S,
+                        help=f"seconds from a request's first byte to its last (head and "
+                             f"body); later: 408 and close (default "
+                             f"{DEFAULT_REQUEST_TIMEOUT_S:g}, at most "
+                             f"{MAX_REQUEST_TIMEOUT_S:g})")
     parser.add_argument("--no-access-log", action="store_true",
                         help="do not print a JSON line per request")
     return parser
 
 
-def _port(value: int | None, default: int | None, flag: str) -> int | None:
-    port = default if value is None else value
-    if port is not None and not 0 <= port <= 65535:
-        raise ValueError(f"{flag}: {port} is not a TCP port (0-65535)")
-    return port
+def _pick(value: int | None, default: int | None) -> int | None:
+    return default if value is None else value
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -54,10 +120,11 @@ async def _serve(args: argparse.Namespace) -> int:
     servers: list[asyncio.Server] = []
     grpc_srv: Any = None
     listening: dict[str, int] = {}
+    limits = Limits(max_connections=args.max_connections, request_timeout=args.request_timeout)
     try:
-        http_port = _port(args.http_port, defaults.get("http"), "--http-port")
-        grpc_port = _port(args.grpc_port, defaults.get("grpc"), "--grpc-port")
-        tls_port = _port(args.tls_port, defaults.get("tls"), "--tls-port")
+        http_port = _pick(args.http_port, defaults.get("http"))
+        grpc_port = _pick(args.grpc_port, defaults.get("grpc"))
+        tls_port = _pick(args.tls_port, defaults.get("tls"))
         fronts: list[tuple[str, int, ssl.SSLContext | None]] = []
         if http_port is not None:
             fronts.append(("http", http_port, None))
@@ -68,19 +135,20 @@ async def _serve(args: argparse.Namespace) -> int:
             ctx, _ = server_context(list(dict.fromkeys(names)))
             fronts.append(("tls", tls_port, ctx))
         for name, port, tls in fronts:
-            server = await HttpFront(log, tls).start(args.bind, port)
+            server = await HttpFront(log, tls, limits).start(args.bind, port)
             servers.append(server)
             listening[name] = server.sockets[0].getsockname()[1]
         if grpc_port is not None:
             from workloads.account_service import grpc_server
 
-            grpc_srv, listening["grpc"] = grpc_server.make_server(args.bind, grpc_port, log)
+            grpc_srv, listening["grpc"] = grpc_server.make_server(args.bind, grpc_port, log,
+                                                                  args.max_connections)
             grpc_srv.start()
     except (OSError, ValueError) as exc:
         print(f"account-service: cannot start ({args.role} role on {args.bind}): {exc}",
               file=sys.stderr)
         await _stop(servers, grpc_srv)
-        return 1
+        return EXIT_CANNOT_START
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

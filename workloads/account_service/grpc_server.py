@@ -65,10 +65,12 @@ class AccountService:
                                   echo=self._echo("CreateWithdrawal", request, context))
 
 
-def make_server(bind: str, port: int, access_log: AccessLog) -> tuple[grpc.Server, int]:
-    """Bind (errors surface now) and return the server, not yet started, with its port."""
+def make_server(bind: str, port: int, access_log: AccessLog,
+                max_calls: int | None = None) -> tuple[grpc.Server, int]:
+    """Bind (errors surface now) and return the server, not yet started, with its port.
+    Past max_calls RPCs in flight grpc answers RESOURCE_EXHAUSTED instead of queueing."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS),
-                         options=[("grpc.so_reuseport", 0)])
+                         options=[("grpc.so_reuseport", 0)], maximum_concurrent_rpcs=max_calls)
     server.add_generic_rpc_handlers((rpc.generic_handler(AccountService(access_log)),))
     health_servicer = health.HealthServicer()
     for name in ("", SERVICE):

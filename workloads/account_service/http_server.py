@@ -2,8 +2,10 @@
 
 One event loop serves thousands of short probe connections per second far more cheaply
 than a thread per connection would; keep-alive is supported because Envoy pools upstream
-connections. The parser accepts what HTTP/1.1 clients and Envoy send (Content-Length or
-chunked bodies) and answers 400 to anything else.
+connections. Parsing is in http_parse. The front is bounded so that a hostile or broken
+client cannot take the pod down: a connection cap, a deadline for each complete request
+(head and body; bytes that trickle in do not extend it), an idle timeout between
+requests, and a budget for the bytes buffered across all connections.
 """
 
 from __future__ import annotations
@@ -11,91 +13,31 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from dataclasses import dataclass
 from typing import Any
 
-from workloads.account_service.echo import AccessLog, Request, handle
+from workloads.account_service.echo import AccessLog, Request, handle, served_by
+from workloads.account_service.http_parse import BadRequest, RequestParser, get_header
 
-# A silent client must not hold a connection forever (reset by every request).
+DEFAULT_MAX_CONNECTIONS = 512
+DEFAULT_REQUEST_TIMEOUT_S = 10.0
+# A silent client between requests must not hold a connection forever.
 CONNECTION_IDLE_TIMEOUT_S = 30.0
-MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 1 << 20
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+# All connections together: well under the pod's 256 Mi memory limit.
+DEFAULT_MAX_BUFFERED_BYTES = 64 << 20
+# After an error answer, how long a peer that does not read may keep the socket.
+CLOSE_LINGER_S = 2.0
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+           408: "Request Timeout", 413: "Content Too Large",
+           431: "Request Header Fields Too Large", 503: "Service Unavailable"}
 
 
-class BadRequest(ValueError):
-    """The bytes on the wire are not an HTTP/1.1 request we accept."""
-
-
-def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
-    """Request line and headers -> (method, target, version, headers in received case)."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise BadRequest(f"bad request line {lines[0][:80]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise BadRequest(f"bad header line {line[:80]!r}")
-        value = value.strip()
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return parts[0], parts[1], parts[2], headers
-
-
-def _get(headers: dict[str, str], name: str) -> str | None:
-    return next((v for k, v in headers.items() if k.lower() == name), None)
-
-
-def _chunked(buf: bytes | bytearray, start: int) -> tuple[bytes, int] | None:
-    """Decode a chunked body starting at start: (body, end offset) or None if incomplete."""
-    chunks: list[bytes] = []
-    pos = start
-    while True:
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        try:
-            size = int(bytes(buf[pos:eol]).split(b";", 1)[0].strip(), 16)
-        except ValueError as exc:
-            raise BadRequest("bad chunk size") from exc
-        pos = eol + 2
-        if size == 0:
-            end = buf.find(b"\r\n\r\n", pos - 2)  # trailers (not echoed) end in a blank line
-            return (b"".join(chunks), end + 4) if end >= 0 else None
-        if len(buf) < pos + size + 2:
-            return None
-        chunks.append(bytes(buf[pos:pos + size]))
-        pos += size + 2
-        if pos - start > MAX_BODY_BYTES:
-            raise BadRequest("body too large")
-
-
-Parsed = tuple[str, str, str, dict[str, str], bytes, int]
-
-
-def parse_request(buf: bytes | bytearray) -> Parsed | None:
-    """One complete request from the front of buf, with the bytes it used; None if partial."""
-    end = buf.find(b"\r\n\r\n")
-    if end < 0:
-        if len(buf) > MAX_HEADER_BYTES:
-            raise BadRequest("request head too large")
-        return None
-    method, target, version, headers = parse_head(bytes(buf[:end]))
-    body_start = end + 4
-    if "chunked" in (_get(headers, "transfer-encoding") or "").lower():
-        decoded = _chunked(buf, body_start)
-        if decoded is None:
-            return None
-        return method, target, version, headers, decoded[0], decoded[1]
-    length = _get(headers, "content-length") or "0"
-    if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-        raise BadRequest(f"bad Content-Length {length!r}")
-    body_end = body_start + int(length)
-    if len(buf) < body_end:
-        return None
-    return method, target, version, headers, bytes(buf[body_start:body_end]), body_end
+@dataclass(frozen=True)
+class Limits:
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S
+    idle_timeout: float = CONNECTION_IDLE_TIMEOUT_S
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
 
 
 def _response(status: int, payload: dict[str, Any], close: bool) -> bytes:
@@ -115,44 +57,94 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, front: HttpFront) -> None:
         self._front = front
-        self._buf = bytearray()
+        self._parser = RequestParser()
+        self._accounted = 0  # this connection's share of front.buffered
         self._transport: asyncio.Transport | None = None
         self._client = "?"
-        self._idle: asyncio.TimerHandle | None = None
+        self._serial = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._counted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         peer = transport.get_extra_info("peername") or ("?", 0)
         self._client = f"{peer[0]}:{peer[1]}"
-        self._idle = asyncio.get_running_loop().call_later(CONNECTION_IDLE_TIMEOUT_S,
-                                                           transport.close)
+        front = self._front
+        if front.open >= front.limits.max_connections:
+            self._fail(503, f"more than {front.limits.max_connections} connections open")
+            return
+        front.open += 1
+        front.accepted += 1
+        self._serial = front.accepted
+        self._counted = True
+        self._arm(front.limits.idle_timeout, transport.close)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._counted:
+            self._front.open -= 1
+            self._counted = False
+        self._account(0)
+
+    # A client that sends but never reads would otherwise grow our write buffer.
+    def pause_writing(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def _arm(self, delay: float, action: Any) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(delay, action)
+
+    def _account(self, size: int) -> None:
+        self._front.buffered += size - self._accounted
+        self._accounted = size
+
+    def _fail(self, status: int, reason: str) -> None:
+        """Answer an error, close, and drop the socket if the peer will not take the answer."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        self._front.log.write(event="rejected", status=status, reason=reason,
+                              client=self._client, served_by=served_by())
+        transport.write(_response(status, {"error": reason}, close=True))
+        transport.close()
+        self._arm(CLOSE_LINGER_S, transport.abort)
+        self._parser = RequestParser()
+        self._account(0)
+
+    def _request_timed_out(self) -> None:
+        self._fail(408, f"request not complete within {self._front.limits.request_timeout:g}s")
 
     def data_received(self, data: bytes) -> None:
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = asyncio.get_running_loop().call_later(CONNECTION_IDLE_TIMEOUT_S,
-                                                               transport.close)
-        self._buf += data
-        while self._buf:
-            try:
-                parsed = parse_request(self._buf)
-            except BadRequest as exc:
-                transport.write(_response(400, {"error": str(exc)}, close=True))
-                transport.close()
-                return
-            if parsed is None:
-                return
-            method, target, version, headers, body, used = parsed
-            del self._buf[:used]
-            connection = (_get(headers, "connection") or "").lower()
+        limits = self._front.limits
+        if self._front.buffered + len(data) > limits.max_buffered_bytes:
+            self._fail(503, "server busy: too many bytes buffered")
+            return
+        if not self._parser.in_request:  # first byte of a request: its deadline starts now
+            self._arm(limits.request_timeout, self._request_timed_out)
+        self._parser.feed(data)
+        try:
+            self._serve_complete_requests(transport)
+        except BadRequest as exc:
+            self._fail(exc.status, str(exc))
+            return
+        self._account(self._parser.buffered)
+
+    def _serve_complete_requests(self, transport: asyncio.Transport) -> None:
+        limits = self._front.limits
+        while (parsed := self._parser.next()) is not None:
+            method, target, version, headers, body, _ = parsed
+            connection = (get_header(headers, "connection") or "").lower()
             close = connection == "close" or (version == "HTTP/1.0" and connection != "keep-alive")
             req = Request(method=method, target=target, headers=headers, body=body,
                           client=self._client, protocol=self._front.scheme)
@@ -160,22 +152,36 @@ class _Connection(asyncio.Protocol):
             # Logged before answering: once a client has its reply, the record exists.
             self._front.log.write(event="request", protocol=req.protocol, method=method,
                                   path=target, status=status, probe_id=echo["probe_id"],
-                                  client=self._client, served_by=echo["served_by"])
+                                  client=self._client, served_by=echo["served_by"],
+                                  connection=self._serial)
             transport.write(_response(status, echo, close))
             if close:
                 transport.close()
                 return
+            # Pipelined bytes start the next request's deadline; none: idle again.
+            if self._parser.in_request:
+                self._arm(limits.request_timeout, self._request_timed_out)
+            else:
+                self._arm(limits.idle_timeout, transport.close)
 
 
 class HttpFront:
-    """Serves the routes of echo.handle on one port, plain or TLS."""
+    """Serves the routes of echo.handle on one port, plain or TLS, within limits."""
 
-    def __init__(self, access_log: AccessLog, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, access_log: AccessLog, tls: ssl.SSLContext | None = None,
+                 limits: Limits | None = None) -> None:
         self.log = access_log
         self._tls = tls
         self.scheme = "https" if tls else "http"
+        self.limits = limits or Limits()
+        self.open = 0  # connections now
+        self.accepted = 0  # connections served since start (also their serial numbers)
+        self.buffered = 0  # request bytes held by all connections
 
     async def start(self, bind: str, port: int) -> asyncio.Server:
         loop = asyncio.get_running_loop()
+        # A TLS handshake counts against the request deadline's budget, not for ever.
+        handshake = self.limits.request_timeout if self._tls else None
         return await loop.create_server(lambda: _Connection(self), bind, port, ssl=self._tls,
-                                        backlog=1024, reuse_address=True)
+                                        backlog=1024, reuse_address=True,
+                                        ssl_handshake_timeout=handshake)
