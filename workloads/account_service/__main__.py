@@ -5,8 +5,8 @@ HTTP + TLS with a self-signed certificate (external role, the off-cluster "inter
     account-service --role external [--http-port 80] [--tls-port 443] [--tls-name NAME ...]
 
 Logs one JSON line per request on stdout (disable with --no-access-log); stops on SIGTERM.
-Exit status: 0 stopped by SIGTERM/SIGINT, 1 cannot start (e.g. port in use), 2 bad option
-(one line on stderr).
+Exit status: 0 stopped by SIGTERM/SIGINT, 1 (EXIT_CANNOT_START) cannot start, e.g. port in
+use, 2 (EXIT_USAGE) bad option; either error is one line on stderr.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
-import math
 import re
 import signal
 import socket
 import ssl
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from workloads.account_service.echo import AccessLog, served_by
 from workloads.account_service.http_server import (
@@ -30,46 +29,17 @@ from workloads.account_service.http_server import (
     HttpFront,
     Limits,
 )
+from workloads.cli import OneLineParser, int_in, seconds_in
 
 DEFAULT_PORTS = {"service": {"http": 8080, "grpc": 9090}, "external": {"http": 80, "tls": 443}}
 GRPC_STOP_GRACE_S = 2.0
 EXIT_CANNOT_START = 1
-EXIT_USAGE = 2
 MAX_CONNECTIONS_LIMIT = 65536
 MAX_REQUEST_TIMEOUT_S = 300.0
+PORT = int_in(0, 65535, "a TCP port")
+CONNECTIONS = int_in(1, MAX_CONNECTIONS_LIMIT, "a connection count")
 # A certificate name: an IP literal or an ASCII DNS name (what x509 DNSName accepts).
 DNS_NAME = re.compile(r"(?=.{1,253}$)(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+")
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one stderr line (exit 2), not the usage text plus the error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or len(text) > 5 or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a TCP port (0-65535)")
-    return int(text)
-
-
-def _connections(text: str) -> int:
-    if not text.isdigit() or len(text) > 6 or not 1 <= int(text) <= MAX_CONNECTIONS_LIMIT:
-        raise argparse.ArgumentTypeError(
-            f"{text[:20]!r} is not a connection count (1-{MAX_CONNECTIONS_LIMIT})")
-    return int(text)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= MAX_REQUEST_TIMEOUT_S):
-        raise argparse.ArgumentTypeError(
-            f"{text[:20]!r} is not seconds in (0, {MAX_REQUEST_TIMEOUT_S:g}]")
-    return value
 
 
 def _tls_name(text: str) -> str:
@@ -83,23 +53,23 @@ def _tls_name(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="account-service", description=__doc__,
+    parser = OneLineParser(prog="account-service", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--role", choices=sorted(DEFAULT_PORTS), default="service")
     parser.add_argument("--bind", default="0.0.0.0", help="address to listen on")
-    parser.add_argument("--http-port", type=_port,
+    parser.add_argument("--http-port", type=PORT,
                         help="plain HTTP port (8080; external 80; 0: any free port)")
-    parser.add_argument("--grpc-port", type=_port,
+    parser.add_argument("--grpc-port", type=PORT,
                         help="gRPC port (service role 9090; external role: off unless given)")
-    parser.add_argument("--tls-port", type=_port, help="TLS port (external role, default 443)")
+    parser.add_argument("--tls-port", type=PORT, help="TLS port (external role, default 443)")
     parser.add_argument("--tls-name", action="append", default=[], type=_tls_name,
                         help="DNS name or IP for the certificate (repeatable)")
-    parser.add_argument("--max-connections", type=_connections,
+    parser.add_argument("--max-connections", type=CONNECTIONS,
                         default=DEFAULT_MAX_CONNECTIONS,
                         help=f"HTTP connections open at once per port; past it a new one gets "
                              f"503 and is closed; also the cap on gRPC calls in flight "
                              f"(1-{MAX_CONNECTIONS_LIMIT}, default {DEFAULT_MAX_CONNECTIONS})")
-    parser.add_argument("--request-timeout", type=_seconds,
+    parser.add_argument("--request-timeout", type=seconds_in(MAX_REQUEST_TIMEOUT_S),
                         default=DEFAULT_REQUEST_TIMEOUT_S,
                         help=f"seconds from a request's first byte to its last (head and "
                              f"body); later: 408 and close (default "

@@ -16,12 +16,15 @@ from cryptography.x509.oid import NameOID
 
 CERT_VALIDITY = datetime.timedelta(days=30)
 CLOCK_SKEW = datetime.timedelta(hours=1)
+MAX_COMMON_NAME = 64  # RFC 5280 ub-common-name
 
 
 def self_signed_pem(names: Sequence[str]) -> tuple[bytes, bytes]:
     """(certificate PEM, key PEM) for the names; IP literals become IP SANs."""
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    # The CN is informational (clients check the SANs) but x509 caps it at 64 characters.
+    common_name = next((n for n in names if len(n) <= MAX_COMMON_NAME), "account-service")
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     sans: list[x509.GeneralName] = []
     for name in names:
         try:

@@ -45,9 +45,10 @@ def system_server(path: str = RESOLV_CONF) -> tuple[str, int]:
 def make_query(probe: DnsProbe) -> dns.message.Message:
     try:
         rdtype = dns.rdatatype.from_text(probe.qtype)
+    except (dns.exception.DNSException, ValueError) as exc:  # also TYPE65536: out of range
+        raise Failure(ERROR, f"field 'qtype': unknown record type {probe.qtype[:40]!r}") from exc
+    try:
         return dns.message.make_query(probe.name, rdtype)
-    except dns.rdatatype.UnknownRdatatype as exc:
-        raise Failure(ERROR, f"field 'qtype': unknown record type {probe.qtype!r}") from exc
     except (dns.exception.DNSException, ValueError) as exc:
         raise Failure(ERROR, f"field 'name': {exc}") from exc
 

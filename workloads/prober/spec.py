@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 MAX_TIMEOUT_S = 300.0
+MAX_ID_CHARS = 1024  # the id travels as the X-Probe-Id header
+MAX_ID_INT = 2**63
 GRPC_PATH = re.compile(r"/[A-Za-z_][\w.]*/[A-Za-z_]\w*")
 HTTP_METHOD = re.compile(r"[A-Z]+")
 # RFC 9110 token: what a header (or gRPC metadata) name may be made of.
@@ -88,18 +89,31 @@ FIELDS = {
 
 
 def probe_id(raw: Any) -> Id | None:
-    """The probe's id if it has a usable one (string or integer), else None."""
+    """The probe's id if it has a usable one (a string of at most MAX_ID_CHARS characters
+    or a signed 64-bit integer), else None."""
     if isinstance(raw, dict):
         pid = raw.get("id")
-        if isinstance(pid, str | int) and not isinstance(pid, bool):
+        if isinstance(pid, str) and len(pid) <= MAX_ID_CHARS:
+            return pid
+        if isinstance(pid, int) and not isinstance(pid, bool) and -MAX_ID_INT <= pid < MAX_ID_INT:
             return pid
     return None
+
+
+def _short(value: Any) -> str:
+    """repr for an error message, cut so a huge value cannot flood the result."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**40 else "a huge integer"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _str(raw: dict[str, Any], key: str, default: str | None = None) -> str:
     value = raw.get(key, default)
     if not isinstance(value, str) or not value:
-        raise SpecError(f"field '{key}': expected a non-empty string, got {value!r}")
+        raise SpecError(f"field '{key}': expected a non-empty string, got {_short(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate escape (\ud800) in the JSON
+        raise SpecError(f"field '{key}': not valid Unicode at character {exc.start}") from exc
     return value
 
 
@@ -112,9 +126,9 @@ def _str_map(raw: dict[str, Any], key: str) -> dict[str, str]:
         raise SpecError(f"field '{key}': expected an object of string names to string values")
     for name, text in value.items():
         if not HEADER_NAME.fullmatch(name):
-            raise SpecError(f"field '{key}': {name!r} is not a valid header name")
+            raise SpecError(f"field '{key}': {_short(name)} is not a valid header name")
         if CONTROL.search(text) or not text.isascii():
-            raise SpecError(f"field '{key}': value of {name!r} must be printable ASCII "
+            raise SpecError(f"field '{key}': value of {_short(name)} must be printable ASCII "
                             "(no CR, LF or other control characters)")
     return dict(value)
 
@@ -122,13 +136,13 @@ def _str_map(raw: dict[str, Any], key: str) -> dict[str, str]:
 def _host(raw: dict[str, Any], key: str) -> str:
     host = _str(raw, key)
     if CONTROL.search(host) or any(c.isspace() for c in host):
-        raise SpecError(f"field '{key}': {host!r} is not a host name or address")
+        raise SpecError(f"field '{key}': {_short(host)} is not a host name or address")
     return host
 
 
 def _port(value: Any, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise SpecError(f"field '{key}': expected a port number 1-65535, got {value!r}")
+        raise SpecError(f"field '{key}': expected a port number 1-65535, got {_short(value)}")
     return value
 
 
@@ -138,27 +152,29 @@ def split_host_port(value: str, key: str, default_port: int | None = None) -> tu
         host, sep, rest = value[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else ""
         if not sep or (rest and not rest.startswith(":")):
-            raise SpecError(f"field '{key}': bad address {value!r}")
+            raise SpecError(f"field '{key}': bad address {_short(value)}")
     elif value.count(":") == 1:
         host, _, port_text = value.partition(":")
     else:
         host, port_text = value, ""
     if not port_text:
         if default_port is None:
-            raise SpecError(f"field '{key}': expected host:port, got {value!r}")
+            raise SpecError(f"field '{key}': expected host:port, got {_short(value)}")
         return host, default_port
     if not host or not port_text.isdigit():
-        raise SpecError(f"field '{key}': expected host:port, got {value!r}")
+        raise SpecError(f"field '{key}': expected host:port, got {_short(value)}")
     return host, _port(int(port_text), key)
 
 
 def _timeout(raw: dict[str, Any], default: float) -> float:
     value = raw.get("timeout", default)
+    # Plain comparisons: NaN and infinities fail them, and a huge integer is never turned
+    # into a float (which would overflow).
     if isinstance(value, bool) or not isinstance(value, int | float) or not (
-        math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S
+        0 < value <= MAX_TIMEOUT_S
     ):
         raise SpecError(f"field 'timeout': expected seconds in (0, {MAX_TIMEOUT_S:g}], "
-                        f"got {value!r}")
+                        f"got {_short(value)}")
     return float(value)
 
 
@@ -168,17 +184,17 @@ def split_url(url: str) -> tuple[str, str, int, str, str]:
     repeats a few URLs thousands of times."""
     if CONTROL.search(url) or any(c.isspace() for c in url):
         raise SpecError(f"field 'url': spaces and control characters must be percent-encoded "
-                        f"in {url!r}")
+                        f"in {_short(url)}")
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise SpecError(f"field 'url': {exc} in {url!r}") from exc
+        raise SpecError(f"field 'url': {exc} in {_short(url)}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SpecError(f"field 'url': expected an http:// or https:// URL, got {url!r}")
+        raise SpecError(f"field 'url': expected an http:// or https:// URL, got {_short(url)}")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
-        raise SpecError(f"field 'url': bad port in {url!r}") from exc
+        raise SpecError(f"field 'url': bad port in {_short(url)}") from exc
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return parts.scheme, parts.hostname, port, target, parts.netloc.rpartition("@")[2]
 
@@ -188,10 +204,11 @@ def _http(pid: Id, raw: dict[str, Any], timeout: float) -> HttpProbe:
     scheme, host, port, target, authority = split_url(url)
     method = _str(raw, "method", "GET").upper()
     if not HTTP_METHOD.fullmatch(method):
-        raise SpecError(f"field 'method': expected an HTTP method, got {method!r}")
+        raise SpecError(f"field 'method': expected an HTTP method, got {_short(method)}")
     body = raw.get("body", "")
     if not isinstance(body, str):
         raise SpecError("field 'body': expected a string")
+    body = _str(raw, "body") if body else ""  # the same Unicode check as other strings
     verify = raw.get("verify_tls", False)
     if not isinstance(verify, bool):
         raise SpecError("field 'verify_tls': expected true or false")
@@ -205,7 +222,7 @@ def _grpc(pid: Id, raw: dict[str, Any], timeout: float) -> GrpcProbe:
     host, port = split_host_port(_host(raw, "target"), "target")
     method = _str(raw, "method")
     if not GRPC_PATH.fullmatch(method):
-        raise SpecError(f"field 'method': expected /package.Service/Method, got {method!r}")
+        raise SpecError(f"field 'method': expected /package.Service/Method, got {_short(method)}")
     request = raw.get("request")
     if request is not None and not isinstance(request, dict):
         raise SpecError("field 'request': expected an object (the request message as JSON)")
@@ -221,10 +238,10 @@ def _dns(pid: Id, raw: dict[str, Any], timeout: float) -> DnsProbe:
             ipaddress.ip_address(server[0])
         except ValueError as exc:
             raise SpecError(f"field 'server': expected an IP address (ip or ip:port), got "
-                            f"{raw['server']!r}") from exc
+                            f"{_short(raw['server'])}") from exc
     transport = _str(raw, "transport", "udp").lower()
     if transport not in DNS_TRANSPORTS:
-        raise SpecError(f"field 'transport': expected udp or tcp, got {transport!r}")
+        raise SpecError(f"field 'transport': expected udp or tcp, got {_short(transport)}")
     return DnsProbe(id=pid, name=_str(raw, "name"), qtype=_str(raw, "qtype", "A").upper(),
                     server=server, transport=transport, timeout=timeout)
 
@@ -245,13 +262,14 @@ def parse(raw: Any, default_timeout: float) -> ProbeSpec:
         raise SpecError(f"expected a probe object, got {type(raw).__name__}")
     pid = probe_id(raw)
     if pid is None:
-        raise SpecError(f"field 'id': expected a string or integer, got {raw.get('id')!r}")
+        raise SpecError(f"field 'id': expected a string of at most {MAX_ID_CHARS} characters "
+                        f"or a 64-bit integer, got {_short(raw.get('id'))}")
     if isinstance(pid, str) and (CONTROL.search(pid) or not pid.isascii()):
         # The id is sent as the X-Probe-Id header: it must not be able to split the request.
-        raise SpecError(f"field 'id': {pid!r} must be printable ASCII")
+        raise SpecError(f"field 'id': {_short(pid)} must be printable ASCII")
     kind = raw.get("kind")
     if not isinstance(kind, str) or kind not in PARSERS:
-        raise SpecError(f"field 'kind': unknown probe kind {kind!r} "
+        raise SpecError(f"field 'kind': unknown probe kind {_short(kind)} "
                         f"(known: {', '.join(sorted(PARSERS))})")
     unknown = sorted(set(raw) - set(COMMON) - set(FIELDS[kind]))
     if unknown:
