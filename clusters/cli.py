@@ -1,4 +1,5 @@
-"""`python -m clusters up|down|status|render|upgrade`: exit codes, never tracebacks."""
+"""`python -m clusters up|down|status|render|upgrade|pins refresh`: exit codes, never
+tracebacks."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from pathlib import Path
 
 from clusters.blueprint import make_setup
 from clusters.detect import describe
+from clusters.download import Fetcher
 from clusters.env import Env
 from clusters.errors import ClustersError, InputError
 from clusters.existing import up_existing, use_existing
+from clusters.pins import pins_file
+from clusters.pinsrefresh import refresh
 from clusters.profiles import DEFAULT_PROFILE, available_profiles
 from clusters.provision import down, up_kind
 from clusters.report import render, status
@@ -20,9 +24,10 @@ from clusters.upgrade import upgrade_existing, upgrade_kind
 EXIT_INTERRUPTED = 130
 DESCRIPTION = (
     "Provision (kind + Cilium, Hubble, SPIRE), reuse, upgrade or inspect the conformance lab "
-    "cluster, or check an existing one. Exit codes: 0 ok, 2 bad input, 3 refused (safety "
-    "guard, changed configuration), 4 not ready in time, 5 tool missing, 6 a command failed, "
-    "130 interrupted."
+    "cluster, or check an existing one; `pins refresh` records tool checksums. Exit codes: 0 "
+    "ok, 2 bad input, 3 refused (safety guard, changed configuration, a published checksum "
+    "that differs from its pin), 4 not ready in time, 5 tool missing or not verifiable, 6 a "
+    "command failed, 130 interrupted."
 )
 
 
@@ -61,6 +66,12 @@ def parser() -> argparse.ArgumentParser:
     p = add("upgrade", "helm upgrade Cilium with the same values, then wait until ready")
     p.add_argument("--to", required=True, dest="to_version", help="target Cilium version")
     _existing_flags(p)
+    pins = sub.add_parser("pins", help="tool pins (clusters/pins.yaml)")
+    refresh_text = ("record the SHA-256 of every pinned tool's release per OS/arch from the "
+                    "publishers' checksum files (needs internet)")
+    pins.add_subparsers(dest="pins_verb", required=True).add_parser(
+        "refresh", help=refresh_text, description=refresh_text).add_argument(
+        "--pins", help="the pins file to update (default: clusters/pins.yaml)")
     return ap
 
 
@@ -68,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
 # directory, `--context ''` the kubeconfig's current context).
 VALUE_FLAGS = {"out": "--out", "profile": "--profile", "cilium_version": "--cilium-version",
                "to_version": "--to", "workloads_base": "--workloads-base",
-               "kubeconfig": "--kubeconfig", "context": "--context"}
+               "kubeconfig": "--kubeconfig", "context": "--context", "pins": "--pins"}
 
 
 def refuse_empty_values(args: argparse.Namespace) -> None:
@@ -85,6 +96,9 @@ def _existing(args: argparse.Namespace) -> bool:
 
 def dispatch(args: argparse.Namespace, env: Env) -> int:
     refuse_empty_values(args)
+    if args.verb == "pins":
+        refresh(Path(args.pins) if args.pins else pins_file(), Fetcher(say=env.say), env.say)
+        return 0
     if args.verb == "render":
         setup = make_setup(args.profile, args.cilium_version, workloads_base=args.workloads_base)
         for path in render(setup, Env(tool=lambda name: name, say=env.say), Path(args.out)):

@@ -19,13 +19,20 @@ from clusters.errors import ToolError
 from clusters.tools import ToolPin, docker_cli, ensure_tool, load_pins, platform_names
 
 OS, ARCH = platform_names()
+HANDLER_RELEASE_S = 30.0  # a stalled handler's own limit, should close() never come
 KIND_BODY = b"#!/bin/sh\necho 'kind v0.33.0 go1.26 linux/amd64'\n"
 
 
 class Server:
+    """Serves files under root; `script[path]` lists misbehaviours for the next GETs of path:
+    an HTTP status to answer with, "stall" (never answer), "stall-body" (a head and a few
+    bytes, then nothing). Stalled handlers are released on close."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.requests: list[str] = []
+        self.script: dict[str, list[str]] = {}
+        self.release = threading.Event()
         outer = self
 
         class Handler(SimpleHTTPRequestHandler):
@@ -34,7 +41,21 @@ class Server:
 
             def do_GET(self) -> None:
                 outer.requests.append(self.path)
-                super().do_GET()
+                todo = outer.script.get(self.path)
+                action = todo.pop(0) if todo else None
+                if action is None:
+                    super().do_GET()
+                elif action == "stall":
+                    outer.release.wait(HANDLER_RELEASE_S)
+                elif action == "stall-body":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    self.wfile.write(b"0123456789")
+                    self.wfile.flush()
+                    outer.release.wait(HANDLER_RELEASE_S)
+                else:
+                    self.send_error(int(action))
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -53,6 +74,7 @@ class Server:
         Path(f"{path}{checksum_suffix}").write_text(f"{digest}  {path.name}\n")
 
     def close(self) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -99,7 +121,7 @@ def test_right_checksum_installs_once_and_is_reused(server: Server, tmp_path: Pa
     assert first == str(cache / "tools" / "kind" / "0.33.0" / "kind")
     assert Path(first).read_bytes() == KIND_BODY
     assert os.stat(first).st_mode & stat.S_IXUSR
-    assert files_under(cache) == [Path(first)]
+    assert sorted(files_under(cache)) == [Path(first), Path(first).parent / "verified.sha256"]
     assert len(server.requests) == 2  # checksum file + artifact
     assert ensure_tool("kind", pins=pins, cache=cache, which=no_path) == first
     assert len(server.requests) == 2  # reused, not downloaded again
