@@ -2,7 +2,8 @@
 
 Exit codes: 0 fine; 1 lint found errors; 2 bad input (files, YAML, policies, probes, flags),
 reported as one clear paragraph naming file, document and field, never a traceback;
-3 an internal error (a bug), also reported without a traceback.
+3 an internal error (a bug), also reported without a traceback; 130 interrupted (Ctrl-C),
+one line on stderr.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from conformance.model import (
     DEFAULT_VERSION,
@@ -34,6 +35,7 @@ from conformance.model.version import parse_version
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
 class BadInput(Exception):
@@ -70,7 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
-    out = stdout or sys.stdout
+    try:
+        return _main(argv, stdout or sys.stdout)
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's code for SIGINT
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     args = build_parser().parse_args(argv)
     try:
         _check_version(args.cilium_version)
@@ -119,24 +128,23 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def read_probes(path: str) -> list[Probe]:
-    if path == "-":
-        text, name = sys.stdin.read(), "<stdin>"
-    else:
-        try:
-            text, name = Path(path).read_text(encoding="utf-8"), path
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(f"--probes {path}: cannot read: {exc}") from None
+    name = "<stdin>" if path == "-" else path
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"--probes {name}: cannot read: {exc}") from None
     probes: list[Probe] = []
     seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            probe = Probe.from_dict(json.loads(line))
+            probe = Probe.from_dict(_json_line(line))
         except json.JSONDecodeError as exc:
             raise BadInput(f"{name}: line {number}: not valid JSON: {exc.msg} "
                            f"(column {exc.colno})") from None
-        except ProbeError as exc:
+        except (ProbeError, _JsonLimit) as exc:
             raise BadInput(f"{name}: line {number}: {exc}") from None
         for where, peer in (("source", probe.source), ("destination", probe.destination)):
             if isinstance(peer, Entity) and peer.entity not in ENTITY_MEMBERSHIP:
@@ -150,6 +158,27 @@ def read_probes(path: str) -> list[Probe]:
     if not probes:
         raise BadInput(f"{name}: no probes (expected one JSON object per line)")
     return probes
+
+
+class _JsonLimit(ValueError):
+    """JSON that parses in principle but not here: NaN/Infinity, endless numbers, deep nesting."""
+
+
+def _no_constant(name: str) -> object:
+    raise _JsonLimit(f"{name} is not a JSON number (RFC 8259 has no NaN or Infinity)")
+
+
+def _json_line(line: str) -> Any:
+    try:
+        return json.loads(line, parse_constant=_no_constant)
+    except RecursionError:
+        raise _JsonLimit("nested too deeply to read (a probe is a flat object)") from None
+    except ValueError as exc:
+        if isinstance(exc, json.JSONDecodeError | _JsonLimit):
+            raise
+        # int() refuses numbers of more than sys.get_int_max_str_digits() digits
+        raise _JsonLimit(f"a number is too long to read (more than "
+                         f"{sys.get_int_max_str_digits()} digits)") from None
 
 
 def render_table(results: Sequence[Expectation]) -> str:

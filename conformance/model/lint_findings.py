@@ -27,6 +27,10 @@ RULES: dict[str, tuple[Severity, str]] = {
     "l7-on-deny": ("error", "L7 rules or authentication on ingressDeny/egressDeny rules"),
     "path-never-matches": ("error", "an L7 path regex that can never match a request path"),
     "method-never-matches": ("error", "an L7 method regex that matches no HTTP method"),
+    "regex-not-re2": ("error", "an L7 path/method/host regex RE2 rejects (backreferences, "
+                               "lookaround, conditionals, repetition over 1000, ...)"),
+    "regex-too-large": ("error", "an L7 regex whose RE2 program exceeds Envoy's default "
+                                 "max program size (100)"),
     "l7-bypassed": ("warning", "HTTP rules that do not restrict a peer because another rule "
                                "allows it on the same port without L7 rules"),
     "path-unescaped-query": ("warning", "an L7 path with an unescaped `?` before a query "

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from conformance.model.lint_findings import Finding
-from conformance.model.loader import Document
+from conformance.model.loader import Document, regex_rejection
+from conformance.model.regex import ENVOY_MAX_PROGRAM_SIZE, Regex, RegexError, compile_re2
 from conformance.model.selectors import split_key
 from conformance.model.version import multi_label_wildcard
 
@@ -179,7 +180,14 @@ def _header_checks(doc: Document, path: str, http: dict[str, Any]) -> Iterator[F
 
 def _http_checks(doc: Document, path: str, http: dict[str, Any]) -> Iterator[Finding]:
     yield from _header_checks(doc, path, http)
-    rx = _compile(http.get("path"))
+    compiled: dict[str, Regex] = {}
+    for key in ("method", "path", "host"):
+        value = http.get(key)
+        if isinstance(value, str) and value:
+            rx = yield from _regex_checks(doc, f"{path}.{key}", value, host=key == "host")
+            if rx is not None:
+                compiled[key] = rx
+    rx = compiled.get("path")
     if rx is not None and not _can_start_with_slash(rx):
         yield Finding("path-never-matches", doc.file, doc.index, f"{path}.path",
                       f"{http['path']!r} must match the whole request path, which always "
@@ -190,27 +198,39 @@ def _http_checks(doc: Document, path: str, http: dict[str, Any]) -> Iterator[Fin
                       f"{http['path']!r}: `?` is a regex quantifier (optional previous "
                       "character), not the start of the query string; write `\\?` to match "
                       "a literal '?'")
-    method = _compile(http.get("method"))
+    method = compiled.get("method")
     if method is not None and not any(method.fullmatch(m) for m in HTTP_METHODS):
         yield Finding("method-never-matches", doc.file, doc.index, f"{path}.method",
                       f"{http['method']!r} matches no HTTP method (methods are upper case "
                       "and matched whole)")
 
 
-def _compile(value: Any) -> re.Pattern[str] | None:
-    if not isinstance(value, str) or not value:
-        return None
+def _regex_checks(doc: Document, where: str, value: str,
+                  host: bool) -> Generator[Finding, None, Regex | None]:
+    """RE2 must accept the regex, and Envoy must accept its size (conformance/model/regex.py
+    names the upstream code); returns the compiled regex when RE2 accepts it."""
     try:
-        return re.compile(value)
-    except re.error:
+        rx = compile_re2(value)
+    except RegexError as exc:
+        yield Finding("regex-not-re2", doc.file, doc.index, where,
+                      regex_rejection(value, str(exc), host=host))
         return None
+    if rx.programsize > ENVOY_MAX_PROGRAM_SIZE:
+        yield Finding("regex-too-large", doc.file, doc.index, where,
+                      f"{value!r} compiles to an RE2 program of size {rx.programsize}; Envoy "
+                      f"refuses regexes above {ENVOY_MAX_PROGRAM_SIZE} (runtime key "
+                      "re2.max_program_size.error_level, which Cilium's Envoy bootstrap does "
+                      "not raise), so the proxy rejects the policy update that carries this "
+                      "rule and it is not enforced as written. Shorten it, or split "
+                      "alternatives into several http rules")
+    return rx
 
 
 _PATH_PROBES = ("/", "/a", "/a/b", "/api/v1/accounts", "/?a=1", "/a?x=1", "/1", "/-", "/_",
                 "/a.b", "/A")
 
 
-def _can_start_with_slash(rx: re.Pattern[str]) -> bool:
+def _can_start_with_slash(rx: Regex) -> bool:
     """False when the regex provably never matches a string that starts with '/'.
 
     A match anywhere is tried first on sample paths; then the literal prefix is inspected:

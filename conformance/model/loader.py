@@ -6,7 +6,6 @@ naming file, document (from 1) and field path; nothing is half-loaded.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from conformance.model.matchers import (
     parse_header_string,
 )
 from conformance.model.policy import CCNP, CNP, KNP, PeerRule, Policy, PolicyRef, PortRule
+from conformance.model.regex import Regex, RegexError, compile_re2
 from conformance.model.schema import validate
 from conformance.model.selectors import (
     NAMESPACE_LABEL,
@@ -33,6 +33,7 @@ from conformance.model.selectors import (
     Selector,
     compile_selector,
 )
+from conformance.model.yaml_guard import first_hazard
 
 API_VERSIONS = {CNP: "cilium.io/v2", CCNP: "cilium.io/v2", KNP: "networking.k8s.io/v1"}
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
@@ -84,7 +85,14 @@ def expand_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]
 
 
 def read_documents(text: str, file: str) -> tuple[list[Document], list[Problem]]:
-    """Split multi-document YAML; a syntax error stops at its document with line and column."""
+    """Split multi-document YAML; a syntax error stops at its document with line and column.
+
+    YAML that would hang or crash the loader (aliases, deep nesting, endless integers) is
+    refused first, with its line (conformance/model/yaml_guard.py).
+    """
+    hazard = first_hazard(text, file, _YAML_LOADER)
+    if hazard is not None:
+        return [], [hazard]
     docs: list[Document] = []
     index = 0
     try:
@@ -104,21 +112,35 @@ def read_documents(text: str, file: str) -> tuple[list[Document], list[Problem]]
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return docs, [Problem(file, index + 1, "", f"invalid YAML{where}: {what}")]
+    except (ValueError, RecursionError) as exc:  # a value the guard did not foresee
+        return docs, [Problem(file, index + 1, "", f"cannot read this YAML: {exc}")]
     return docs, []
 
 
 def load_documents(paths: Sequence[str | Path]) -> tuple[list[Document], list[Problem]]:
-    files, problems = expand_paths(paths)
+    """Every document of every path. A path that yields no document at all is a problem:
+    an empty policy set would silently allow everything."""
     docs: list[Document] = []
-    for f in files:
-        try:
-            text = f.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(str(f), 0, "", f"cannot read: {exc}"))
-            continue
-        found, bad = read_documents(text, str(f))
-        docs.extend(found)
-        problems.extend(bad)
+    problems: list[Problem] = []
+    for raw in paths:
+        files, missing = expand_paths([raw])
+        problems.extend(missing)
+        found_here: list[Document] = []
+        bad_here: list[Problem] = []
+        for f in files:
+            try:
+                text = f.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                bad_here.append(Problem(str(f), 0, "", f"cannot read: {exc}"))
+                continue
+            found, bad = read_documents(text, str(f))
+            found_here.extend(found)
+            bad_here.extend(bad)
+        if files and not found_here and not bad_here:
+            bad_here.append(Problem(str(raw), 0, "", "no policy documents here (an empty "
+                                                     "policy set would allow everything)"))
+        docs.extend(found_here)
+        problems.extend(bad_here)
     return docs, problems
 
 
@@ -130,7 +152,7 @@ def parse_document(doc: Document) -> tuple[list[Policy], list[Problem]]:
         out.add("", f"expected a Kubernetes object (a map), got {type(data).__name__}")
         return [], out.items
     kind = data.get("kind")
-    if kind not in API_VERSIONS:
+    if not isinstance(kind, str) or kind not in API_VERSIONS:
         out.add("kind", f"unknown kind {kind!r}: expected {CNP}, {CCNP} or {KNP}")
         return [], out.items
     if data.get("apiVersion") != API_VERSIONS[kind]:
@@ -327,22 +349,29 @@ def _name_match(item: dict[str, Any]) -> NameMatch:
     return NameMatch(str(item["matchPattern"]), is_pattern=True)
 
 
-# Envoy and Cilium use RE2 (Go regexp syntax): no lookaround, no backreferences.
-_NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=")
+def _regex(text: Any, path: str, out: _Problems) -> Regex | None:
+    """An HTTP path/method/host regex, compiled with RE2 (see conformance/model/regex.py).
 
-
-def _regex(text: Any, path: str, out: _Problems) -> re.Pattern[str] | None:
+    A pattern RE2 rejects: the agent refuses the policy for `path` and `method`
+    (PortRuleHTTP.Sanitize, Go regexp), and Envoy refuses the rule for `host`; either way
+    it is not enforced as written, so the model refuses it too.
+    """
     if text is None or text == "":
         return None
-    if _NOT_RE2.search(str(text)):
-        out.add(path, f"{text!r} uses lookaround or a backreference, which RE2 (Go/Envoy) "
-                      "does not support; Cilium rejects the policy")
-        return None
     try:
-        return re.compile(str(text))
-    except re.error as exc:
-        out.add(path, f"invalid regular expression {text!r}: {exc}")
+        return compile_re2(str(text))
+    except RegexError as exc:
+        out.add(path, regex_rejection(str(text), str(exc), host=path.endswith(".host")))
         return None
+
+
+def regex_rejection(text: str, reason: str, *, host: bool = False) -> str:
+    """The one message for a regex RE2 rejects (loader and lint say the same)."""
+    who = ("Envoy refuses the rule (the agent does not check `host`)" if host
+           else "the Cilium agent rejects the policy")
+    return (f"{text!r} is not an RE2 regular expression ({reason}); {who}. RE2 (Go regexp, "
+            "Envoy safe_regex) has no lookaround, backreferences, conditionals, possessive "
+            "or atomic groups, and repeats at most {1000}")
 
 
 def _http_match(rule: dict[str, Any], path: str, out: _Problems) -> HttpMatch:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
 
 from conformance.model.probe import HttpRequest
+from conformance.model.regex import Regex, compile_re2, escape
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -77,24 +77,24 @@ class NameMatch:
 
     text: str
     is_pattern: bool
-    _cache: dict[bool, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
+    _cache: dict[bool, Regex] = field(default_factory=dict, compare=False, repr=False)
 
-    def regex(self, multi_label: bool) -> re.Pattern[str]:
+    def regex(self, multi_label: bool) -> Regex:
         if (rx := self._cache.get(multi_label)) is None:
-            rx = re.compile(self._translate(multi_label))
+            rx = compile_re2(self._translate(multi_label))
             self._cache[multi_label] = rx
         return rx
 
     def _translate(self, multi_label: bool) -> str:
         text = self.text.lower().rstrip(".")
         if not self.is_pattern:
-            return re.escape(text)
+            return escape(text)
         if text == "*":
             return r".+"
         head = ""
         if multi_label and text.startswith("**."):
             head, text = rf"(?:{_LABEL_CHARS}+\.)+", text[3:]
-        body = "".join(f"{_LABEL_CHARS}*" if ch == "*" else re.escape(ch) for ch in text)
+        body = "".join(f"{_LABEL_CHARS}*" if ch == "*" else escape(ch) for ch in text)
         return head + body
 
     def matches(self, name: str, multi_label: bool) -> bool:
@@ -115,9 +115,9 @@ class HeaderCheck:
 class HttpMatch:
     """One `rules.http[]` entry: method/path/host are whole-string regexes, fields ANDed."""
 
-    method: re.Pattern[str] | None
-    path: re.Pattern[str] | None
-    host: re.Pattern[str] | None
+    method: Regex | None  # RE2 (see conformance/model/regex.py)
+    path: Regex | None
+    host: Regex | None
     headers: tuple[HeaderCheck, ...]
     text: str
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 from conformance.model.errors import PolicyError, Problem
 from conformance.model.loader import Document, load_documents, parse_document
 from conformance.model.policy import PeerRule, Policy, PolicyRef
-from conformance.model.selectors import Identity
+from conformance.model.selectors import NAMESPACE_LABEL, Identity
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,12 @@ class PolicySet:
         self.policies: tuple[Policy, ...] = tuple(sorted(
             policies, key=lambda p: (p.ref.kind, p.ref.namespace or "", p.ref.name,
                                      p.ref.spec_path, p.ref.file, p.ref.document)))
-        self._cluster_wide = tuple(p for p in self.policies if p.ref.namespace is None)
-        self._by_namespace: dict[str, tuple[Policy, ...]] = {}
+        self._cluster_wide = _SelectorIndex(p for p in self.policies if p.ref.namespace is None)
+        by_namespace: dict[str, list[Policy]] = {}
         for p in self.policies:
             if p.ref.namespace is not None:
-                self._by_namespace[p.ref.namespace] = (
-                    *self._by_namespace.get(p.ref.namespace, ()), p)
+                by_namespace.setdefault(p.ref.namespace, []).append(p)
+        self._by_namespace = {ns: _SelectorIndex(ps) for ns, ps in by_namespace.items()}
         self._views: dict[tuple[Any, ...], EndpointView] = {}
         # Engine-owned memo of L3/L4 decisions; cleared with the set, never shared.
         self.side_cache: dict[tuple[Any, ...], Any] = {}
@@ -61,7 +61,9 @@ class PolicySet:
         """Policies whose endpointSelector/podSelector selects this endpoint."""
         if ident.kind != "pod" or ident.namespace is None:
             return ()
-        candidates = (*self._by_namespace.get(ident.namespace, ()), *self._cluster_wide)
+        own = self._by_namespace.get(ident.namespace)
+        candidates = (*(own.candidates(ident) if own else ()),
+                      *self._cluster_wide.candidates(ident))
         return tuple(p for p in candidates if p.selects(ident))
 
     def view(self, ident: Identity, direction: str) -> EndpointView:
@@ -78,6 +80,46 @@ class PolicySet:
             found = EndpointView(tuple(rules), default_deny_by, tuple(p.ref for p in selected))
             self._views[key] = found
         return found
+
+
+class _SelectorIndex:
+    """Policies by one label their endpoint selector requires, so that finding the policies
+    selecting an endpoint looks at the few that could, not at all of them (with one policy
+    per workload, lint asks this for every policy: quadratic without an index).
+
+    A policy is filed under the (key, value) pairs of one `In` requirement (not the
+    namespace, which the caller has already narrowed by); policies without one are always
+    candidates. Candidates keep the policies' order, and the caller still checks each.
+    """
+
+    def __init__(self, policies: Iterable[Policy]) -> None:
+        self._order: dict[int, int] = {}
+        self._always: list[Policy] = []
+        self._by_label: dict[tuple[str, str], list[Policy]] = {}
+        for position, p in enumerate(policies):
+            self._order[id(p)] = position
+            pairs = _index_pairs(p)
+            if not pairs:
+                self._always.append(p)
+            for pair in pairs:
+                self._by_label.setdefault(pair, []).append(p)
+
+    def candidates(self, ident: Identity) -> list[Policy]:
+        found = {id(p): p for p in self._always}
+        for key, (_source, value) in ident.labels.items():
+            for p in self._by_label.get((key, value), ()):
+                found[id(p)] = p
+        return sorted(found.values(), key=lambda p: self._order[id(p)])
+
+
+def _index_pairs(policy: Policy) -> list[tuple[str, str]]:
+    """The (key, value) pairs of the first usable `In` requirement; [] when there is none."""
+    if policy.endpoint_selector is None:
+        return []
+    for req in policy.endpoint_selector.requirements:
+        if req.op == "In" and req.values and req.key != NAMESPACE_LABEL:
+            return [(req.key, v) for v in sorted(req.values)]
+    return []
 
 
 def load_policies(paths: Sequence[str | Path]) -> PolicySet:

@@ -112,6 +112,15 @@ def _str(data: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
+def _opt_str(data: dict[str, Any], key: str, where: str, default: str) -> str:
+    value = data.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ProbeError(f"{where}.{key}: expected a string, got {type(value).__name__}")
+    return value
+
+
 def _probe_from_dict(data: dict[str, Any]) -> Probe:
     if not isinstance(data, dict):
         raise ProbeError("probe: expected a JSON object")
@@ -122,7 +131,7 @@ def _probe_from_dict(data: dict[str, Any]) -> Probe:
     port = data.get("port")
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise ProbeError(f"{where}.port: expected an integer 1-65535")
-    protocol = str(data.get("protocol", "TCP")).upper()
+    protocol = _opt_str(data, "protocol", where, "TCP").upper()
     if protocol not in ("TCP", "UDP"):
         raise ProbeError(f"{where}.protocol: expected TCP or UDP, got {protocol!r}")
     http = grpc = dns = None
@@ -132,11 +141,13 @@ def _probe_from_dict(data: dict[str, Any]) -> Probe:
         headers = h.get("headers", {}) or {}
         if not isinstance(headers, dict):
             raise ProbeError(f"{where}.http.headers: expected a map of name to value")
+        if not all(isinstance(v, str) for v in headers.values()):
+            raise ProbeError(f"{where}.http.headers: expected a map of name to string value")
         http = HttpRequest(
-            method=str(h.get("method", "GET")).upper(),
-            path=str(h.get("path", "/")),
-            headers={str(k): str(v) for k, v in headers.items()},
-            host=str(h["host"]) if h.get("host") else None,
+            method=_opt_str(h, "method", f"{where}.http", "GET").upper(),
+            path=_opt_str(h, "path", f"{where}.http", "/"),
+            headers={str(k): v for k, v in headers.items()},
+            host=_opt_str(h, "host", f"{where}.http", "") or None,
         )
     if (g := data.get("grpc")) is not None:
         if not isinstance(g, dict):
@@ -147,7 +158,7 @@ def _probe_from_dict(data: dict[str, Any]) -> Probe:
         if not isinstance(d, dict):
             raise ProbeError(f"{where}.dns: expected an object")
         dns = DnsQuery(name=_str(d, "name", f"{where}.dns").rstrip(".").lower(),
-                       qtype=str(d.get("qtype", "A")).upper())
+                       qtype=_opt_str(d, "qtype", f"{where}.dns", "A").upper())
     if sum(x is not None for x in (http, grpc, dns)) > 1:
         raise ProbeError(f"{where}: at most one of http, grpc, dns")
     return Probe(

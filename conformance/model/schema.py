@@ -7,23 +7,28 @@ reported with its field path (`spec.ingress[0].toPorts[0].ports[0].port`).
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
 import yaml
 
+from conformance.model.regex import Regex, compile_re2
+
 ENTITIES = ("all", "world", "cluster", "host", "init", "ingress", "unmanaged", "remote-node",
             "health", "none", "kube-apiserver")
 
-_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_FQDN_NAME = re.compile(r"([-a-zA-Z0-9_]+[.]?)+")
-_FQDN_PATTERN = re.compile(r"([-a-zA-Z0-9_*]+[.]?)+")
-_PORT_NAME = re.compile(r"([a-zA-Z0-9]-?)*[a-zA-Z](-?[a-zA-Z0-9])*")
+# The CRD and Kubernetes validation patterns. The API server checks them with Go's regexp
+# (RE2: linear time); compiled here with RE2 too, since with Python's backtracking `re`
+# `([-a-zA-Z0-9_]+[.]?)+` doubles its time with every character of a bad name (tens of
+# seconds at 30 characters).
+_LABEL_VALUE = compile_re2(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_DNS_LABEL = compile_re2(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = compile_re2(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_FQDN_NAME = compile_re2(r"([-a-zA-Z0-9_]+[.]?)+")
+_FQDN_PATTERN = compile_re2(r"([-a-zA-Z0-9_*]+[.]?)+")
+_PORT_NAME = compile_re2(r"([a-zA-Z0-9]-?)*[a-zA-Z](-?[a-zA-Z0-9])*")
 
 Issue = tuple[str, str]  # (field path, message)
 
@@ -46,13 +51,19 @@ def _string(value: Any) -> str | None:
     return None if isinstance(value, str) else f"expected a string, got {_kind(value)}"
 
 
-def _pattern(rx: re.Pattern[str], what: str, max_len: int) -> Callable[[Any], str | None]:
+def _pattern(rx: Regex, what: str, max_len: int) -> Callable[[Any], str | None]:
+    # Policies repeat the same few names and labels: remember each answer (an RE2 call
+    # through its Python binding costs microseconds; a dictionary lookup does not).
+    @lru_cache(maxsize=4096)
+    def valid(value: str) -> bool:
+        return rx.fullmatch(value) is not None
+
     def check(value: Any) -> str | None:
         if not isinstance(value, str):
             return f"expected {what} (a string), got {_kind(value)}; quote it"
         if len(value) > max_len:
             return f"{what} {value!r} is longer than {max_len} characters"
-        if not rx.fullmatch(value):
+        if not valid(value):
             return f"{value!r} is not a valid {what}"
         return None
     return check
@@ -84,7 +95,12 @@ def _port_string(value: Any) -> str | None:
         return f"expected a port number or name as a string, got {_kind(value)}"
     if value.isdigit():
         return None if int(value) <= 65535 else f"port {value} is above 65535"
-    return None if _PORT_NAME.fullmatch(value) else f"{value!r} is not a port number or name"
+    return None if _port_name(value) else f"{value!r} is not a port number or name"
+
+
+@lru_cache(maxsize=1024)
+def _port_name(value: str) -> bool:
+    return _PORT_NAME.fullmatch(value) is not None
 
 
 def _port_number(value: Any) -> str | None:
@@ -95,7 +111,7 @@ def _port_number(value: Any) -> str | None:
 
 def _int_or_string(value: Any) -> str | None:
     if isinstance(value, str):
-        return None if _PORT_NAME.fullmatch(value) else f"{value!r} is not a port name"
+        return None if _port_name(value) else f"{value!r} is not a port name"
     if _int(value) is None and 1 <= value <= 65535:
         return None
     return f"expected a port number 1-65535 or a port name, got {value!r}"

@@ -101,6 +101,19 @@ CASES = [
      "  egress:\n  - toCIDR: [203.0.113.0/24]\n", "1.20"),
     ("cidr-selects-no-pods", "  ingress:\n  - fromCIDRSet: [{cidr: 192.168.0.0/16}]\n",
      "  ingress:\n  - fromEntities: [world]\n", "1.20"),
+    # RE2 (Go regexp in the agent, Envoy safe_regex in the proxy) refuses these.
+    ("regex-not-re2", http("{path: '/a/(x)\\1'}"), http("{path: '/a/(x)x'}"), "1.20"),
+    ("regex-not-re2", http("{path: '/a{1001}'}"), http("{path: '/a{10}'}"), "1.20"),
+    ("regex-not-re2", http("{path: '/a(?=b)'}"), http("{path: '/ab'}"), "1.20"),
+    ("regex-not-re2", http("{method: 'GET|(?(1)P|D)OST'}"), http("{method: 'GET|POST'}"),
+     "1.20"),
+    ("regex-not-re2", http("{host: '(?<!x)api[.]example[.]com'}"),
+     http("{host: 'api[.]example[.]com'}"), "1.20"),
+    ("regex-not-re2", http("{path: '/a*+'}"), http("{path: '/a*'}"), "1.20"),
+    ("regex-too-large", http("{path: '/api/v1/(get-account|list-accounts|create-account|"
+                             "delete-account|update-account|transfer-funds|close-account)'}"),
+     http("{path: '/api/v1/[a-z-]+'}"), "1.20"),
+    ("regex-too-large", http("{path: '/" + "x" * 120 + "'}"), http("{path: '/x+'}"), "1.20"),
     ("rejected", "  ingress:\n  - toPorts: [{ports: [{port: 80, protocol: TCP}]}]\n",
      "  ingress:\n  - toPorts: [{ports: [{port: '80', protocol: TCP}]}]\n", "1.20"),
 ]

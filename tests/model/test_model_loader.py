@@ -78,7 +78,7 @@ def problem(tmp_path: Path, text: str) -> str:
      "RE2"),
     ("  ingress:\n  - toPorts:\n    - ports: [{port: '80', protocol: TCP}]\n"
      "      rules: {http: [{path: '/a[' }]}", "spec.ingress[0].toPorts[0].rules.http[0].path",
-     "invalid regular"),
+     "not an RE2 regular expression (missing ]: [)"),
     ("  ingress:\n  - fromEntities: [world]\n    authentication: {mode: sometimes}",
      "spec.ingress[0].authentication.mode", "not one of"),
     ("  egress:\n  - toFQDNs: [{matchName: 'bad name'}]", "spec.egress[0].toFQDNs[0].matchName",
