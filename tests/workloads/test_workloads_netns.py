@@ -3,12 +3,16 @@ namespace of our own, next to REJECT (refused) and no rule (ok) on the same targ
 
 from __future__ import annotations
 
+import itertools
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import netns
 from tests.support.account_service import AccountService, account_service
 from tests.support.netns import NetNs, veth_namespace
 from tests.support.prober_cli import by_id, run_prober
@@ -17,6 +21,15 @@ pytestmark = pytest.mark.netns
 
 HTTP_PORT, GRPC_PORT = 8080, 9090
 PROBE_TIMEOUT_S = 1.0
+REPO = Path(__file__).resolve().parents[2]
+HOLDER_TIMEOUT_S = 30.0
+# Another test worker: holds one namespace until its stdin closes.
+HOLD = """import sys
+from tests.support.netns import veth_namespace
+with veth_namespace() as ns:
+    print(ns.name, ns.host_ip, flush=True)
+    sys.stdin.read()
+"""
 
 
 @pytest.fixture
@@ -77,3 +90,25 @@ def test_namespace_is_gone_afterwards(netns_capable: None) -> None:
                             check=True).stdout
     links = subprocess.run(["ip", "link"], capture_output=True, text=True, check=True).stdout
     assert name not in listed and ns.host_if not in links
+
+
+def test_two_workers_never_share_a_block(netns_capable: None,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD], cwd=REPO, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        other_name, other_ip = holder.stdout.readline().split()
+        # Make this worker look like the holder to a pid-derived scheme (pid * 8 + a fresh
+        # per-process counter): that scheme put both on one block, so names and addresses
+        # collided whenever two xdist workers' pids were 1024 apart.
+        monkeypatch.setattr(os, "getpid", lambda: holder.pid)
+        monkeypatch.setattr(netns, "_counter", itertools.count(), raising=False)
+        with veth_namespace() as ns:
+            assert ns.name != other_name and ns.host_ip != other_ip
+            assert ns.run(["ip", "-4", "-o", "addr", "show", "dev", ns.ns_if]).stdout
+        holder.stdin.close()
+        assert holder.wait(HOLDER_TIMEOUT_S) == 0
+    finally:
+        holder.kill()
+        holder.wait(HOLDER_TIMEOUT_S)

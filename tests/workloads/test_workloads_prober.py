@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.account_service import AccountService, account_service
 from tests.support.badservers import resetting_server, silent_server
-from tests.support.ports import free_port
+from tests.support.ports import closed_port
 from tests.support.prober_cli import PROBER_TIMEOUT_S, by_id, run_prober, run_prober_raw
 from workloads.prober.netio import OUTCOMES
 
@@ -75,13 +75,13 @@ def test_grpc_ok_and_grpc_error(service: AccountService) -> None:
 
 
 def test_refused_from_a_closed_port_for_every_tcp_kind() -> None:
-    port = free_port()  # nothing listens here
-    results = run_prober([
-        {"id": "t", "kind": "tcp", "host": "127.0.0.1", "port": port},
-        {"id": "h", "kind": "http", "url": f"http://127.0.0.1:{port}/"},
-        {"id": "g", "kind": "grpc", "target": f"127.0.0.1:{port}",
-         "method": "/api.AccountService/GetAccount"},
-    ])
+    with closed_port() as port:
+        results = run_prober([
+            {"id": "t", "kind": "tcp", "host": "127.0.0.1", "port": port},
+            {"id": "h", "kind": "http", "url": f"http://127.0.0.1:{port}/"},
+            {"id": "g", "kind": "grpc", "target": f"127.0.0.1:{port}",
+             "method": "/api.AccountService/GetAccount"},
+        ])
     for result in results:
         assert result["outcome"] == "refused", result
         assert result["remote"] == f"127.0.0.1:{port}"
@@ -224,10 +224,11 @@ def test_outcome_vocabulary_is_the_issue_list() -> None:
 def test_concurrency_beyond_the_open_files_limit_is_lowered_not_turned_into_errors() -> None:
     """Past the fd limit probes would fail with EMFILE, an answer about the prober, not the
     path; the prober lowers its concurrency instead and says so on stderr."""
-    port = free_port()  # nothing listens: every probe must be `refused`
-    probes = [{"id": i, "kind": "tcp", "host": "127.0.0.1", "port": port} for i in range(400)]
     limit = ["sh", "-c", 'ulimit -n 128 && exec "$@"', "sh"]  # soft and hard limit 128
-    proc = run_prober_raw(json.dumps(probes), "--concurrency", "1024", wrap=limit)
+    with closed_port() as port:  # nothing listens: every probe must be `refused`
+        probes = [{"id": i, "kind": "tcp", "host": "127.0.0.1", "port": port}
+                  for i in range(400)]
+        proc = run_prober_raw(json.dumps(probes), "--concurrency", "1024", wrap=limit)
     assert proc.returncode == 0, proc.stderr
     assert {r["outcome"] for r in json.loads(proc.stdout)} == {"refused"}
     assert "--concurrency 1024 lowered to 64 (open-files limit)" in proc.stderr

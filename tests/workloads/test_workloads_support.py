@@ -6,9 +6,11 @@ import socket
 
 import pytest
 
-from tests.support.ports import free_ports
+from tests.support.ports import closed_port
 from tests.support.requirements import unavailable
 from tests.support.wait import wait_for
+
+IO_TIMEOUT_S = 5.0
 
 
 def test_missing_prerequisite_skips_locally(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -23,12 +25,14 @@ def test_missing_prerequisite_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> No
         unavailable("no engine")
 
 
-def test_free_ports_are_distinct_and_bindable() -> None:
-    ports = free_ports(5)
-    assert len(set(ports)) == 5
-    for port in ports:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", port))
+def test_a_closed_port_refuses_and_cannot_be_taken_while_held() -> None:
+    with closed_port() as port:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT_S).close()
+        with socket.socket() as rival, pytest.raises(OSError, match="in use"):
+            # What a parallel server would do (asyncio and grpc set SO_REUSEADDR too).
+            rival.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            rival.bind(("127.0.0.1", port))
 
 
 def test_wait_for_returns_the_value_or_names_what_it_waited_for() -> None:
