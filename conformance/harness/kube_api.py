@@ -211,3 +211,24 @@ class ClientKubeApi:
         stderr = ws.read_stderr() or ""
         code, message = parse_exec_status(ws.read_channel(EXEC_STATUS_CHANNEL) or "")
         return ExecResult(stdout=stdout, stderr=stderr, exit_code=code, message=message)
+
+    def port_forward(self, namespace: str, pod: str, port: int) -> Any:
+        """One pods/portforward WebSocket to `port` of the pod: the kubernetes client's
+        PortForward (`.socket(port)` is the connected end, `.error(port)` what the server
+        reported on the error channel, `.close()`). Raises ApiError when refused."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.stream import portforward
+
+        # portforward() swaps the ApiClient's call_api like stream() does: a client of its
+        # own per forward (the WebSocket does not need it once connected).
+        own: Any = client.ApiClient(self._api.configuration)
+        try:
+            return portforward(client.CoreV1Api(own).connect_get_namespaced_pod_portforward,
+                               pod, namespace, ports=str(port))
+        except ApiException as err:
+            # ws_client.portforward_call wraps every connect failure as status 0.
+            raise ApiError(int(err.status or 0), f"port-forward to {namespace}/{pod}:{port}"
+                           f": {err.reason or err.body}") from err
+        finally:
+            own.close()
