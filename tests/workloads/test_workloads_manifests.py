@@ -71,3 +71,37 @@ def test_service_ports_and_selector() -> None:
     assert svc["spec"]["selector"] == {"app": "account-service"}
     assert {p["name"]: (p["port"], p["protocol"]) for p in svc["spec"]["ports"]} == {
         "http": (8080, "TCP"), "grpc": (9090, "TCP")}
+
+
+def _pod_templates() -> list[tuple[str, dict[str, Any]]]:
+    """Every pod this directory makes: bare Pods and the templates of workload kinds."""
+    pods = []
+    for doc in _docs():
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        if doc["kind"] == "Pod":
+            pods.append((name, doc))
+        elif "template" in doc.get("spec", {}):
+            pods.append((name, doc["spec"]["template"]))
+    return pods
+
+
+def test_every_pod_runs_under_the_runtime_default_seccomp_profile() -> None:
+    pods = _pod_templates()
+    assert len(pods) == 3
+    for name, pod in pods:
+        spec = pod["spec"]
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            # A container-level profile would override the pod's; none may loosen it.
+            override = container.get("securityContext", {}).get("seccompProfile")
+            assert override in (None, {"type": "RuntimeDefault"}), (name, container["name"])
+
+
+def test_every_container_is_non_root_read_only_and_without_capabilities() -> None:
+    for name, pod in _pod_templates():
+        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True, name
+        for container in pod["spec"]["containers"]:
+            ctx = container["securityContext"]
+            assert ctx["allowPrivilegeEscalation"] is False, name
+            assert ctx["readOnlyRootFilesystem"] is True, name
+            assert ctx["capabilities"] == {"drop": ["ALL"]}, name
