@@ -68,7 +68,9 @@ class Fetcher:
             resp = self.session().get(url, stream=True,
                                       timeout=(self.connect_timeout_s, self.read_timeout_s))
         except requests.RequestException as exc:
-            raise DownloadError(f"GET {url}: {_why(exc, self)}") from None
+            tries = (f" (tried {self.retries + 1} times)"
+                     if type(exc) is requests.exceptions.ConnectionError else "")
+            raise DownloadError(f"GET {url}: {_why(exc, self)}{tries}") from None
         if resp.status_code != requests.codes.ok:
             resp.close()
             raise DownloadError(f"GET {url}: HTTP {resp.status_code} {resp.reason}")

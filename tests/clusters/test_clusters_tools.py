@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from clusters.download import Fetcher
 from clusters.errors import ToolError
 from clusters.tools import ToolPin, docker_cli, ensure_tool, load_pins, platform_names
 
@@ -168,11 +169,13 @@ def test_offline_with_nothing_usable_is_one_clear_error(tmp_path: Path) -> None:
     srv = Server(tmp_path / "www")
     base = srv.base
     srv.close()  # nothing listens there any more: like being offline
-    with pytest.raises(ToolError) as err:
-        ensure_tool("kind", pins={"kind": kind_pin(base)}, cache=tmp_path / "c", which=no_path)
+    with pytest.raises(ToolError) as err:  # retried (no backoff here), then one message
+        ensure_tool("kind", pins={"kind": kind_pin(base)}, cache=tmp_path / "c", which=no_path,
+                    fetcher=Fetcher(backoff_s=0.0))
     text = str(err.value)
     assert text.startswith("kind: not on PATH, and downloading the pinned v0.33.0 failed")
     assert "Install it by hand" in text and f"{base}/v0.33.0/kind-{OS}-{ARCH}" in text
+    assert "Connection refused (tried 5 times)" in text
     assert files_under(tmp_path / "c") == []
 
 
