@@ -10,7 +10,7 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -31,6 +31,7 @@ from conformance.harness.kube_portforward import (
 )
 from tests.emulated.relay_support import MemoryFlowLog, recorded_lines
 from tests.emulated.ws_support import IO_TIMEOUT_S, SERVE_POLL_S
+from tests.support.wait import wait_for
 
 ECHO_PORT = 7000  # the pod port the echo server stands for
 REFUSED_PORT = 7001  # a pod port nothing listens on
@@ -38,13 +39,6 @@ WAIT_S = 10.0
 FAST_S = 2.0  # what must end at once (close)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)  # poll
-    return True
 
 
 class EchoHandler(socketserver.BaseRequestHandler):
@@ -173,7 +167,7 @@ def test_refused_pod_port_is_reported_from_the_error_channel(
     try:
         with socket.create_connection(("127.0.0.1", local.port), IO_TIMEOUT_S) as conn:
             assert conn.recv(1) == b""  # the forward ends at once
-        assert wait_for(lambda: local.error() is not None)
+        wait_for(lambda: local.error() is not None, WAIT_S, "the forward's error")
         assert f"error forwarding port {REFUSED_PORT}" in (local.error() or "")
     finally:
         local.close()
@@ -199,7 +193,7 @@ def test_open_relay_follower_through_the_port_forward(echo: int) -> None:
                                        datetime(2026, 11, 26, 7, 40, tzinfo=UTC))
         try:
             log.append(*recorded_lines())
-            assert wait_for(lambda: len(follower.lines()) == 4)
+            wait_for(lambda: len(follower.lines()) == 4, WAIT_S, "the expected flow lines")
             assert follower.lines() == recorded_lines()[:4]
         finally:
             follower.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -22,6 +22,7 @@ from conformance.harness.kube_relay import (
     observe_command,
 )
 from tests.emulated.relay_support import MemoryFlowLog, recorded_lines
+from tests.support.wait import wait_for
 
 WAIT_S = 10.0  # deadline for anything the follower should see
 FAST_S = 2.0  # an error that must be reported at once, not after the connect timeout
@@ -29,13 +30,6 @@ NODES = ("kind-worker", "kind-worker2")
 BEFORE_ALL = datetime(2026, 11, 26, 7, 40, 0, tzinfo=UTC)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)  # poll
-    return True
 
 
 @pytest.fixture
@@ -74,7 +68,7 @@ def test_flows_sent_after_connect_arrive_byte_for_byte(
     with RelayFollower(relay.address, ["ztc-gw0", "ztc-gw1"], BEFORE_ALL) as follower:
         assert follower.lines() == []  # connected on the NODE_CONNECTED notice alone
         log.append(*lines)
-        assert wait_for(lambda: len(follower.lines()) == len(lines))
+        wait_for(lambda: len(follower.lines()) == len(lines), WAIT_S, "the expected flow lines")
         assert follower.lines() == lines
         assert len(parse_lines(follower.lines())) == len(lines)
         assert follower.error() is None and follower.notices() == []
@@ -86,7 +80,8 @@ def test_namespace_filter_keeps_flows_from_or_to_the_namespaces(
     log.append(*lines)
     with RelayFollower(relay.address, ["ztc-gw1"], BEFORE_ALL) as gw1, \
             RelayFollower(relay.address, ["kube-system"], BEFORE_ALL) as dns:
-        assert wait_for(lambda: len(gw1.lines()) == 2 and len(dns.lines()) == 1)
+        wait_for(lambda: len(gw1.lines()) == 2 and len(dns.lines()) == 1, WAIT_S,
+                 "the filtered flow lines")
         assert gw1.lines() == lines[4:6]  # from ztc-gw1 to kube-dns, and inside ztc-gw1
         assert dns.lines() == [lines[4]]  # only as a destination
 
@@ -97,10 +92,10 @@ def test_since_replays_from_that_instant_on(relay: RelayServer, log: MemoryFlowL
     # lines[3] is stamped 07:40:01.250535Z exactly: "before since" excludes, equal keeps.
     since = datetime(2026, 11, 26, 7, 40, 1, 250535, tzinfo=UTC)
     with RelayFollower(relay.address, ["ztc-gw0", "ztc-gw1"], since) as follower:
-        assert wait_for(lambda: len(follower.lines()) == 3)
+        wait_for(lambda: len(follower.lines()) == 3, WAIT_S, "the expected flow lines")
         log.append(lines[0])  # stamped before since: never sent, even when new
         log.append(lines[5])
-        assert wait_for(lambda: len(follower.lines()) == 4)
+        wait_for(lambda: len(follower.lines()) == 4, WAIT_S, "the expected flow lines")
         assert follower.lines() == [*lines[3:6], lines[5]]
 
 
@@ -108,7 +103,7 @@ def test_dropped_stream_is_one_clear_error_at_once(relay: RelayServer) -> None:
     with RelayFollower(relay.address, ["ztc-gw0"], BEFORE_ALL) as follower:
         started = time.monotonic()
         relay.drop_streams()
-        assert wait_for(lambda: follower.error() is not None, FAST_S)
+        wait_for(lambda: follower.error() is not None, FAST_S, "the follower's error")
         assert time.monotonic() - started < FAST_S
         error = follower.error()
         assert error is not None
@@ -142,7 +137,7 @@ def test_an_entry_the_proto_cannot_carry_ends_the_stream_with_its_name(
     with RelayFollower(relay.address, [], BEFORE_ALL) as follower:
         log.append_dict({"flow": {"time": "2026-11-26T07:40:05Z", "mystery_field": 1},
                          "time": "2026-11-26T07:40:05Z"})
-        assert wait_for(lambda: follower.error() is not None, FAST_S)
+        wait_for(lambda: follower.error() is not None, FAST_S, "the follower's error")
         assert "INTERNAL" in (follower.error() or "")
         assert "mystery_field" in (follower.error() or "")
 
@@ -162,4 +157,4 @@ def test_relay_stop_ends_the_follow_with_an_error(log: MemoryFlowLog) -> None:
     server = RelayServer(log, nodes=NODES)
     with RelayFollower(server.address, ["ztc-gw0"], BEFORE_ALL) as follower:
         server.stop()
-        assert wait_for(lambda: follower.error() is not None, FAST_S)
+        wait_for(lambda: follower.error() is not None, FAST_S, "the follower's error")
