@@ -69,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
     pins = sub.add_parser("pins", help="tool pins (clusters/pins.yaml)")
     refresh_text = ("record the SHA-256 of every pinned tool's release per OS/arch from the "
                     "publishers' checksum files (needs internet)")
-    pins.add_subparsers(dest="pins_verb", required=True).add_parser(
+    pins.add_subparsers(dest="pins_verb", metavar="refresh", required=True).add_parser(
         "refresh", help=refresh_text, description=refresh_text).add_argument(
         "--pins", help="the pins file to update (default: clusters/pins.yaml)")
     return ap
