@@ -7,12 +7,22 @@ changed here, before client results, flows and counters are produced from the de
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
-from conformance.harness.simulated_policies import Version
 from conformance.model import PolicySet, evaluate
 from conformance.model.probe import Fqdn, Probe
+
+
+class Version(Protocol):
+    """A policy repository version: its objects and their compiled model."""
+
+    @property
+    def docs(self) -> Mapping[Any, dict[str, Any]]: ...
+
+    def policies(self) -> PolicySet: ...
+
 
 CILIUM_VERSION = "1.20.0"
 MODEL_VERSION = "1.20"

@@ -4,7 +4,7 @@ One printed line is `{"flow": {...}, "node_name": ..., "time": ...}`. Keys are t
 field names (snake_case) except `IP`, `Type`, `Summary`, `TCP`/`UDP` and endpoint `ID`;
 enums are names; zero values are left out; 64-bit integers are strings.
 This module only builds dicts; which flows a transaction produces is decided by the
-caller (simulated_traffic).
+caller (traffic.py).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from conformance.harness.simulated_flows import (
+from clusters.emulated.flows import (
     DROP_REASONS,
     EVENT_DROP,
     EVENT_L7,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from conformance.harness.simulated_world import (
+from clusters.emulated.world import (
     CLUSTER_DOMAIN,
     DNS_PORT,
     EXTERNAL_TARGETS,

@@ -1,10 +1,10 @@
 """One simulated batch: decide each probe, answer like the prober, emit flows and counts.
 
-For each probe: route it (simulated_routes), run the implicit DNS lookup a named
-destination needs, decide the connection (simulated_decide), then produce
+For each probe: route it (routes.py), run the implicit DNS lookup a named
+destination needs, decide the connection (decide.py), then produce
 - the prober's result (issue 2 format),
-- the Hubble flows of the exchange (simulated_flows), which are counted per node
-  (simulated_metrics) and handed to `publish` for the followers.
+- the Hubble flows of the exchange (flows.py), which are counted per node
+  (metrics.py) and handed to `publish` for the followers.
 Timestamps are virtual: a dropped SYN is retried at 1, 3, 7 ... s after the first one,
 and its flows carry those times, while the batch itself returns at once.
 """
@@ -18,9 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from conformance.harness.cluster import ACCOUNT_SERVICE, GRPC_PORT, HTTP_PORT
-from conformance.harness.simulated_decide import Decider, Decision
-from conformance.harness.simulated_flows import (
+from clusters.emulated.decide import Decider, Decision, Version
+from clusters.emulated.flows import (
     Endpoint,
     Packet,
     dns_flow,
@@ -28,9 +27,8 @@ from conformance.harness.simulated_flows import (
     http_flow,
     trace_flow,
 )
-from conformance.harness.simulated_metrics import NodeCounters
-from conformance.harness.simulated_policies import Version
-from conformance.harness.simulated_routes import (
+from clusters.emulated.metrics import NodeCounters
+from clusters.emulated.routes import (
     Route,
     RouteError,
     lookup_probe,
@@ -38,7 +36,7 @@ from conformance.harness.simulated_routes import (
     route,
     world_probe,
 )
-from conformance.harness.simulated_world import (
+from clusters.emulated.world import (
     DNS_PORT,
     DNS_TTL,
     EXTERNAL_PORTS,
@@ -47,6 +45,7 @@ from conformance.harness.simulated_world import (
     SimPod,
     World,
 )
+from conformance.harness.cluster import ACCOUNT_SERVICE, GRPC_PORT, HTTP_PORT
 from conformance.model.expectation import ACCESS_DENIED_BODY
 
 SYN_RETRIES_AT_S = (0.0, 1.0, 3.0, 7.0, 15.0, 31.0)  # Linux initial RTO 1 s, doubling
@@ -71,15 +70,23 @@ EPHEMERAL_PORTS = (32768, 60999)
 Publish = Callable[[dict[str, Any]], None]
 
 
+# (client pod, destination pod or None) -> the policy version in force for that pair:
+# egress is enforced by the client's endpoint, ingress by the destination's.
+VersionFor = Callable[[SimPod, SimPod | None], Version]
+
+
 @dataclass
 class Batch:
-    """One probe's context in a batch: the policy version in force, the source pod, its
+    """One probe's context in a batch: the policy versions in force, the source pod, its
     start time and the flows it produced."""
 
-    version: Version
+    versions: VersionFor
     client: SimPod
     start: float  # wall-clock epoch seconds
     flows: list[dict[str, Any]] = field(default_factory=list)
+
+    def version(self, dest: SimPod | None) -> Version:
+        return self.versions(self.client, dest)
 
 
 class Traffic:
@@ -100,11 +107,11 @@ class Traffic:
 
     # ---- batch -------------------------------------------------------------------
 
-    def run(self, version: Version, client: SimPod, start: float,
+    def run(self, versions: VersionFor, client: SimPod, start: float,
             probes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         results = []
         for probe in probes:
-            batch = Batch(version=version, client=client, start=start + self.probe_delay())
+            batch = Batch(versions=versions, client=client, start=start + self.probe_delay())
             results.append(self._one(batch, probe))
             for flow in batch.flows:
                 self.counters[flow["node_name"]].count_flow(flow)
@@ -128,7 +135,8 @@ class Traffic:
             if failed is not None:
                 return {"id": pid, **failed, "elapsed_ms": round(elapsed * 1000)}
         world = world_probe(str(pid), b.client, r) if r.fqdn else None
-        decision = self.decider.decide(b.version, model_probe(str(pid), b.client, r), world)
+        decision = self.decider.decide(b.version(r.dest_pod),
+                                       model_probe(str(pid), b.client, r), world)
         return {"id": pid, **self._connect(b, str(pid), r, decision, b.start + elapsed, elapsed)}
 
     # ---- DNS ---------------------------------------------------------------------
@@ -138,7 +146,8 @@ class Traffic:
         dns_pod = self.world.backends("kube-system", "kube-dns")[
             self.rng.randrange(len(self.world.backends("kube-system", "kube-dns")))]
         assert r.lookup is not None
-        d = self.decider.decide(b.version, lookup_probe(pid, b.client, dns_pod, r.lookup))
+        d = self.decider.decide(b.version(dns_pod),
+                                lookup_probe(pid, b.client, dns_pod, r.lookup))
         answer = self._dns_exchange(b, dns_pod, r.lookup, "A", d, r.timeout_s, b.start)
         if answer["outcome"] == "ok":
             return None, answer["elapsed_ms"] / 1000
@@ -151,7 +160,7 @@ class Traffic:
 
     def _dns_probe(self, b: Batch, pid: str, r: Route) -> dict[str, Any]:
         assert r.dns is not None and r.dest_pod is not None
-        d = self.decider.decide(b.version, model_probe(pid, b.client, r))
+        d = self.decider.decide(b.version(r.dest_pod), model_probe(pid, b.client, r))
         return self._dns_exchange(b, r.dest_pod, r.dns.name, r.dns.qtype, d, r.timeout_s,
                                   b.start, server=r.connect_ip, transport=r.transport)
 

@@ -7,6 +7,7 @@ cluster and against the simulated one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,6 +61,27 @@ class EndpointRevision:
     has_identity: bool
     policy_revision: int  # status.policy.realized["policy-revision"]
     proxy_policy_revision: int  # status.policy["proxy-policy-revision"] (beside `realized`)
+    labels: tuple[str, ...] = ()  # status.identity.labels, e.g. "k8s:app=account-service"
+
+
+@dataclass(frozen=True)
+class AgentPolicy:
+    """One agent's answer to `cilium-dbg policy get -o json`: its repository revision and
+    the uids of the objects whose rules it holds, read from one answer."""
+
+    node: str
+    revision: int
+    uids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class NamespaceInfo:
+    """A namespace as listed: its labels and creation time (metadata.creationTimestamp as
+    epoch seconds), what telling a live run's objects from stale ones needs."""
+
+    name: str
+    labels: dict[str, str]
+    created: float
 
 
 @dataclass(frozen=True)
@@ -82,9 +104,15 @@ class FlowFollower(Protocol):
 class Cluster(Protocol):
     def facts(self) -> ClusterFacts: ...
 
-    def deploy_workloads(self, namespace: str) -> list[PodInfo]:
-        """Create the namespace (if needed) with account-service (2 replicas, spread over
-        nodes), payment-processor and audit-logger; wait until all are Ready."""
+    def deploy_workloads(self, namespace: str,
+                         labels: Mapping[str, str] | None = None) -> list[PodInfo]:
+        """Create the namespace (if needed; with `labels` besides
+        app.kubernetes.io/part-of=zt-conformance) with account-service (2 replicas,
+        spread over nodes), payment-processor and audit-logger; wait until all are Ready."""
+        ...
+
+    def list_namespaces(self, label_selector: str) -> list[NamespaceInfo]:
+        """Namespaces matching a Kubernetes label selector (`key=value,key`)."""
         ...
 
     def delete_namespace(self, namespace: str) -> None: ...
@@ -93,14 +121,17 @@ class Cluster(Protocol):
         """Pod name -> Ready condition (kubelet probes come from the host entity)."""
         ...
 
-    def apply(self, docs: list[dict[str, Any]]) -> None:
-        """Create or replace policy objects; raise PolicyRejected with the server's words."""
+    def apply(self, docs: list[dict[str, Any]]) -> list[str]:
+        """Create or replace policy objects (server-side apply); their uids, in order.
+        Raise PolicyRejected with the server's words."""
         ...
 
-    def delete(self, docs: list[dict[str, Any]]) -> None: ...
+    def delete(self, docs: list[dict[str, Any]]) -> list[str]:
+        """Delete policy objects; the uids of those that existed."""
+        ...
 
-    def policy_revisions(self) -> dict[str, int]:
-        """Node name -> the agent's current policy revision."""
+    def agent_policies(self) -> list[AgentPolicy]:
+        """Every agent's policy repository: revision and object uids, one answer each."""
         ...
 
     def endpoint_revisions(self) -> list[EndpointRevision]: ...

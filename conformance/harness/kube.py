@@ -8,10 +8,10 @@ paragraphs - runs in the self-tests against recorded API responses.
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,10 +19,12 @@ import yaml
 
 from conformance.harness.cluster import (
     FEATURE_FQDN_TARGETS,
+    AgentPolicy,
     ClusterError,
     ClusterFacts,
     EndpointRevision,
     MetricsScrape,
+    NamespaceInfo,
     PodInfo,
     PolicyRejected,
 )
@@ -32,9 +34,9 @@ from conformance.harness.kube_cilium import (
     AGENT_NAMESPACE,
     AGENT_SELECTOR,
     ENDPOINT_LIST_ARGV,
-    REVISION_ARGV,
+    POLICY_GET_ARGV,
     parse_endpoints,
-    parse_revision,
+    parse_policy,
 )
 from conformance.harness.kube_hubble import HubbleFollower
 from conformance.harness.kube_objects import (
@@ -55,7 +57,6 @@ WORKLOADS_READY_TIMEOUT_S = 300.0
 NAMESPACE_GONE_TIMEOUT_S = 180.0
 POLL_S = 1.0
 PARALLEL_AGENTS = 8
-EXEC_STDIN_EOF_MINOR = 30  # the v5 exec protocol (stdin close) arrived in Kubernetes 1.30
 METRICS_PORTS = (9965, 9962)  # Hubble metrics, agent metrics
 MARKER_CONFIGMAP = ("kube-system", "zt-conformance")
 TARGETS_KEY = "external-targets"
@@ -87,7 +88,6 @@ class KubeCluster:
         self._clock = clock
         self._sleep = sleep
         self._facts: ClusterFacts | None = None
-        self._minor: int | None = None
         self._followers: list[HubbleFollower] = []
 
     # ---- connecting -------------------------------------------------------------------
@@ -123,8 +123,6 @@ class KubeCluster:
                 f"answer: {err.message}. Is the cluster running (`kind get clusters`, "
                 "`kubectl get nodes`)? Pass the right --kubeconfig/--context, or use "
                 "--cluster=kind to create one.") from err
-        minor = re.match(r"\d+", str(version.get("minor", "")))
-        self._minor = int(minor.group()) if minor else 0
         return str(version.get("gitVersion", "unknown"))
 
     # ---- facts --------------------------------------------------------------------------
@@ -207,12 +205,12 @@ class KubeCluster:
             raise ClusterError(f"no workload manifests (*.yaml) in {self.manifests_dir}")
         return docs
 
-    def deploy_workloads(self, namespace: str) -> list[PodInfo]:
+    def deploy_workloads(self, namespace: str,
+                         labels: Mapping[str, str] | None = None) -> list[PodInfo]:
         docs = self.workload_manifests()
+        ns_labels = {**(labels or {}), "app.kubernetes.io/part-of": "zt-conformance"}
         self._apply_object({"apiVersion": "v1", "kind": "Namespace",
-                            "metadata": {"name": namespace,
-                                         "labels": {"app.kubernetes.io/part-of":
-                                                    "zt-conformance"}}})
+                            "metadata": {"name": namespace, "labels": ns_labels}})
         for doc in docs:
             placed = {**doc, "metadata": {**doc.get("metadata", {}), "namespace": namespace}}
             self._apply_object(placed)
@@ -254,6 +252,22 @@ class KubeCluster:
                                    f"{NAMESPACE_GONE_TIMEOUT_S:g}s")
             self._sleep(POLL_S)
 
+    def list_namespaces(self, label_selector: str) -> list[NamespaceInfo]:
+        try:
+            listing = self._get("/api/v1/namespaces", {"labelSelector": label_selector})
+        except ApiError as err:
+            raise ClusterError(f"listing namespaces ({label_selector}): {err.message}"
+                               ) from err
+        out = []
+        for item in listing.get("items") or []:
+            meta = item.get("metadata") or {} if isinstance(item, dict) else {}
+            if not meta.get("name"):
+                continue
+            out.append(NamespaceInfo(name=str(meta["name"]),
+                                     labels=dict(meta.get("labels") or {}),
+                                     created=_epoch(meta.get("creationTimestamp"))))
+        return out
+
     def pods_ready(self, namespace: str) -> dict[str, bool]:
         pods = self._pods(namespace, None)
         return {p["metadata"]["name"]: pod_ready(p) for p in pods
@@ -261,35 +275,52 @@ class KubeCluster:
 
     # ---- policies -----------------------------------------------------------------------
 
-    def apply(self, docs: list[dict[str, Any]]) -> None:
+    def apply(self, docs: list[dict[str, Any]]) -> list[str]:
+        uids = []
         for doc in docs:
             try:
-                self._apply_object(doc)
+                answer = self._apply_object(doc)
             except ApiError as err:
                 raise PolicyRejected(_rejection(doc, err)) from err
+            uid = (answer.get("metadata") or {}).get("uid")
+            if not isinstance(uid, str) or not uid:
+                raise ClusterError(f"the API server accepted {_name(doc)} but its answer has "
+                                   "no metadata.uid, which the policy wait needs")
+            uids.append(uid)
+        return uids
 
-    def delete(self, docs: list[dict[str, Any]]) -> None:
+    def delete(self, docs: list[dict[str, Any]]) -> list[str]:
+        """The uid is read before the DELETE: its answer is the object for some kinds and
+        a `Status` for others (apiserver `registry/generic/registry/store.go` Delete)."""
+        uids = []
         for doc in docs:
             try:
                 path = object_path(doc)
             except ValueError as err:
                 raise PolicyRejected(str(err)) from err
             try:
+                uid = (self._get(path).get("metadata") or {}).get("uid")
                 self.api.request("DELETE", path, timeout=REQUEST_TIMEOUT_S)
             except ApiError as err:
-                if err.status != 404:
-                    raise ClusterError(f"deleting {_name(doc)}: {err.message}") from err
+                if err.status == 404:
+                    continue
+                raise ClusterError(f"deleting {_name(doc)}: {err.message}") from err
+            if isinstance(uid, str) and uid:
+                uids.append(uid)
+        return uids
 
-    def _apply_object(self, doc: dict[str, Any]) -> None:
-        """Server-side apply: creates or updates, so re-running a scenario is harmless."""
+    def _apply_object(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply: creates or updates, so re-running a scenario is harmless.
+        The answer is the object as stored (with metadata.uid)."""
         try:
             path = object_path(doc)
         except ValueError as err:
             raise PolicyRejected(str(err)) from err
-        self.api.request("PATCH", path, body=doc,
-                         query={"fieldManager": FIELD_MANAGER, "force": "true"},
-                         content_type="application/apply-patch+yaml",
-                         timeout=REQUEST_TIMEOUT_S)
+        answer = self.api.request("PATCH", path, body=doc,
+                                  query={"fieldManager": FIELD_MANAGER, "force": "true"},
+                                  content_type="application/apply-patch+yaml",
+                                  timeout=REQUEST_TIMEOUT_S)
+        return answer if isinstance(answer, dict) else {}
 
     # ---- agents ---------------------------------------------------------------------------
 
@@ -311,12 +342,12 @@ class KubeCluster:
                                f"({AGENT_CONTAINER}) failed: {_failure(result)}")
         return result.stdout
 
-    def policy_revisions(self) -> dict[str, int]:
-        def one(pod: dict[str, Any]) -> tuple[str, int]:
+    def agent_policies(self) -> list[AgentPolicy]:
+        def one(pod: dict[str, Any]) -> AgentPolicy:
             node = _node(pod)
-            return node, parse_revision(node, self._agent_exec(pod, REVISION_ARGV))
+            return parse_policy(node, self._agent_exec(pod, POLICY_GET_ARGV))
 
-        return dict(_parallel(one, self.agent_pods()))
+        return _parallel(one, self.agent_pods())
 
     def endpoint_revisions(self) -> list[EndpointRevision]:
         def one(pod: dict[str, Any]) -> list[EndpointRevision]:
@@ -343,15 +374,15 @@ class KubeCluster:
 
     # ---- probes and flows -------------------------------------------------------------------
 
-    def prober_argv(self, payload: str) -> list[str]:
-        """`prober run`; without the v5 exec protocol on both ends (server and kubernetes
-        client) stdin never reaches EOF, so `head -c` hands the prober exactly the batch
-        and then closes its input."""
-        if self._minor is None:
-            self.check_reachable()
-        client_eof = bool(getattr(self.api, "stdin_eof", True))
-        if client_eof and (self._minor or 0) >= EXEC_STDIN_EOF_MINOR:
-            return list(PROBER_ARGV)
+    @staticmethod
+    def prober_argv(payload: str) -> list[str]:
+        """`prober run` fed exactly the batch's bytes by `head -c`.
+
+        Closing an exec's stdin needs the v5 channel protocol on both ends, and which one
+        is used is known only after the WebSocket handshake
+        (`apiserver/pkg/util/wsstream/conn.go` picks from the client's offer; proxies and
+        older servers answer v4). The argv travels in the URL, before that: so the
+        prober's input is byte-counted and never waits for an EOF that may not come."""
         size = len(payload.encode())
         return ["sh", "-c", f"head -c {size} | {' '.join(PROBER_ARGV)}"]
 
@@ -428,6 +459,16 @@ class KubeCluster:
         except ApiError as err:
             raise ClusterError(f"listing pods in {namespace}: {err.message}") from err
         return [p for p in listing.get("items") or [] if isinstance(p, dict)]
+
+
+def _epoch(stamp: Any) -> float:
+    """RFC 3339 `metadata.creationTimestamp` (always UTC, `Z`) as epoch seconds; 0 when
+    absent or unreadable (then the object counts as old)."""
+    try:
+        return datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _where(kubeconfig: str | None, context: str | None) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from conformance.harness.cluster import ClusterError
 
 EXEC_STATUS_CHANNEL = 3
+V5_CHANNEL = "v5.channel.k8s.io"  # adds the close frame [255, channel] (Kubernetes 1.30)
 EXEC_UPDATE_S = 1.0  # longest single wait for websocket frames while polling an exec
 
 
@@ -51,7 +52,7 @@ class KubeApi(Protocol):
     def exec(self, namespace: str, pod: str, container: str | None, argv: list[str],
              stdin: str | None, *, timeout: float) -> ExecResult:
         """Run argv in the container; stdin (if given) is written, then closed where the
-        server speaks the v5 exec protocol (Kubernetes >= 1.30)."""
+        connection negotiated the v5 exec protocol."""
         ...
 
 
@@ -70,13 +71,10 @@ def status_error(status: int, body: Any, fallback: str) -> ApiError:
     return ApiError(status, str(data.get("message") or fallback), str(data.get("reason") or ""))
 
 
-def client_closes_stdin() -> bool:
-    """Whether the installed kubernetes client can end an exec's stdin: the v5 protocol's
-    close frame (`WSClient.close_channel`) arrived in kubernetes 36; older clients offer
-    only v4, so the command never sees EOF."""
-    from kubernetes.stream.ws_client import WSClient
-
-    return hasattr(WSClient, "close_channel")
+def negotiated(ws: Any) -> str:
+    """The subprotocol the server chose, as the kubernetes client's WSClient records it
+    (`stream/ws_client.py`: `subprotocol` from the handshake's response headers)."""
+    return str(getattr(ws, "subprotocol", None) or "")
 
 
 def parse_exec_status(text: str) -> tuple[int, str]:
@@ -104,8 +102,6 @@ class ClientKubeApi:
 
     def __init__(self, api_client: Any) -> None:
         self._api = api_client
-        # Read by KubeCluster.prober_argv: without it, stdin must be byte-counted.
-        self.stdin_eof = client_closes_stdin()
 
     def request(self, method: str, path: str, *, body: Any = None,
                 query: dict[str, str] | None = None, content_type: str | None = None,
@@ -189,24 +185,41 @@ class ClientKubeApi:
             own.close()
 
     @staticmethod
+    def _feed(ws: Any, stdin: str) -> None:
+        ws.write_stdin(stdin)
+        # EOF exists only in the v5 protocol, as negotiated on this connection (the
+        # server may answer v4 to a v5 offer; kubernetes clients < 36 offer only v4
+        # and lack close_channel). Without it the command must stop reading by
+        # itself (KubeCluster.prober_argv byte-counts).
+        close_channel = getattr(ws, "close_channel", None)
+        if negotiated(ws) == V5_CHANNEL and callable(close_channel):
+            close_channel(0)
+
+    @staticmethod
     def _finish(ws: Any, namespace: str, pod: str, argv: list[str], stdin: str | None,
                 timeout: float) -> ExecResult:
         """Feed stdin, wait (bounded) for the process to end, collect its output."""
+        from websocket import WebSocketException
+
         if stdin is not None:
-            ws.write_stdin(stdin)
-            # EOF needs the v5 protocol (Kubernetes >= 1.30, kubernetes client >= 36); on
-            # older servers this is a no-op, with older clients it is absent, and the
-            # caller's command must stop reading by itself.
-            close_channel = getattr(ws, "close_channel", None)
-            if callable(close_channel):
-                close_channel(0)
+            try:
+                ClientKubeApi._feed(ws, stdin)
+            except (OSError, WebSocketException):
+                # The command ended (and the server closed) before taking all its input:
+                # what it printed and its status are still to be read.
+                pass
         deadline = time.monotonic() + timeout
         while ws.is_open():
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ApiError(0, f"exec {' '.join(argv)!r} in {namespace}/{pod} did not "
                                f"finish within {timeout:g}s")
-            ws.update(timeout=min(left, EXEC_UPDATE_S))
+            try:
+                ws.update(timeout=min(left, EXEC_UPDATE_S))
+            except (OSError, WebSocketException):
+                # The server hung up (answering its close frame failed, or the connection
+                # dropped): what arrived is all there is; no status means a failure.
+                break
         stdout = ws.read_stdout() or ""
         stderr = ws.read_stderr() or ""
         code, message = parse_exec_status(ws.read_channel(EXEC_STATUS_CHANNEL) or "")

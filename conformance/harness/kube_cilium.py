@@ -1,8 +1,15 @@
-"""Reading the Cilium agents' answers: policy revisions and the endpoint list.
+"""Reading the Cilium agents' answers: the policy repository and the endpoint list.
 
-`cilium-dbg policy get -o jsonpath={.revision}` prints the agent's policy revision;
+`cilium-dbg policy get -o json` prints the REST API's `models.Policy`
+(`api/v1/models/policy.go`): `{"policy": "<JSON text of the rules>", "revision": N}`,
+both from one `Repo.Search()` (`daemon/restapi/policy.go` getPolicyHandler). The rules
+are `api.Rule`s up to 1.19 (`labels` of `{"key", "value", "source"}`) and
+`types.PolicyEntry`s in 1.20 (`pkg/policy/types/policyentry.go`: no JSON tags, so the
+field is `Labels`); both forms are read. Only 1.18 filters by label arguments; 1.19 and
+1.20 print the whole repository (and 1.20 marks the command deprecated), so the whole
+repository is read on every version.
 `cilium-dbg endpoint list -o json` prints every endpoint on the node with
-`status.identity.id`, `status.policy.realized["policy-revision"]` and
+`status.identity.{id,labels}`, `status.policy.realized["policy-revision"]` and
 `status.policy["proxy-policy-revision"]`.
 """
 
@@ -11,22 +18,56 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conformance.harness.cluster import ClusterError, EndpointRevision
+from conformance.harness.cluster import AgentPolicy, ClusterError, EndpointRevision
 
 AGENT_NAMESPACE = "kube-system"
 AGENT_SELECTOR = "k8s-app=cilium"
 AGENT_CONTAINER = "cilium-agent"
-REVISION_ARGV = ["cilium-dbg", "policy", "get", "-o", "jsonpath={.revision}"]
+POLICY_GET_ARGV = ["cilium-dbg", "policy", "get", "-o", "json"]
 ENDPOINT_LIST_ARGV = ["cilium-dbg", "endpoint", "list", "-o", "json"]
 IDENTITY_UNKNOWN = 0  # an endpoint still waiting for its identity
+# The label every rule imported from a Kubernetes object carries
+# (pkg/k8s/apis/cilium.io/utils/utils.go GetPolicyLabels, source "k8s").
+POLICY_UID_LABEL = "io.cilium.k8s.policy.uid"
 
 
-def parse_revision(node: str, text: str) -> int:
-    value = text.strip().strip("'\"")
-    if not value.isdigit():
-        raise ClusterError(f"agent on {node}: `{' '.join(REVISION_ARGV)}` printed {text!r}, "
-                           "expected a policy revision number")
-    return int(value)
+def _label_uid(label: Any) -> str | None:
+    """The uid in one label, as `{"key", "value", "source"}` or as `k8s:key=value`."""
+    if isinstance(label, dict):
+        if label.get("key") == POLICY_UID_LABEL and isinstance(label.get("value"), str):
+            return str(label["value"])
+        return None
+    if isinstance(label, str):
+        key, _, value = label.partition("=")
+        if key.split(":", 1)[-1] == POLICY_UID_LABEL and value:
+            return value
+    return None
+
+
+def parse_policy(node: str, text: str) -> AgentPolicy:
+    """AgentPolicy from `cilium-dbg policy get -o json`."""
+    what = f"agent on {node}: `{' '.join(POLICY_GET_ARGV)}`"
+    try:
+        answer = json.loads(text)
+        # An empty repository marshals as `null` (a nil api.Rules slice).
+        rules = (json.loads(answer["policy"]) if answer.get("policy") else None) or []
+        revision = answer["revision"]
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ClusterError(f"{what} did not print a policy answer "
+                           f"({{\"policy\": ..., \"revision\": N}}): {err}; first bytes: "
+                           f"{text[:200]!r}") from err
+    if not isinstance(revision, int) or isinstance(revision, bool) or \
+            not isinstance(rules, list):
+        raise ClusterError(f"{what}: expected a revision number and a list of rules, got "
+                           f"{type(revision).__name__} and {type(rules).__name__}")
+    uids = set()
+    for rule in rules:
+        labels = (rule.get("labels") or rule.get("Labels")) if isinstance(rule, dict) else None
+        for label in labels if isinstance(labels, list) else []:
+            uid = _label_uid(label)
+            if uid:
+                uids.add(uid)
+    return AgentPolicy(node=node, revision=revision, uids=frozenset(uids))
 
 
 def _int(value: Any) -> int:
@@ -46,7 +87,10 @@ def parse_endpoints(node: str, text: str) -> list[EndpointRevision]:
         if not isinstance(ep, dict):
             continue
         status = ep.get("status") or {}
-        identity = _int((status.get("identity") or {}).get("id"))
+        ident = status.get("identity") or {}
+        identity = _int(ident.get("id"))
+        raw_labels = ident.get("labels")
+        labels: list[Any] = raw_labels if isinstance(raw_labels, list) else []
         policy = status.get("policy") or {}
         realized = policy.get("realized") or {}
         out.append(EndpointRevision(
@@ -55,5 +99,6 @@ def parse_endpoints(node: str, text: str) -> list[EndpointRevision]:
             has_identity=identity != IDENTITY_UNKNOWN,
             policy_revision=_int(realized.get("policy-revision")),
             proxy_policy_revision=_int(policy.get("proxy-policy-revision")),
+            labels=tuple(str(x) for x in labels),
         ))
     return out

@@ -1,25 +1,44 @@
 """Apply or delete policies and wait until every agent has realized them (never sleep).
 
-The method (REFERENCE "Waiting for a policy to take effect"): read each agent's policy
-revision, change one policy, poll until every agent's revision moved past what we read
-(repeated per policy, so the last revision covers them all), then poll the endpoint
-list until every endpoint with an identity on that node has realized at least that
-revision (with L7 rules, its proxy policy revision too). Other workers' changes only
-raise revisions, so "at least" stays correct under concurrency.
+The method follows the agent's own bookkeeping (REFERENCE "Waiting for a policy to take
+effect"), proved by content rather than by a revision that merely moved:
+
+1. Import, by content. The agent's policy revision is one counter for its whole
+   repository (`daemon/restapi/policy.go` getPolicyHandler returns `Repo.Search()`'s
+   rules and revision in one answer), so another worker's change can move it while our
+   document is not imported yet. Each imported rule carries the label
+   `k8s:io.cilium.k8s.policy.uid=<uid>` of its object
+   (`pkg/k8s/apis/cilium.io/utils/utils.go` GetPolicyLabels), and the uid is in the
+   apply response. Apply: wait until every agent's repository has every uid; delete:
+   until none has any. The revision printed *in that same answer* is the target.
+2. Realization. Every endpoint with an identity reaches `policy-revision` >= target:
+   endpoints the change selects regenerate, the others get a no-op bump
+   (`pkg/endpoint/policy.go` UpdatePolicy: "Policy update is a no-op, bumping
+   policyRevision").
+3. Proxy. `proxy-policy-revision` moves only when Envoy acknowledges a NetworkPolicy
+   pushed for a regenerating endpoint (`pkg/envoy/xds_server.go` UpdateNetworkPolicy
+   registers the `OnProxyPolicyUpdate` callback of `pkg/endpoint/endpoint.go`). An
+   endpoint that did not regenerate stays behind for ever, so the proxy revision is
+   awaited only on endpoints that the change's L7 rules select.
+
 `cilium-dbg policy wait` is not used: it hangs under concurrent changes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from conformance.harness.cluster import ClusterError, EndpointRevision
+from conformance.harness.cluster import AgentPolicy, ClusterError, EndpointRevision
+from conformance.model import PolicyError, PolicySet
+from conformance.model.policy import Policy
+from conformance.model.selectors import POD_MEMBERSHIP, Identity, split_key
 
 POLICY_TIMEOUT_S = 120.0  # default deadline for one change to be realized everywhere
 POLL_INTERVAL_S = 0.2
+NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
 
 
 class PolicyTimeout(ClusterError):
@@ -29,11 +48,11 @@ class PolicyTimeout(ClusterError):
 class PolicyAPI(Protocol):
     """The part of the Cluster interface a policy change needs."""
 
-    def apply(self, docs: list[dict[str, Any]]) -> None: ...
+    def apply(self, docs: list[dict[str, Any]]) -> list[str]: ...
 
-    def delete(self, docs: list[dict[str, Any]]) -> None: ...
+    def delete(self, docs: list[dict[str, Any]]) -> list[str]: ...
 
-    def policy_revisions(self) -> dict[str, int]: ...
+    def agent_policies(self) -> list[AgentPolicy]: ...
 
     def endpoint_revisions(self) -> list[EndpointRevision]: ...
 
@@ -52,34 +71,63 @@ class Clock:
     sleep: Callable[[float], None] = time.sleep
 
 
-def apply_and_wait(cluster: PolicyAPI, docs: list[dict[str, Any]], *, l7: bool,
-                   timeout: float = POLICY_TIMEOUT_S, clock: Clock | None = None) -> Realization:
-    return _change_and_wait(cluster, docs, cluster.apply, l7=l7, timeout=timeout,
-                            clock=clock or Clock(), verb="apply")
+def apply_and_wait(cluster: PolicyAPI, docs: list[dict[str, Any]], *,
+                   timeout: float = POLICY_TIMEOUT_S, clock: Clock | None = None,
+                   staged: bool = False) -> Realization:
+    """Apply `docs` and wait until every endpoint enforces them.
+
+    `staged`: apply one document at a time, in the given order, each realized on every
+    endpoint before the next is sent, so no intermediate state exists in which a later
+    document is enforced without an earlier one (see `apply_order`)."""
+    clock = clock or Clock()
+    start = clock.now()
+    deadline = start + timeout
+    targets: dict[str, int] = {}
+    for stage in ([[d] for d in docs] if staged else [docs]):
+        uids = cluster.apply(stage)
+        targets = _realize(cluster, stage, set(uids), True, deadline, clock,
+                           _names(stage, "apply"), endpoints=True)
+    return Realization(seconds=clock.now() - start, revisions=targets)
 
 
 def delete_and_wait(cluster: PolicyAPI, docs: list[dict[str, Any]], *,
-                    timeout: float = POLICY_TIMEOUT_S,
-                    clock: Clock | None = None) -> Realization:
-    """Delete and wait until every endpoint realized the removal (restoring the cluster)."""
-    # Removing an L7 rule also changes proxy state, so wait for the proxy revision too.
-    return _change_and_wait(cluster, docs, cluster.delete, l7=True, timeout=timeout,
-                            clock=clock or Clock(), verb="delete")
+                    timeout: float = POLICY_TIMEOUT_S, clock: Clock | None = None,
+                    staged: bool = False) -> Realization:
+    """Delete and wait until every endpoint realized the removal (restoring the cluster).
+
+    Staged deletion goes in reverse order: the last applied document goes first."""
+    return _delete(cluster, docs, timeout, clock, staged, endpoints=True)
 
 
 def delete_and_confirm(cluster: PolicyAPI, docs: list[dict[str, Any]], *,
                        timeout: float = POLICY_TIMEOUT_S,
                        clock: Clock | None = None) -> Realization:
-    """Delete and wait only until every agent imported the removal (its revision moved).
+    """Delete and wait only until no agent's repository holds the documents any more.
 
-    Between scenarios this is enough: the next apply waits for endpoints to realize a
-    revision above this one, which includes the removal, so one realization wait
-    covers both changes.
-    """
+    Between scenarios this is enough: the next apply waits for endpoints at a revision
+    of a repository without these rules, so one realization wait covers both changes."""
+    return _delete(cluster, docs, timeout, clock, False, endpoints=False)
+
+
+def _delete(cluster: PolicyAPI, docs: list[dict[str, Any]], timeout: float,
+            clock: Clock | None, staged: bool, *, endpoints: bool) -> Realization:
     clock = clock or Clock()
     start = clock.now()
-    targets = _one_by_one(cluster, docs, cluster.delete, start + timeout, clock, "delete")
+    deadline = start + timeout
+    targets: dict[str, int] = {}
+    for stage in ([[d] for d in reversed(docs)] if staged else [docs]):
+        uids = cluster.delete(stage)
+        targets = _realize(cluster, stage, set(uids), False, deadline, clock,
+                           _names(stage, "delete"), endpoints=endpoints)
     return Realization(seconds=clock.now() - start, revisions=targets)
+
+
+def _realize(cluster: PolicyAPI, docs: list[dict[str, Any]], uids: set[str], present: bool,
+             deadline: float, clock: Clock, what: str, *, endpoints: bool) -> dict[str, int]:
+    targets = _wait_imported(cluster, uids, present, deadline, clock, what)
+    if endpoints:
+        _wait_endpoints_realized(cluster, targets, l7_subjects(docs), deadline, clock, what)
+    return targets
 
 
 def _names(docs: list[dict[str, Any]], verb: str) -> str:
@@ -90,69 +138,81 @@ def _names(docs: list[dict[str, Any]], verb: str) -> str:
     return f"{verb} {', '.join(names) or 'nothing'}"
 
 
-Change = Callable[[list[dict[str, Any]]], None]
-
-
-def _change_and_wait(cluster: PolicyAPI, docs: list[dict[str, Any]], change: Change, *,
-                     l7: bool, timeout: float, clock: Clock, verb: str) -> Realization:
-    start = clock.now()
-    deadline = start + timeout
-    targets = _one_by_one(cluster, docs, change, deadline, clock, verb)
-    _wait_endpoints_realized(cluster, targets, l7, deadline, clock, _names(docs, verb))
-    return Realization(seconds=clock.now() - start, revisions=targets)
-
-
-def _one_by_one(cluster: PolicyAPI, docs: list[dict[str, Any]], change: Change,
-                deadline: float, clock: Clock, verb: str) -> dict[str, int]:
-    """Change one document at a time and wait until every agent imported it.
-
-    A revision that moved says only that *some* change was imported: the agent may import
-    several documents in one revision or one after the other, in any order across kinds.
-    Waiting after each document makes the final revision cover all of them."""
-    targets: dict[str, int] = {}
-    for doc in docs:
-        before = cluster.policy_revisions()
-        change([doc])
-        targets = _wait_revisions_moved(cluster, before, deadline, clock, _names([doc], verb))
-    return targets
-
-
-def _wait_revisions_moved(cluster: PolicyAPI, before: dict[str, int], deadline: float,
-                          clock: Clock, what: str) -> dict[str, int]:
+def _wait_imported(cluster: PolicyAPI, uids: set[str], present: bool, deadline: float,
+                   clock: Clock, what: str) -> dict[str, int]:
+    """node -> the revision of the first answer in which the repository holds every uid
+    (present) or none of them (absent)."""
     while True:
-        now = cluster.policy_revisions()
-        lagging = sorted(n for n, rev in before.items() if now.get(n, -1) <= rev)
-        if not lagging:
-            return now
+        agents = cluster.agent_policies()
+        lagging = [a for a in agents
+                   if (not uids <= a.uids if present else bool(uids & a.uids))]
+        if agents and not lagging:
+            return {a.node: a.revision for a in agents}
         if clock.now() >= deadline:
-            detail = ", ".join(f"{n} still at {now.get(n, 'no revision')}" for n in lagging)
+            state = "has not imported" if present else "still holds"
+            detail = ", ".join(f"{a.node} (revision {a.revision})" for a in lagging) or \
+                "no agent answered"
             raise PolicyTimeout(
-                f"{what}: the policy revision of the agent(s) on {detail} did not move past "
-                f"{', '.join(f'{n}={before[n]}' for n in lagging)} before the deadline; "
-                "the agent did not import the change (check the agent logs and the "
-                "policy's status)."
-            )
+                f"{what}: the policy repository of the agent(s) on {detail} {state} the "
+                f"object uid(s) {', '.join(sorted(uids))} before the deadline (check the "
+                "agent logs and the policy's status).")
         clock.sleep(POLL_INTERVAL_S)  # poll
 
 
-def _unrealized(endpoints: list[EndpointRevision], targets: dict[str, int],
-                l7: bool) -> list[EndpointRevision]:
+def l7_subjects(docs: list[dict[str, Any]]) -> list[Policy]:
+    """The policies among `docs` that carry L7 rules (HTTP or DNS): the endpoints they
+    select get proxy redirects and regenerate with them."""
+    try:
+        policies = PolicySet.from_documents(docs, "<applied>")
+    except PolicyError:
+        # The API server accepted what the model cannot compile. Waiting for the proxy
+        # revision of every endpoint would never complete, so wait for none of them.
+        return []
+    return [p for p in policies if any(
+        pr.http is not None or pr.dns is not None
+        for rule in (*p.ingress, *p.egress) for pr in rule.port_rules)]
+
+
+def endpoint_identity(labels: Iterable[str]) -> Identity | None:
+    """A pod identity from an endpoint's `status.identity.labels` (`k8s:app=x`), or None
+    for reserved identities (host, health, ...), which no endpointSelector picks."""
+    parsed: dict[str, tuple[str, str]] = {}
+    for text in labels:
+        key, _, value = text.partition("=")
+        source, name = split_key(key)
+        if source == "reserved":
+            return None
+        parsed[name] = (source, value)
+    namespace = parsed.get(NAMESPACE_LABEL, ("", ""))[1] or None
+    return Identity("pod", parsed, POD_MEMBERSHIP, namespace,
+                    key=("endpoint", tuple(sorted(labels))))
+
+
+def _proxy_selected(ep: EndpointRevision, subjects: list[Policy]) -> bool:
+    if not subjects:
+        return False
+    ident = endpoint_identity(ep.labels)
+    return ident is not None and any(p.selects(ident) for p in subjects)
+
+
+def unrealized(endpoints: list[EndpointRevision], targets: dict[str, int],
+               subjects: list[Policy]) -> list[EndpointRevision]:
     late = []
     for ep in endpoints:
         if not ep.has_identity or ep.node not in targets:
             continue
         target = targets[ep.node]
-        # Endpoints that never had a proxy revision (no L7 proxy) have nothing to wait for.
-        proxy_late = l7 and 0 < ep.proxy_policy_revision < target
+        proxy_late = ep.proxy_policy_revision < target and _proxy_selected(ep, subjects)
         if ep.policy_revision < target or proxy_late:
             late.append(ep)
     return late
 
 
-def _wait_endpoints_realized(cluster: PolicyAPI, targets: dict[str, int], l7: bool,
-                             deadline: float, clock: Clock, what: str) -> None:
+def _wait_endpoints_realized(cluster: PolicyAPI, targets: dict[str, int],
+                             subjects: list[Policy], deadline: float, clock: Clock,
+                             what: str) -> None:
     while True:
-        late = _unrealized(cluster.endpoint_revisions(), targets, l7)
+        late = unrealized(cluster.endpoint_revisions(), targets, subjects)
         if not late:
             return
         if clock.now() >= deadline:
@@ -164,6 +224,5 @@ def _wait_endpoints_realized(cluster: PolicyAPI, targets: dict[str, int], l7: bo
             )
             raise PolicyTimeout(
                 f"{what}: {len(late)} endpoint(s) did not realize the new policy revision "
-                f"before the deadline ({detail})."
-            )
+                f"before the deadline ({detail}).")
         clock.sleep(POLL_INTERVAL_S)  # poll

@@ -17,30 +17,16 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.harness.cluster import (
-    FEATURE_FQDN_TARGETS,
-    FEATURE_HUBBLE_METRICS,
-    FEATURE_HUBBLE_RELAY,
-    FEATURE_KPR,
-    FEATURE_L7_PROXY,
-    FEATURE_MUTUAL_AUTH,
-    ClusterError,
-    ClusterFacts,
-    EndpointRevision,
-    MetricsScrape,
-    PodInfo,
-)
-from conformance.harness.simulated_decide import CILIUM_VERSION, Decider
-from conformance.harness.simulated_flows import line, parse_timestamp
-from conformance.harness.simulated_metrics import AGENT_PORT, HUBBLE_PORT, NodeCounters
-from conformance.harness.simulated_policies import PolicyStore
-from conformance.harness.simulated_routes import pod_peer
-from conformance.harness.simulated_traffic import Traffic
-from conformance.harness.simulated_world import (
+from clusters.emulated.decide import CILIUM_VERSION, Decider
+from clusters.emulated.flows import line, parse_timestamp
+from clusters.emulated.metrics import AGENT_PORT, HUBBLE_PORT, NodeCounters
+from clusters.emulated.routes import pod_peer
+from clusters.emulated.traffic import Traffic
+from clusters.emulated.world import (
     DNS_PORT,
     EXTERNAL_TARGETS,
     KUBE_DNS_IP,
@@ -48,6 +34,22 @@ from conformance.harness.simulated_world import (
     NODES,
     World,
 )
+from conformance.harness.cluster import (
+    FEATURE_FQDN_TARGETS,
+    FEATURE_HUBBLE_METRICS,
+    FEATURE_HUBBLE_RELAY,
+    FEATURE_KPR,
+    FEATURE_L7_PROXY,
+    FEATURE_MUTUAL_AUTH,
+    AgentPolicy,
+    ClusterError,
+    ClusterFacts,
+    EndpointRevision,
+    MetricsScrape,
+    NamespaceInfo,
+    PodInfo,
+)
+from conformance.harness.simulated_policies import DocKey, PolicyStore, doc_key
 from conformance.model import evaluate
 from conformance.model.probe import Entity, HttpRequest, Probe
 
@@ -88,6 +90,21 @@ class _Follower:
                 self.cluster._followers.remove(self)
 
 
+PART_OF_LABEL, PART_OF_VALUE = "app.kubernetes.io/part-of", "zt-conformance"
+
+
+def _selects(term: str, labels: Mapping[str, str]) -> bool:
+    if "!=" in term:
+        key, value = term.split("!=", 1)
+        return labels.get(key.strip()) != value.strip()
+    if "=" in term:
+        key, value = term.split("=", 1)
+        return labels.get(key.strip().rstrip("=")) == value.strip().lstrip("=")
+    if term.startswith("!"):
+        return term[1:].strip() not in labels
+    return term in labels
+
+
 class SimulatedCluster:
     def __init__(self, fault: str | None = None, seed: int = 0, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -102,6 +119,7 @@ class SimulatedCluster:
         self._jitter_rng = random.Random(seed + 1)
         self._lock = threading.RLock()
         self._followers: list[_Follower] = []
+        self._namespaces: dict[str, NamespaceInfo] = {}
         self.world = World.create(seed)
         self.policies = PolicyStore(
             nodes=NODES, clock=clock,
@@ -129,14 +147,28 @@ class SimulatedCluster:
                             dns_server=f"{KUBE_DNS_IP}:{DNS_PORT}",
                             external_targets=dict(EXTERNAL_TARGETS))
 
-    def deploy_workloads(self, namespace: str) -> list[PodInfo]:
+    def deploy_workloads(self, namespace: str,
+                         labels: Mapping[str, str] | None = None) -> list[PodInfo]:
         if not namespace or namespace == "kube-system":
             raise ClusterError(f"deploy_workloads: refusing namespace {namespace!r}")
         with self._lock:
+            # Like kube.py: the namespace is created once, labelled as the suite's.
+            self._namespaces.setdefault(namespace, NamespaceInfo(
+                namespace, {PART_OF_LABEL: PART_OF_VALUE, **(labels or {})}, self.wall()))
             return self.world.add_workloads(namespace)
+
+    def list_namespaces(self, label_selector: str) -> list[NamespaceInfo]:
+        """Equality (`k=v`, `k!=v`) and existence (`k`, `!k`) terms, comma-joined: the
+        subset of Kubernetes label selectors the suite uses
+        (apimachinery pkg/labels/selector.go Parse)."""
+        terms = [t.strip() for t in label_selector.split(",") if t.strip()]
+        with self._lock:
+            return [ns for ns in sorted(self._namespaces.values(), key=lambda n: n.name)
+                    if all(_selects(t, ns.labels) for t in terms)]
 
     def delete_namespace(self, namespace: str) -> None:
         with self._lock:
+            self._namespaces.pop(namespace, None)
             self.world.remove_namespace(namespace)
 
     def pods_ready(self, namespace: str) -> dict[str, bool]:
@@ -156,17 +188,22 @@ class SimulatedCluster:
                 out[pod.info.name] = verdict == "allowed" or self.fault == "l3l4-off"
             return out
 
-    def apply(self, docs: list[dict[str, Any]]) -> None:
+    def apply(self, docs: list[dict[str, Any]]) -> list[str]:
         with self._lock:
             self.policies.apply(docs)
+            return [_uid(doc_key(d)) for d in docs]
 
-    def delete(self, docs: list[dict[str, Any]]) -> None:
+    def delete(self, docs: list[dict[str, Any]]) -> list[str]:
         with self._lock:
+            present = [doc_key(d) for d in docs if doc_key(d) in self.policies.latest.docs]
             self.policies.delete(docs)
+            return [_uid(k) for k in present]
 
-    def policy_revisions(self) -> dict[str, int]:
+    def agent_policies(self) -> list[AgentPolicy]:
         with self._lock:
-            return {node: self.policies.revision(node) for node in NODES}
+            return [AgentPolicy(node=node, revision=self.policies.revision(node),
+                                uids=frozenset(_uid(k) for k in self.policies.seen(node).docs))
+                    for node in NODES]
 
     def endpoint_revisions(self) -> list[EndpointRevision]:
         with self._lock:
@@ -192,7 +229,8 @@ class SimulatedCluster:
             if client is None:
                 raise ClusterError(f"exec into pod {pod.namespace}/{pod.name}: pod not found "
                                    "in the simulated cluster (deploy_workloads first)")
-            return self._traffic.run(self.policies.effective(), client, self.wall(), probes)
+            effective = self.policies.effective()
+            return self._traffic.run(lambda _c, _d: effective, client, self.wall(), probes)
 
     def app_log(self, pod: PodInfo) -> list[str]:
         """The access log; each read stands for a kubelet readiness period, so a pod whose
@@ -242,3 +280,8 @@ class SimulatedCluster:
                 follower.pending.append((happened + delay, text))
 
 
+
+
+def _uid(key: DocKey) -> str:
+    """A stable stand-in for the object's metadata.uid."""
+    return "sim-" + "-".join(part or "_" for part in key)

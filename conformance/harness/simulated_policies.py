@@ -115,6 +115,11 @@ class PolicyStore:
         index = max(i for i, v in enumerate(self.versions) if v.seen_at[node] <= now)
         return self._base(node) + index
 
+    def seen(self, node: str) -> Version:
+        """The newest version the agent on `node` has imported."""
+        now = self.clock()
+        return next(v for v in reversed(self.versions) if v.seen_at[node] <= now)
+
     def realized_revision(self, node: str) -> int:
         now = self.clock()
         index = max(i for i, v in enumerate(self.versions) if v.realized_at[node] <= now)

@@ -18,6 +18,7 @@ import pytest
 from conformance.harness.cluster import (
     FEATURE_FQDN_TARGETS,
     FEATURE_L7_PROXY,
+    AgentPolicy,
     ClusterError,
     EndpointRevision,
     PodInfo,
@@ -303,13 +304,26 @@ NP = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
 CNP_PATH = "/apis/cilium.io/v2/namespaces/zt-gw0/ciliumnetworkpolicies/transfer-header"
 
 
-def test_apply_uses_the_right_path_per_kind() -> None:
+def stored(uid: str) -> dict[str, Any]:
+    return {"metadata": {"uid": uid, "resourceVersion": "4711"}}
+
+
+def test_apply_uses_the_right_path_per_kind_and_returns_the_uids() -> None:
+    api = FakeKubeApi()
+    api.on("PATCH", CNP_PATH, stored("u-cnp"))
+    api.on("PATCH", "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies/baseline",
+           stored("u-ccnp"))
+    api.on("PATCH", "/apis/networking.k8s.io/v1/namespaces/zt-gw0/networkpolicies/gap",
+           stored("u-np"))
+    assert cluster(api).apply([CNP, CCNP, NP]) == ["u-cnp", "u-ccnp", "u-np"]
+    assert [c.body for c in api.calls] == [CNP, CCNP, NP]
+
+
+def test_an_apply_answer_without_uid_is_an_error() -> None:
     api = FakeKubeApi()
     api.on("PATCH", CNP_PATH, {})
-    api.on("PATCH", "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies/baseline", {})
-    api.on("PATCH", "/apis/networking.k8s.io/v1/namespaces/zt-gw0/networkpolicies/gap", {})
-    cluster(api).apply([CNP, CCNP, NP])
-    assert [c.body for c in api.calls] == [CNP, CCNP, NP]
+    with pytest.raises(ClusterError, match="no metadata.uid"):
+        cluster(api).apply([CNP])
 
 
 def test_rejected_policy_carries_the_server_message() -> None:
@@ -341,24 +355,43 @@ def test_malformed_policy_is_rejected_before_any_request(doc: dict[str, Any],
     assert api.calls == []
 
 
-def test_delete_ignores_objects_already_gone() -> None:
+def test_delete_reads_the_uid_first_and_ignores_objects_already_gone() -> None:
     api = FakeKubeApi()
-    api.on("DELETE", CNP_PATH, api_error("status-not-found.json"))
-    api.on("DELETE", "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies/baseline", {})
-    cluster(api).delete([CNP, CCNP])
-    assert len(api.calls) == 2
+    api.on("GET", CNP_PATH, api_error("status-not-found.json"))
+    ccnp = "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies/baseline"
+    api.on("GET", ccnp, stored("u-ccnp"))
+    api.on("DELETE", ccnp, {"kind": "Status", "status": "Success"})
+    assert cluster(api).delete([CNP, CCNP]) == ["u-ccnp"]
+    assert [(c.method, c.path) for c in api.calls] == [
+        ("GET", CNP_PATH), ("GET", ccnp), ("DELETE", ccnp)]
 
 
 # ---- agents -----------------------------------------------------------------------------------
 
 
-def test_policy_revisions_exec_cilium_dbg_in_each_running_agent() -> None:
+POLICY_GET = ("cilium-dbg", "policy", "get", "-o", "json")
+UID = "5f0e2c1a-7b8d-4c3e-9a1f-2d6b8e4c7a90"
+
+
+@pytest.mark.parametrize("version", ["1.19", "1.20"])
+def test_agent_policies_read_revision_and_uids_from_one_answer(version: str) -> None:
+    # 1.19 prints api.Rule (`labels`), 1.20 types.PolicyEntry (`Labels`, no JSON tags).
     api = with_agents(FakeKubeApi())
-    api.execs[("cilium-dbg", "policy", "get", "-o", "jsonpath={.revision}")] = \
-        ExecResult(stdout="57", stderr="", exit_code=0)
-    assert cluster(api).policy_revisions() == {"zt-worker": 57, "zt-worker2": 57}
+    api.execs[POLICY_GET] = ExecResult(
+        stdout=(DATA / f"policy-get-{version}.json").read_text(), stderr="", exit_code=0)
+    got = cluster(api).agent_policies()
+    assert sorted(got, key=lambda a: a.node) == [
+        AgentPolicy("zt-worker", 57, frozenset({UID})),
+        AgentPolicy("zt-worker2", 57, frozenset({UID}))]
     assert sorted(c[1] for c in api.exec_calls) == ["cilium-8xk2p", "cilium-q7m4d"]
     assert {(c[0], c[2]) for c in api.exec_calls} == {AGENT_EXEC}
+
+
+def test_an_empty_repository_has_no_uids() -> None:
+    api = with_agents(FakeKubeApi())
+    api.execs[POLICY_GET] = ExecResult(stdout='{"policy": "null", "revision": 3}',
+                                       stderr="", exit_code=0)
+    assert {a.uids for a in cluster(api).agent_policies()} == {frozenset()}
 
 
 def test_endpoint_revisions_read_realized_and_proxy_revisions() -> None:
@@ -368,9 +401,12 @@ def test_endpoint_revisions_read_realized_and_proxy_revisions() -> None:
     eps = cluster(api).endpoint_revisions()
     assert len(eps) == 6
     assert EndpointRevision(node="zt-worker", endpoint_id=412, has_identity=True,
-                            policy_revision=57, proxy_policy_revision=57) in eps
+                            policy_revision=57, proxy_policy_revision=57,
+                            labels=("k8s:app=account-service",
+                                    "k8s:io.kubernetes.pod.namespace=zt-gw0")) in eps
     assert EndpointRevision(node="zt-worker2", endpoint_id=1880, has_identity=True,
-                            policy_revision=57, proxy_policy_revision=56) in eps
+                            policy_revision=57, proxy_policy_revision=56,
+                            labels=("reserved:host",)) in eps
     assert EndpointRevision(node="zt-worker", endpoint_id=2931, has_identity=False,
                             policy_revision=0, proxy_policy_revision=0) in eps
 
@@ -378,19 +414,19 @@ def test_endpoint_revisions_read_realized_and_proxy_revisions() -> None:
 def test_agent_exec_failure_names_pod_container_and_stderr() -> None:
     api = with_agents(FakeKubeApi())
     code, message = parse_exec_status((DATA / "exec-status-no-container.json").read_text())
-    api.execs[("cilium-dbg", "policy", "get", "-o", "jsonpath={.revision}")] = \
-        ExecResult(stdout="", stderr="", exit_code=code, message=message)
+    api.execs[POLICY_GET] = ExecResult(stdout="", stderr="", exit_code=code, message=message)
     with pytest.raises(ClusterError) as err:
-        cluster(api).policy_revisions()
+        cluster(api).agent_policies()
     assert "cilium-agent" in str(err.value) and "container not found" in str(err.value)
 
 
-def test_garbage_revision_output_is_an_error() -> None:
+@pytest.mark.parametrize("stdout", ["Error: cannot reach agent", '{"revision": "7"}',
+                                    '{"policy": "[]"}', '{"policy": "{\\"a\\": 1}", "revision": 1}'])
+def test_garbage_policy_output_is_an_error(stdout: str) -> None:
     api = with_agents(FakeKubeApi())
-    api.execs[("cilium-dbg", "policy", "get", "-o", "jsonpath={.revision}")] = \
-        ExecResult(stdout="Error: cannot reach agent", stderr="", exit_code=0)
-    with pytest.raises(ClusterError, match="expected a policy revision"):
-        cluster(api).policy_revisions()
+    api.execs[POLICY_GET] = ExecResult(stdout=stdout, stderr="", exit_code=0)
+    with pytest.raises(ClusterError, match="cilium-dbg policy get -o json"):
+        cluster(api).agent_policies()
 
 
 def test_no_running_agents_means_no_cilium() -> None:
@@ -442,22 +478,24 @@ def probe_api(version: str, answer: ExecResult | ApiError, argv: tuple[str, ...]
     return api
 
 
+BYTE_COUNTED = ("sh", "-c", f"head -c {len(json.dumps(PROBES).encode())} | prober run")
+
+
 def test_one_exec_of_prober_run_per_batch_with_the_batch_on_stdin() -> None:
     ok = ExecResult(stdout=(DATA / "prober-results.json").read_text(), stderr="", exit_code=0)
-    api = probe_api("version.json", ok, ("prober", "run"))
+    api = probe_api("version.json", ok, BYTE_COUNTED)
     results = cluster(api).run_probes(CLIENT, PROBES)
     assert [r["outcome"] for r in results] == ["ok", "http-error"]
     assert len(api.exec_calls) == 1
     namespace, pod, container, argv, stdin = api.exec_calls[0]
-    assert (namespace, pod, container, argv) == ("zt-gw0", CLIENT.name, None, ["prober", "run"])
+    assert (namespace, pod, container, argv) == ("zt-gw0", CLIENT.name, None,
+                                                 list(BYTE_COUNTED))
     assert stdin is not None and json.loads(stdin) == PROBES
 
 
-def test_servers_before_1_30_get_a_byte_counted_stdin() -> None:
-    payload = json.dumps(PROBES)
-    argv = ("sh", "-c", f"head -c {len(payload.encode())} | prober run")
+def test_servers_before_1_30_get_the_same_byte_counted_stdin() -> None:
     ok = ExecResult(stdout=(DATA / "prober-results.json").read_text(), stderr="", exit_code=0)
-    api = probe_api("version-1.29.json", ok, argv)
+    api = probe_api("version-1.29.json", ok, BYTE_COUNTED)
     assert len(cluster(api).run_probes(CLIENT, PROBES)) == 2
 
 
@@ -466,7 +504,7 @@ def test_prober_failure_is_a_cluster_error_with_its_stderr() -> None:
     assert code == 2
     failed = ExecResult(stdout="", stderr="prober: stdin is not a JSON array: line 1 column 1",
                         exit_code=code, message=message)
-    api = probe_api("version.json", failed, ("prober", "run"))
+    api = probe_api("version.json", failed, BYTE_COUNTED)
     with pytest.raises(ClusterError) as err:
         cluster(api).run_probes(CLIENT, PROBES)
     assert "exit code 2" in str(err.value) and "not a JSON array" in str(err.value)
@@ -475,14 +513,14 @@ def test_prober_failure_is_a_cluster_error_with_its_stderr() -> None:
 
 def test_prober_answer_of_the_wrong_length_is_an_error() -> None:
     short = ExecResult(stdout="[]", stderr="", exit_code=0)
-    api = probe_api("version.json", short, ("prober", "run"))
+    api = probe_api("version.json", short, BYTE_COUNTED)
     with pytest.raises(ClusterError, match="returned 0 results for 2 probes"):
         cluster(api).run_probes(CLIENT, PROBES)
 
 
 def test_exec_transport_failure_is_a_cluster_error() -> None:
     api = probe_api("version.json", ApiError(0, "Handshake status 403 Forbidden"),
-                    ("prober", "run"))
+                    BYTE_COUNTED)
     with pytest.raises(ClusterError, match="403 Forbidden"):
         cluster(api).run_probes(CLIENT, PROBES)
 

@@ -149,6 +149,6 @@ def test_server_errors_without_json_are_still_one_message(server: tuple[Recorder
                                                                   "text/plain")
     try:
         with pytest.raises(ClusterError, match="listing pods in kube-system: etcd is down"):
-            kube.policy_revisions()
+            kube.agent_policies()
     finally:
         kube.close()

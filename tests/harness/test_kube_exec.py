@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import socket
 import struct
 import threading
@@ -40,6 +41,7 @@ class ExecServer:
     """One loopback API server; `mode` picks how the pretend process ends."""
 
     mode: str = "prober"
+    v4_only: bool = False  # answer v4 even to a v5 offer, as older servers and proxies do
     port: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     stdin: list[bytes] = field(default_factory=list)
@@ -76,24 +78,29 @@ class ExecServer:
             self.requests.append({"path": parts.path, "query": parse_qs(parts.query),
                                   "headers": headers})
             offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]
-            protocol = V5 if V5 in offered else offered[-1]
+            protocol = V5 if V5 in offered and not self.v4_only else "v4.channel.k8s.io"
             accept = base64.b64encode(hashlib.sha1(
                 (headers["sec-websocket-key"] + WS_GUID).encode()).digest()).decode()
             conn.sendall((f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                           f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
                           f"Sec-WebSocket-Protocol: {protocol}\r\n\r\n").encode())
-            self._session(conn)
+            command = parse_qs(parts.query).get("command", [])
+            counted = re.fullmatch(r"head -c (\d+) \| prober run", command[-1]) \
+                if command[:2] == ["sh", "-c"] else None
+            self._session(conn, protocol, int(counted.group(1)) if counted else None)
 
-    def _session(self, conn: socket.socket) -> None:
+    def _session(self, conn: socket.socket, protocol: str, count: int | None) -> None:
+        """Stdin ends at the v5 close frame, or after `count` bytes for `head -c`; on v4
+        with plain `prober run` it never ends, like a real prober waiting for EOF."""
         stdin = b""
         reader = _Frames(conn)
-        while True:
+        while count is None or len(stdin) < count:
             frame = reader.next()
             if frame is None:
                 return
             if frame[:1] == b"\x00":
                 stdin += frame[1:]
-            elif frame == b"\xff\x00":  # v5: the client closed stdin
+            elif frame == b"\xff\x00" and protocol == V5:  # the client closed stdin
                 break
         self.stdin.append(stdin)
         if self.mode == "prober":
@@ -195,7 +202,6 @@ def test_exec_failure_returns_exit_code_and_stderr(exec_server: ExecServer) -> N
 def test_run_probes_end_to_end_through_the_websocket(exec_server: ExecServer) -> None:
     api = client_api(exec_server)
     kube = KubeCluster(api)
-    kube._minor = 33  # as read from /version (covered in test_kube.py)
     probes = [{"id": "a", "kind": "tcp", "host": "10.244.1.23", "port": 8080, "timeout": 1}]
     assert kube.run_probes(CLIENT, probes) == [{"id": "a", "outcome": "ok", "elapsed_ms": 1}]
     assert len(exec_server.requests) == 1
@@ -217,21 +223,21 @@ def test_exec_to_nothing_listening_is_an_api_error() -> None:
                                                      timeout=5)
 
 
-def test_only_a_client_that_can_close_stdin_gets_plain_prober_run(
-        exec_server: ExecServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """kubernetes < 36 has no v5 close frame: even on a 1.30+ server the prober would wait
-    for EOF forever, so the batch goes through `head -c` as on older servers."""
-    from kubernetes.stream.ws_client import WSClient
+def test_a_server_that_answers_v4_to_a_v5_offer_still_gets_the_whole_batch(
+        exec_server: ExecServer) -> None:
+    """The protocol is known only after the handshake: with v4 there is no stdin close,
+    so the batch is byte-counted and the prober never waits for an EOF (a plain
+    `prober run` here would hang until the exec timeout)."""
+    exec_server.v4_only = True
+    kube = KubeCluster(client_api(exec_server))
+    probes = [{"id": "a", "kind": "tcp", "host": "10.244.1.23", "port": 8080, "timeout": 1}]
+    assert kube.run_probes(CLIENT, probes) == [{"id": "a", "outcome": "ok", "elapsed_ms": 1}]
+    assert exec_server.requests[0]["query"]["command"][:2] == ["sh", "-c"]
 
-    payload = json.dumps([{"id": "a", "kind": "tcp", "host": "10.244.1.23", "port": 8080}])
-    current = KubeCluster(client_api(exec_server))
-    current._minor = 33
-    assert current.api.stdin_eof is True  # type: ignore[attr-defined]
-    assert current.prober_argv(payload) == ["prober", "run"]
 
-    monkeypatch.delattr(WSClient, "close_channel")
-    old = KubeCluster(client_api(exec_server))
-    old._minor = 33
-    assert old.api.stdin_eof is False  # type: ignore[attr-defined]
-    assert old.prober_argv(payload) == [
-        "sh", "-c", f"head -c {len(payload.encode())} | prober run"]
+def test_a_plain_command_on_v4_gets_no_eof_and_ends_at_the_exec_timeout(
+        exec_server: ExecServer) -> None:
+    exec_server.v4_only = True
+    with pytest.raises(ApiError, match="did not finish within 1s"):
+        client_api(exec_server).exec("zt-gw0", CLIENT.name, None, ["prober", "run"], "[]",
+                                     timeout=1)

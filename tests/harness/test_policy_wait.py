@@ -1,28 +1,51 @@
-"""The revision + endpoint-list wait, against a small scripted cluster and a fake clock.
+"""The content + endpoint-list wait, against the emulated agents' bookkeeping and a fake clock.
 
-The fake agent behaves like Cilium's: every change bumps the node's policy revision
-after an import delay; each endpoint realizes the new revision after its own delay, the
-proxy revision (L7) after a further one. Other workers' changes bump revisions too.
+The agents (clusters/emulated/agents.py) follow upstream: one repository revision per
+agent moved by every import from anyone, rules labelled with their object's uid, no-op
+bumps for endpoints a change does not select, proxy revisions only for the endpoints the
+change's L7 rules select. The same class backs the emulated cluster, so these tests and
+the end-to-end run hold the wait to one description of Cilium, with its citations.
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from conformance.harness.cluster import EndpointRevision
+from clusters.emulated.agents import Agents
+from conformance.harness.cluster import AgentPolicy, EndpointRevision
 from conformance.harness.policy_wait import (
     Clock,
     PolicyTimeout,
     apply_and_wait,
     delete_and_confirm,
     delete_and_wait,
+    endpoint_identity,
+    unrealized,
 )
 
-DOC = {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
-       "metadata": {"name": "p", "namespace": "ztc-gw0"}}
+NS = "ztc-gw0"
+NODES = ("kind-worker", "kind-worker2")
+SERVER = ["k8s:app=account-service", f"k8s:io.kubernetes.pod.namespace={NS}"]
+CLIENT = ["k8s:app=payment-processor", f"k8s:io.kubernetes.pod.namespace={NS}"]
+OTHER = ["k8s:app=payment-processor", "k8s:io.kubernetes.pod.namespace=ztc-gw1"]
+HOST = ["reserved:host"]
+
+
+def cnp(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+            "metadata": {"name": name, "namespace": NS}, "spec": spec}
+
+
+SERVER_SEL = {"matchLabels": {"app": "account-service"}}
+L4_DOC = cnp("l4", {"endpointSelector": SERVER_SEL, "ingress": [{"fromEndpoints": [{}]}]})
+L7_DOC = cnp("l7", {"endpointSelector": SERVER_SEL, "ingress": [{
+    "fromEndpoints": [{}], "toPorts": [{"ports": [{"port": "8080", "protocol": "TCP"}],
+                                        "rules": {"http": [{"method": "GET"}]}}]}]})
 
 
 @dataclass
@@ -37,121 +60,184 @@ class FakeTime:
 
 
 @dataclass
-class FakeAgentCluster:
-    """Implements the policy part of the Cluster interface."""
+class AgentsCluster:
+    """The PolicyAPI over emulated agents: apply/delete are changes of the object store."""
 
     time: FakeTime
-    import_delay: float = 0.5
-    realize_delay: dict[int, float] = field(default_factory=lambda: {1: 1.0, 2: 2.0})
-    proxy_extra: float = 1.5
-    nodes: dict[str, int] = field(default_factory=lambda: {"kind-worker": 40,
-                                                            "kind-worker2": 17})
-    endpoint_nodes: dict[int, str] = field(default_factory=lambda: {1: "kind-worker",
-                                                                     2: "kind-worker2"})
-    changes: list[float] = field(default_factory=list)  # times of changes
-    applied: list[str] = field(default_factory=list)
+    import_lag: float = 0.5
+    regen_lag: float = 1.0
+    proxy_lag: float = 1.5
+    own_import_extra: float = 0.0  # our changes only: lag behind foreign ones
+    calls: list[str] = field(default_factory=list)
+    uids: dict[str, str] = field(default_factory=dict)
 
-    def _bumps(self, at: float) -> int:
-        return sum(1 for c in self.changes if c + self.import_delay <= at)
+    def __post_init__(self) -> None:
+        self.agents = Agents(NODES, self.time.now, import_lag=lambda: self.import_lag,
+                             regen_lag=lambda: self.regen_lag,
+                             proxy_lag=lambda: self.proxy_lag, lock=threading.RLock())
+        self._ids = itertools.count(100)
+        for labels, node in ((SERVER, NODES[0]), (SERVER, NODES[1]), (CLIENT, NODES[0]),
+                             (OTHER, NODES[1]), (HOST, NODES[0])):
+            self.agents.add_endpoint(next(self._ids), node, endpoint_identity(labels))
+        self.labels = {ep: lab for ep, lab in zip(self.agents.endpoints, (
+            SERVER, SERVER, CLIENT, OTHER, HOST), strict=True)}
 
-    def policy_revisions(self) -> dict[str, int]:
-        return {n: base + self._bumps(self.time.t) for n, base in self.nodes.items()}
+    def foreign_change(self, extra: float = 0.0) -> None:
+        """Another worker's object: moves every revision, selects none of ours."""
+        doc = {**cnp("foreign", {"endpointSelector": SERVER_SEL}),
+               "metadata": {"name": f"foreign-{self.time.t}", "namespace": "ztc-gw9"}}
+        self.agents.change(("CiliumNetworkPolicy", "ztc-gw9", doc["metadata"]["name"]), doc,
+                           f"uid-foreign-{self.time.t}", extra)
 
-    def endpoint_revisions(self) -> list[EndpointRevision]:
+    def apply(self, docs: list[dict[str, Any]]) -> list[str]:
         out = []
-        for ep, node in self.endpoint_nodes.items():
-            base = self.nodes[node]
-            rev = base + self._bumps(self.time.t - self.realize_delay[ep])
-            proxy = base + self._bumps(self.time.t - self.realize_delay[ep] - self.proxy_extra)
-            out.append(EndpointRevision(node, ep, True, rev, proxy))
-        # An endpoint without identity (still being created) is never waited for.
-        out.append(EndpointRevision("kind-worker", 99, False, 0, 0))
+        for doc in docs:
+            self.calls.append(f"apply {doc['metadata']['name']}")
+            uid = self.uids.setdefault(doc["metadata"]["name"], f"uid-{len(self.uids)}")
+            self.agents.change(("CiliumNetworkPolicy", NS, doc["metadata"]["name"]), doc, uid,
+                               self.own_import_extra)
+            out.append(uid)
         return out
 
-    def apply(self, docs: list[dict[str, Any]]) -> None:
-        self.applied.append("apply")
-        self.changes.append(self.time.t)
+    def delete(self, docs: list[dict[str, Any]]) -> list[str]:
+        out = []
+        for doc in docs:
+            self.calls.append(f"delete {doc['metadata']['name']}")
+            uid = self.uids.pop(doc["metadata"]["name"], None)
+            if uid:
+                self.agents.change(("CiliumNetworkPolicy", NS, doc["metadata"]["name"]), None,
+                                   uid)
+                out.append(uid)
+        return out
 
-    def delete(self, docs: list[dict[str, Any]]) -> None:
-        self.applied.append("delete")
-        self.changes.append(self.time.t)
+    def agent_policies(self) -> list[AgentPolicy]:
+        out = []
+        for node in NODES:
+            revision, version = self.agents.repository(node)
+            out.append(AgentPolicy(node, revision, frozenset(version.uids.values())))
+        return out
+
+    def endpoint_revisions(self) -> list[EndpointRevision]:
+        out = [EndpointRevision(ep.node, ep.endpoint_id, True,
+                                self.agents.realized_revision(ep.endpoint_id),
+                                self.agents.proxy_revision(ep.endpoint_id),
+                                tuple(self.labels[ep.endpoint_id]))
+               for ep in self.agents.endpoints.values()]
+        # An endpoint without identity (still being created) is never waited for.
+        return [*out, EndpointRevision(NODES[0], 4000, False, 0, 0)]
 
 
 def clock(t: FakeTime) -> Clock:
     return Clock(now=t.now, sleep=t.sleep)
 
 
-def test_waits_for_every_endpoint_and_records_time_to_enforce() -> None:
-    t = FakeTime()
-    cluster = FakeAgentCluster(t)
-    r = apply_and_wait(cluster, [DOC], l7=False, timeout=30, clock=clock(t))
-    assert r.revisions == {"kind-worker": 41, "kind-worker2": 18}
-    # import 0.5 s + the slowest endpoint 2.0 s; polling adds at most one interval.
-    assert 2.5 <= r.seconds <= 2.8
-    assert all(ep.policy_revision >= r.revisions[ep.node]
+def realized_everywhere(cluster: AgentsCluster, revisions: dict[str, int]) -> bool:
+    return all(ep.policy_revision >= revisions[ep.node]
                for ep in cluster.endpoint_revisions() if ep.has_identity)
 
 
-def test_l7_also_waits_for_the_proxy_revision() -> None:
+def test_waits_for_import_and_every_endpoint_and_records_time_to_enforce() -> None:
     t = FakeTime()
-    r = apply_and_wait(FakeAgentCluster(t), [DOC], l7=True, timeout=30,
-                       clock=clock(t))
-    assert 4.0 <= r.seconds <= 4.3  # 0.5 + 2.0 + 1.5
+    cluster = AgentsCluster(t)
+    r = apply_and_wait(cluster, [L4_DOC], timeout=30, clock=clock(t))
+    assert r.revisions == {"kind-worker": 18, "kind-worker2": 24}  # base 17/23 + 1
+    # import 0.5 s + the selected endpoints' regeneration 1.0 s; one poll interval more.
+    assert 1.5 <= r.seconds <= 1.8
+    assert realized_everywhere(cluster, r.revisions)
 
 
-def test_other_changes_only_raise_revisions() -> None:
+def test_l7_waits_for_the_proxy_revision_of_the_selected_endpoints_only() -> None:
     t = FakeTime()
-    cluster = FakeAgentCluster(t)
-    cluster.changes.append(-10.0)  # another worker's change, already imported
-    r = apply_and_wait(cluster, [DOC], l7=False, timeout=30, clock=clock(t))
-    assert r.revisions == {"kind-worker": 42, "kind-worker2": 19}
+    cluster = AgentsCluster(t)
+    # Unselected endpoints keep a proxy revision below every new target, for ever: the
+    # old rule (every endpoint with 0 < proxy < target) could never complete.
+    late_for_ever = [ep for ep in cluster.endpoint_revisions()
+                     if ep.has_identity and 0 < ep.proxy_policy_revision]
+    assert late_for_ever
+    r = apply_and_wait(cluster, [L7_DOC], timeout=30, clock=clock(t))
+    assert 3.0 <= r.seconds <= 3.3  # 0.5 import + 1.0 regeneration + 1.5 proxy ack
+    eps = cluster.endpoint_revisions()
+    server = [ep for ep in eps if ep.labels == tuple(SERVER)]
+    others = [ep for ep in eps if ep.has_identity and ep.labels != tuple(SERVER)]
+    assert all(ep.proxy_policy_revision >= r.revisions[ep.node] for ep in server)
+    assert all(0 < ep.proxy_policy_revision < r.revisions[ep.node] for ep in others)
 
 
-def test_agent_that_never_imports_times_out_naming_the_node() -> None:
+def test_a_foreign_change_that_moves_revisions_first_does_not_end_the_wait() -> None:
     t = FakeTime()
-    cluster = FakeAgentCluster(t, import_delay=1e9)
-    with pytest.raises(PolicyTimeout, match="kind-worker still at 40"):
-        apply_and_wait(cluster, [DOC], l7=False, timeout=5, clock=clock(t))
+    cluster = AgentsCluster(t, own_import_extra=5.0)
+    cluster.foreign_change()  # imported at 0.5 s, ours at 5.5 s
+    r = apply_and_wait(cluster, [L4_DOC], timeout=30, clock=clock(t))
+    assert r.seconds >= 6.5  # our import (5.5) + regeneration (1.0)
+    assert all(cluster.uids["l4"] in a.uids for a in cluster.agent_policies())
+    assert r.revisions == {"kind-worker": 19, "kind-worker2": 25}
+
+
+def test_an_agent_that_never_imports_times_out_naming_the_node_and_uid() -> None:
+    t = FakeTime()
+    cluster = AgentsCluster(t, import_lag=1e9)
+    with pytest.raises(PolicyTimeout, match=r"kind-worker \(revision 17\).*uid-0"):
+        apply_and_wait(cluster, [L4_DOC], timeout=5, clock=clock(t))
     assert t.t >= 5
 
 
-def test_endpoint_that_never_realizes_times_out_naming_it() -> None:
+def test_an_endpoint_that_never_realizes_times_out_naming_it() -> None:
     t = FakeTime()
-    cluster = FakeAgentCluster(t, realize_delay={1: 1.0, 2: 1e9})
-    with pytest.raises(PolicyTimeout, match="endpoint 2 on kind-worker2: policy-revision 17"):
-        apply_and_wait(cluster, [DOC], l7=False, timeout=5, clock=clock(t))
+    cluster = AgentsCluster(t, regen_lag=1e9)
+    with pytest.raises(PolicyTimeout, match=r"endpoint 100 on kind-worker: policy-revision 17"):
+        apply_and_wait(cluster, [L4_DOC], timeout=5, clock=clock(t))
 
 
-def test_delete_and_wait_restores_everywhere() -> None:
+def test_delete_and_wait_restores_everywhere_including_the_proxy() -> None:
     t = FakeTime()
-    cluster = FakeAgentCluster(t)
-    r = delete_and_wait(cluster, [DOC], timeout=30, clock=clock(t))
-    assert cluster.applied == ["delete"] and r.seconds >= 4.0  # proxy revision included
+    cluster = AgentsCluster(t)
+    apply_and_wait(cluster, [L7_DOC], timeout=30, clock=clock(t))
+    start = t.t
+    r = delete_and_wait(cluster, [L7_DOC], timeout=30, clock=clock(t))
+    assert cluster.calls[-1] == "delete l7" and t.t - start >= 3.0
+    assert not any(a.uids for a in cluster.agent_policies())
+    assert realized_everywhere(cluster, r.revisions)
 
 
-def test_delete_and_confirm_waits_for_the_import_only() -> None:
+def test_delete_and_confirm_waits_for_the_removal_from_every_repository_only() -> None:
     t = FakeTime()
-    cluster = FakeAgentCluster(t)
-    r = delete_and_confirm(cluster, [DOC], timeout=30, clock=clock(t))
-    assert 0.5 <= r.seconds < 1.0
-    # The next apply then waits until endpoints realized a revision above the delete's.
-    nxt = apply_and_wait(cluster, [DOC], l7=False, timeout=30, clock=clock(t))
+    cluster = AgentsCluster(t)
+    apply_and_wait(cluster, [L4_DOC], timeout=30, clock=clock(t))
+    r = delete_and_confirm(cluster, [L4_DOC], timeout=30, clock=clock(t))
+    assert 0.5 <= r.seconds < 0.8
+    assert not realized_everywhere(cluster, r.revisions)  # regeneration still pending
+    # The next apply waits for endpoints at a revision that includes the removal.
+    nxt = apply_and_wait(cluster, [L4_DOC], timeout=30, clock=clock(t))
     assert nxt.revisions["kind-worker"] == r.revisions["kind-worker"] + 1
-    assert all(ep.policy_revision >= nxt.revisions[ep.node]
-               for ep in cluster.endpoint_revisions() if ep.has_identity)
+    assert realized_everywhere(cluster, nxt.revisions)
 
 
-def test_several_documents_are_changed_one_at_a_time_after_each_import() -> None:
-    # An agent may import several objects in one revision, or a CCNP and a CNP (two
-    # watches) in either order: a moved revision only proves that *some* change arrived.
+def test_deleting_what_is_absent_waits_for_nothing() -> None:
     t = FakeTime()
-    cluster = FakeAgentCluster(t)
-    second = {**DOC, "metadata": {"name": "q", "namespace": "ztc-gw0"}}
-    r = apply_and_wait(cluster, [DOC, second], l7=False, timeout=30, clock=clock(t))
-    assert cluster.applied == ["apply", "apply"]
-    assert cluster.changes[1] >= cluster.changes[0] + cluster.import_delay
-    assert r.revisions == {"kind-worker": 42, "kind-worker2": 19}
-    assert all(ep.policy_revision >= r.revisions[ep.node]
-               for ep in cluster.endpoint_revisions() if ep.has_identity)
-    d = delete_and_confirm(cluster, [DOC, second], timeout=30, clock=clock(t))
-    assert cluster.applied[2:] == ["delete", "delete"] and d.revisions["kind-worker"] == 44
+    r = delete_and_wait(AgentsCluster(t), [L4_DOC], timeout=30, clock=clock(t))
+    assert r.seconds < 0.5
+
+
+def test_staged_apply_realizes_each_document_before_sending_the_next() -> None:
+    t = FakeTime()
+    cluster = AgentsCluster(t)
+    sent: list[float] = []
+    apply = cluster.apply
+
+    def timed(docs: list[dict[str, Any]]) -> list[str]:
+        sent.append(t.t)
+        assert realized_everywhere(cluster, {n: cluster.agents.revision(n) for n in NODES})
+        return apply(docs)
+
+    cluster.apply = timed  # type: ignore[method-assign]
+    apply_and_wait(cluster, [L4_DOC, L7_DOC], timeout=30, clock=clock(t), staged=True)
+    assert cluster.calls == ["apply l4", "apply l7"] and sent[1] - sent[0] >= 1.5
+    delete_and_wait(cluster, [L4_DOC, L7_DOC], timeout=30, clock=clock(t), staged=True)
+    assert cluster.calls[2:] == ["delete l7", "delete l4"]  # backwards
+
+
+def test_unrealized_ignores_reserved_and_identityless_endpoints() -> None:
+    eps = [EndpointRevision("n", 1, True, 5, 3, tuple(HOST)),
+           EndpointRevision("n", 2, False, 0, 0)]
+    assert unrealized(eps, {"n": 5}, []) == []
+    assert endpoint_identity(HOST) is None
