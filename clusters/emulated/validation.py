@@ -38,6 +38,9 @@ from clusters.emulated.crds.fielderr import FieldError
 from clusters.emulated.crds.k8snames import dns1123_label, dns1123_subdomain
 from clusters.emulated.crds.schema import Crd, UnknownKind, UnknownVersion, crd_for, crds
 from clusters.emulated.crds.schema import versions as _versions
+from clusters.emulated.netpol_validation import API_VERSION as NETPOL_API_VERSION
+from clusters.emulated.netpol_validation import KIND as NETPOL_KIND
+from clusters.emulated.netpol_validation import validate_network_policy
 
 __all__ = [
     "FIELD_VALIDATION_DEFAULT",
@@ -129,8 +132,15 @@ def validate(doc: dict[str, Any], version: str) -> list[Cause]:
     """The causes a create of `doc` is refused with under Cilium `version` ([] = admitted).
 
     Raises UnknownVersion for a release without data and UnknownKind for a kind its data
-    does not have.
+    does not have. A networking.k8s.io/v1 NetworkPolicy gets the built-in checks of
+    netpol_validation (the same for every release).
     """
+    if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) == (
+        NETPOL_API_VERSION,
+        NETPOL_KIND,
+    ):
+        crds(version)  # an unknown release is refused for every kind
+        return [_cause(e) for e in validate_network_policy(doc)]
     crd = _crd(doc, version)
     obj = decode(doc, version).object
     if "status" in crd.subresources:

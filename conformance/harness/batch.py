@@ -38,6 +38,10 @@ class ScenarioSkipped(Exception):
     """The cluster lacks what the scenario needs; the message says what."""
 
 
+class MissingFeature(ClusterError):
+    """A feature the suite provisioned itself is not detected: an error, not a skip."""
+
+
 @dataclass
 class Timings:
     realize_s: float = 0.0  # time-to-enforce of the apply
@@ -88,12 +92,19 @@ class ScenarioRun:
     # -- running ---------------------------------------------------------------------
 
     def execute(self) -> None:
+        from conformance.harness import report
+
+        report.check_ours(self.artifacts_dir())  # before any cluster work
         missing = [f for f in self.scenario.requires if f not in self.ws.facts.features]
         if missing:
-            raise ScenarioSkipped(
-                f"the cluster does not provide {', '.join(missing)} "
-                f"(Cilium {self.ws.facts.cilium_version}; features: "
-                f"{', '.join(sorted(self.ws.facts.features)) or 'none'})")
+            what = (f"the cluster does not provide {', '.join(missing)} "
+                    f"(Cilium {self.ws.facts.cilium_version}; features: "
+                    f"{', '.join(sorted(self.ws.facts.features)) or 'none'})")
+            if self.ws.options.provisioned:
+                raise MissingFeature(
+                    f"{what}, yet this cluster was provisioned with every feature: "
+                    "feature detection or provisioning regressed")
+            raise ScenarioSkipped(what)
         self.ws.ensure(PAYMENTS)
         if self.scenario.peer_namespace:
             self.ws.ensure("partners")
@@ -107,9 +118,8 @@ class ScenarioRun:
                 return
             raise ScenarioSkipped("; ".join(sorted(set(self.skipped_cells.values())))
                                   or "no cells")
-        self.rendered = render.render(
-            self.scenario.policy_documents(), self.ws.namespaces, self.ws.worker,
-            clusterwide=self.scenario.disruptive)
+        self.rendered = self.ws.render(self.scenario.policy_documents(),
+                                       clusterwide=self.scenario.disruptive)
         cluster, opts = self.ws.cluster, self.ws.options
         try:
             realized = policy_wait.apply_and_wait(

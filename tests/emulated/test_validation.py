@@ -16,6 +16,7 @@ from clusters.emulated import validation as v
 REPO = Path(__file__).resolve().parents[2]
 POLICY_FILES = sorted((REPO / "manifests" / "policies").rglob("*.yaml"))
 CRD_KINDS = ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
+POLICY_KINDS = (*CRD_KINDS, "NetworkPolicy")
 PORT_PATTERN = (
     "^(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
     "|([a-zA-Z0-9]-?)*[a-zA-Z](-?[a-zA-Z0-9])*$"
@@ -54,7 +55,7 @@ def policy_docs() -> list[tuple[str, dict[str, Any]]]:
     out = []
     for path in POLICY_FILES:
         for i, doc in enumerate(yaml.safe_load_all(path.read_text())):
-            if doc and doc.get("kind") in CRD_KINDS:
+            if doc and doc.get("kind") in POLICY_KINDS:
                 out.append((f"{path.relative_to(REPO)}#{i}", doc))
     return out
 
@@ -74,11 +75,40 @@ def test_every_supported_release_has_data() -> None:
 )
 def test_the_suite_policies_are_admitted(where: str, doc: dict[str, Any], version: str) -> None:
     assert v.validate(doc, version) == [], where
-    assert v.decode(doc, version).unknown_fields == [], where
+    if doc["kind"] in CRD_KINDS:
+        assert v.decode(doc, version).unknown_fields == [], where
 
 
 def test_policy_files_were_found() -> None:
-    assert len(policy_docs()) >= 10
+    kinds = [doc["kind"] for _, doc in policy_docs()]
+    assert len(kinds) >= 10 and set(kinds) == set(POLICY_KINDS)
+
+
+def test_network_policy_built_in_checks() -> None:
+    doc = yaml.safe_load((REPO / "manifests/policies/l3l4-gap/networkpolicy.yaml").read_text())
+    rule = doc["spec"]["ingress"][0]
+    rule["ports"] = [{"port": 0, "protocol": "ICMP"}, {"port": "http", "endPort": 90}]
+    rule["from"] = [{}, {"podSelector": {}, "ipBlock": {"cidr": "10.0.0.0/8"}}]
+    doc["spec"]["policyTypes"] = ["Ingress", "egress"]
+    where = "spec.ingress[0]"
+    assert causes(doc, "1.18.12") == [
+        (f"{where}.ports[0].protocol", "FieldValueNotSupported",
+         'Unsupported value: "ICMP": supported values: "TCP", "UDP", "SCTP"'),
+        (f"{where}.ports[0].port", "FieldValueInvalid",
+         "Invalid value: 0: must be between 1 and 65535, inclusive"),
+        (f"{where}.ports[1].endPort", "FieldValueInvalid",
+         "Invalid value: 90: may not be specified when `port` is non-numeric"),
+        (f"{where}.from[0]", "FieldValueRequired", "Required value: must specify a peer"),
+        (f"{where}.from[1]", "FieldValueForbidden",
+         "Forbidden: may not specify both ipBlock and another peer"),
+        ("spec.policyTypes[1]", "FieldValueNotSupported",
+         'Unsupported value: "egress": supported values: "Ingress", "Egress"'),
+    ]  # fmt: skip
+    status = v.status_invalid(doc, v.validate(doc, "1.18.12"))
+    assert status["message"].startswith(
+        'NetworkPolicy.networking.k8s.io "account-service-l4" is invalid: [spec.ingress[0]'
+    )
+    assert status["details"]["group"] == "networking.k8s.io"
 
 
 @pytest.mark.parametrize("version", sorted(PROTOCOLS))
