@@ -35,7 +35,20 @@ ENV = {
     "policy_timeout": ("ZTC_POLICY_TIMEOUT", "120"),
     "disruptive": ("ZTC_DISRUPTIVE", None),
     "allow_existing_cluster": ("ZTC_ALLOW_EXISTING_CLUSTER", None),
+    "strict": ("ZTC_STRICT", None),
+    "stale_after": ("ZTC_STALE_AFTER", "10800"),
 }
+# Upper bounds of the duration options (seconds), so a typo cannot park a run for days.
+# The probe timeout is the prober's own cap (workloads/prober/spec.py MAX_TIMEOUT_S).
+MAX_SECONDS = {
+    "flow_grace": 600.0,
+    "probe_timeout": 300.0,
+    "policy_timeout": 3600.0,
+    "stale_after": 7 * 24 * 3600.0,
+}
+# Boolean words accepted in the environment (case-insensitive); anything else is an error.
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("", "0", "false", "no", "off")
 
 
 def _env(name: str) -> Any:
@@ -44,7 +57,18 @@ def _env(name: str) -> Any:
 
 
 def _flag(name: str) -> bool:
-    return str(_env(name) or "").lower() in ("1", "true", "yes")
+    """A boolean option's default from its environment variable; an unknown word is a
+    usage error naming the variable, never a silent false."""
+    var = ENV[name][0]
+    word = os.environ.get(var, "").strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise pytest.UsageError(
+        f"env {var}={os.environ[var]!r} is not a boolean: use one of "
+        f"{', '.join(TRUE_WORDS)} or {', '.join(w for w in FALSE_WORDS if w)} "
+        f"(or leave it unset).")
 
 
 def _cluster_kind(text: str) -> str:
@@ -59,15 +83,17 @@ def _seconds(name: str) -> Callable[[str], float]:
     """An argparse type for a duration option; its env default is checked the same way,
     so a bad value is a usage error naming both spellings, never a traceback."""
     flag, var = "--" + name.replace("_", "-"), ENV[name][0]
+    limit = MAX_SECONDS[name]
 
     def convert(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = float("nan")
-        if not value > 0 or value == float("inf"):
+        if not 0 < value <= limit:  # also refuses nan and inf
             raise argparse.ArgumentTypeError(
-                f"{text!r} is not a number of seconds > 0 ({flag} or env {var})")
+                f"{text!r} is not a number of seconds > 0 and <= {limit:g} "
+                f"({flag} or env {var})")
         return value
 
     convert.__name__ = "seconds"
@@ -113,6 +139,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--disruptive", action="store_true", default=_flag("disruptive"),
                 help="also run the truly cluster-wide (disruptive) scenarios, alone and last; "
                      "not with -n (env ZTC_DISRUPTIVE=1)")
+    # The suite's strict mode rides on pytest's own --strict (pytest 9: strict config,
+    # markers, xfail): with it, or env ZTC_STRICT, a skipped cell fails the run.
+    g.addoption("--ztc-strict", dest="ztc_strict", action="store_true",
+                default=_flag("strict"),
+                help="what --strict does to the suite, without pytest's strict mode: a "
+                     "skipped cell (missing feature, version gate, no hermetic target) "
+                     "fails the run (env ZTC_STRICT=1)")
+    g.addoption("--stale-after", type=_seconds("stale_after"), default=_env("stale_after"),
+                metavar="S",
+                help="at start, delete namespaces and cluster-wide policies of other runs "
+                     "older than this; younger ones belong to a live run and are never "
+                     "touched (env ZTC_STALE_AFTER, default 10800 = 3 h)")
 
 
 def suite_requested(config: pytest.Config) -> bool:
@@ -213,3 +251,11 @@ def pytest_configure_node(node: Any) -> None:
     kubeconfig, context = node.config.stash.get(KUBE_KEY, (None, None))
     node.workerinput["ztc_kubeconfig"] = kubeconfig
     node.workerinput["ztc_context"] = context
+    _hand_over_run_id(node)
+
+
+def _hand_over_run_id(node: Any) -> None:
+    """xdist: every worker of this run gets the controller's run id."""
+    from conformance.harness.runs import WORKER_INPUT_KEY, run_id
+
+    node.workerinput[WORKER_INPUT_KEY] = run_id(node.config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Mapping, Sequence
 
 import nox
 
@@ -11,6 +12,9 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "tests"]
 
 PACKAGES = ["conformance", "clusters", "workloads"]
+# The suite's boolean words (conftest.py TRUE_WORDS/FALSE_WORDS); others are an error.
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("", "0", "false", "no", "off")
 
 
 def _install(session: nox.Session) -> None:
@@ -49,19 +53,44 @@ def conformance(session: nox.Session) -> None:
     """
     _install(session)
     args = [a for a in session.posargs if a != "--disruptive"]
-    disruptive = len(args) != len(session.posargs) or \
-        os.environ.get("ZTC_DISRUPTIVE", "").lower() in ("1", "true", "yes")
+    try:
+        disruptive = len(args) != len(session.posargs) or env_flag("ZTC_DISRUPTIVE")
+    except ValueError as exc:
+        session.error(str(exc))
+    artifacts = artifacts_dir(args, os.environ)
     # One scenario module per worker at a time (loadscope): its policy is applied once,
     # its probes run as one batch, and every cell is its own test id in the JUnit report.
     session.run(
         "pytest", "conformance/scenarios", "-n", "auto", "--dist", "loadscope",
-        "--junitxml", "artifacts/junit.xml", *args, env={"ZTC_DISRUPTIVE": ""},
+        "--junitxml", os.path.join(artifacts, "junit.xml"), *args,
+        env={"ZTC_DISRUPTIVE": ""},
     )
     if disruptive:
         session.run(
-            "pytest", "conformance/scenarios", "-n", "0", "--disruptive",
-            "-m", "disruptive", "--junitxml", "artifacts/junit-disruptive.xml", *args,
+            "pytest", "conformance/scenarios", "-n", "0", "--disruptive", "-m", "disruptive",
+            "--junitxml", os.path.join(artifacts, "junit-disruptive.xml"), *args,
         )
+
+
+def env_flag(var: str, environ: Mapping[str, str] = os.environ) -> bool:
+    word = environ.get(var, "").strip().lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise ValueError(f"env {var}={environ[var]!r} is not a boolean: use one of "
+                         f"{', '.join(TRUE_WORDS)} or {', '.join(FALSE_WORDS[1:])}")
+    return word in TRUE_WORDS
+
+
+def artifacts_dir(args: Sequence[str], environ: Mapping[str, str]) -> str:
+    """Where the suite writes its evidence, so the JUnit report goes there too: the last
+    `--artifacts DIR` / `--artifacts=DIR` of the arguments, else env ZTC_ARTIFACTS, else
+    ./artifacts (the suite's own precedence, conftest.py)."""
+    found = environ.get("ZTC_ARTIFACTS") or "artifacts"
+    for i, arg in enumerate(args):
+        if arg == "--artifacts" and i + 1 < len(args):
+            found = args[i + 1]
+        elif arg.startswith("--artifacts="):
+            found = arg.split("=", 1)[1]
+    return found
 
 
 @nox.session

@@ -9,6 +9,7 @@ and which the model says cannot hold there.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,14 @@ from typing import Any
 from conformance.harness.cluster import Cluster, ClusterError, ClusterFacts, PodInfo
 from conformance.harness.hubble import Socket, split_hostport
 from conformance.harness.policy_wait import POLICY_TIMEOUT_S
-from conformance.harness.render import CLUSTERWIDE, DISRUPTIVE_PREFIX, render
+from conformance.harness.render import (
+    CLUSTERWIDE,
+    DISRUPTIVE_PREFIX,
+    OWNED_PREFIX,
+    RUN_LABEL,
+    WORKER_LABEL,
+    render,
+)
 from conformance.harness.spec import (
     GRPC_SERVICE,
     PARTNERS,
@@ -34,6 +42,9 @@ from conformance.model.expectation import Expectation
 
 FLOW_GRACE_S = 15.0  # default: how long after the batch we wait for flows and counters
 PROBE_TIMEOUT_S = 4.0  # default per-probe timeout; an L3/L4 drop shows as this timeout
+# A namespace name is a DNS-1123 label (Kubernetes validation IsDNS1123Label).
+MAX_NAMESPACE_LEN = 63
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,9 @@ class RunOptions:
     probe_timeout: float = PROBE_TIMEOUT_S
     policy_timeout: float = POLICY_TIMEOUT_S  # deadline for a policy change to be realized
     artifacts: Path | None = None
+    # The suite provisioned the cluster (kind) or is it (simulated): every feature is
+    # there, so a missing one is a detection regression, an error rather than a skip.
+    provisioned: bool = False
 
 
 @dataclass
@@ -54,12 +68,19 @@ class Workspace:
     options: RunOptions
     namespaces: dict[str, str]
     pods: dict[str, list[PodInfo]] = field(default_factory=dict)
+    run: str = ""  # the run id, in every name and label this worker creates
 
     def ensure(self, canonical: str) -> list[PodInfo]:
         real = self.namespaces[canonical]
         if real not in self.pods:
-            self.pods[real] = self.cluster.deploy_workloads(real)
+            labels = {WORKER_LABEL: self.worker, **({RUN_LABEL: self.run} if self.run else {})}
+            self.pods[real] = self.cluster.deploy_workloads(real, labels)
         return self.pods[real]
+
+    def render(self, docs: list[dict[str, Any]], *,
+               clusterwide: bool = False) -> list[dict[str, Any]]:
+        return render(docs, self.namespaces, self.worker, clusterwide=clusterwide,
+                      run=self.run)
 
     def app_pods(self, canonical: str, app: str) -> list[PodInfo]:
         pods = [p for p in self.ensure(canonical) if p.labels.get("app") == app]
@@ -186,7 +207,7 @@ def owned_policies(ws: Workspace) -> list[dict[str, Any]]:
     out = clusterwide_policies(ws)
     for directory in sorted(p for p in POLICY_ROOT.iterdir() if p.is_dir()):
         docs = [d for d in load_documents(directory) if d.get("kind") != CLUSTERWIDE]
-        out += render(docs, ws.namespaces, ws.worker)
+        out += ws.render(docs)
     return out
 
 
@@ -200,16 +221,28 @@ def clusterwide_policies(ws: Workspace) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for directory in sorted(p for p in POLICY_ROOT.iterdir() if p.is_dir()):
         docs = [d for d in load_documents(directory) if d.get("kind") == CLUSTERWIDE]
-        out += render(docs, ws.namespaces, ws.worker)
-        out += [d for d in render(docs, ws.namespaces, ws.worker, clusterwide=True)
+        out += ws.render(docs)
+        out += [d for d in ws.render(docs, clusterwide=True)
                 if d["metadata"]["name"].startswith(DISRUPTIVE_PREFIX)]
     return out
 
 
+def namespace_names(worker: str, run: str = "") -> dict[str, str]:
+    """Canonical -> real namespace of a worker of a run: `ztc-<run>-<worker>` and
+    `...-partners` (`ztc-<worker>` for a run without an id, as before run ids)."""
+    base = f"{OWNED_PREFIX}{run}-{worker}" if run else f"{OWNED_PREFIX}{worker}"
+    names = {PAYMENTS: base, PARTNERS: f"{base}-partners"}
+    for name in names.values():
+        if len(name) > MAX_NAMESPACE_LEN or not DNS_LABEL.fullmatch(name):
+            raise ValueError(
+                f"namespace {name!r} (run id {run!r}, worker {worker!r}) is not a DNS label "
+                f"of at most {MAX_NAMESPACE_LEN} lowercase letters, digits and '-'")
+    return names
+
+
 def new_workspace(cluster: Cluster, worker: str, options: RunOptions,
-                  namespace_prefix: str = "ztc") -> Workspace:
-    facts = cluster.facts()
-    base = f"{namespace_prefix}-{worker}"
-    return Workspace(cluster=cluster, facts=facts, worker=worker, options=options,
-                     namespaces={PAYMENTS: base, PARTNERS: f"{base}-partners"})
+                  run: str = "") -> Workspace:
+    names = namespace_names(worker, run)  # checked before the cluster is asked anything
+    return Workspace(cluster=cluster, facts=cluster.facts(), worker=worker, options=options,
+                     namespaces=names, run=run)
 

@@ -18,6 +18,7 @@ NAMESPACE_LABELS = ("k8s:io.kubernetes.pod.namespace", "io.kubernetes.pod.namesp
                     "k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name")
 CLUSTERWIDE = "CiliumClusterwideNetworkPolicy"
 WORKER_LABEL = "zt-conformance/worker"
+RUN_LABEL = "zt-conformance/run"  # the run id: two runs on one cluster never share a name
 # Cluster-scoped objects the suite owns are named with this prefix (the namespaces too),
 # so cleaning up leftovers can never touch someone else's policy.
 OWNED_PREFIX = "ztc-"
@@ -29,10 +30,12 @@ class RenderError(ValueError):
 
 
 def render(docs: list[dict[str, Any]], namespaces: Mapping[str, str], worker: str,
-           *, clusterwide: bool = False) -> list[dict[str, Any]]:
-    """Copies of `docs` for `worker`; `namespaces` maps canonical -> real names, the first
-    entry being the default namespace of namespaced objects."""
+           *, clusterwide: bool = False, run: str = "") -> list[dict[str, Any]]:
+    """Copies of `docs` for `worker` of `run`; `namespaces` maps canonical -> real names,
+    the first entry being the default namespace of namespaced objects. Cluster-scoped
+    names carry the run id, so another run's objects are never overwritten."""
     default_ns = next(iter(namespaces.values()))
+    owner = f"{run}-{worker}" if run else worker
     out = []
     for doc in docs:
         kind = doc.get("kind")
@@ -43,10 +46,15 @@ def render(docs: list[dict[str, Any]], namespaces: Mapping[str, str], worker: st
         new_meta = new["metadata"]
         labels = new_meta.setdefault("labels", {})
         labels[WORKER_LABEL] = worker
+        if run:
+            labels[RUN_LABEL] = run
         if kind == CLUSTERWIDE:
             new_meta.pop("namespace", None)
             if not clusterwide:
-                new_meta["name"] = f"{OWNED_PREFIX}{worker}-{meta['name']}"
+                new_meta["name"] = f"{OWNED_PREFIX}{owner}-{meta['name']}"
+            elif run and str(meta["name"]).startswith(DISRUPTIVE_PREFIX):
+                new_meta["name"] = (f"{DISRUPTIVE_PREFIX}{run}-"
+                                    f"{str(meta['name'])[len(DISRUPTIVE_PREFIX):]}")
                 _scope_to(new.get("spec"), sorted(namespaces.values()))
                 for spec in new.get("specs", []) or []:
                     _scope_to(spec, sorted(namespaces.values()))

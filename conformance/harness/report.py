@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from conformance.harness.spec import Cell
 
 MAX_FLOWS_SHOWN = 12
+# Written into every scenario folder the suite creates; only a folder carrying it is
+# ever emptied (`--artifacts ~` must not delete `~/grpc`).
+MARKER = ".zt-conformance-artifacts"
+
+
+class ArtifactsError(RuntimeError):
+    """An artifacts folder the suite did not write is in the way; names it."""
 
 
 def slug(text: str) -> str:
@@ -80,10 +87,7 @@ def write_scenario(run: ScenarioRun) -> None:
     root = run.artifacts_dir()
     if root is None:
         return
-    # Our own output of an earlier run: no stale cells. Tolerant, as another run may
-    # share the directory (then the last writer wins, file by file).
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True, exist_ok=True)
+    prepare(root)
     (root / "policies.yaml").write_text(yaml.safe_dump_all(run.rendered, sort_keys=False))
     (root / "flows.jsonl").write_text("".join(line.rstrip("\n") + "\n" for line in run.lines))
     (root / "app-log.jsonl").write_text("".join(
@@ -93,11 +97,33 @@ def write_scenario(run: ScenarioRun) -> None:
     (root / "run.json").write_text(json.dumps({
         "scenario": run.scenario.name,
         "worker": run.ws.worker,
+        "run": run.ws.run,
         "namespaces": run.ws.namespaces,
         "cilium_version": run.ws.facts.cilium_version,
         "timings_s": asdict(run.timings),
         "skipped_cells": run.skipped_cells,
     }, indent=2))
+
+
+def check_ours(root: Path | None) -> None:
+    """Raise ArtifactsError unless `root` is absent or a folder the suite wrote."""
+    if root is None:
+        return
+    if root.is_symlink() or (root.exists() and not (root / MARKER).is_file()):
+        raise ArtifactsError(
+            f"refusing to write evidence into {root}: it exists and was not written by "
+            f"the suite (no {MARKER} in it); choose another --artifacts directory or "
+            "move that folder away")
+
+
+def prepare(root: Path) -> None:
+    """An empty scenario folder carrying the marker. Our own output of an earlier run is
+    removed (no stale cells; tolerant, as another run may share the directory, then the
+    last writer wins, file by file); a folder without the marker is refused."""
+    check_ours(root)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("written by zt-conformance; emptied at each run\n")
 
 
 def _scrapes(scrapes: list[MetricsScrape]) -> str:

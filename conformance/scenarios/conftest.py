@@ -8,21 +8,24 @@ judges itself from the recorded evidence.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
+from conformance.harness import runs
 from conformance.harness.batch import ScenarioRun, ScenarioSkipped
 from conformance.harness.cluster import ClusterError
-from conformance.harness.planning import (
-    RunOptions,
-    Workspace,
-    new_workspace,
-    owned_policies,
-)
+from conformance.harness.planning import RunOptions, Workspace, new_workspace
+from conformance.harness.report import ArtifactsError
 from conformance.harness.session import KUBE_KEY, PreflightError, open_cluster
 from conformance.harness.spec import Cell, Scenario
+
+# Workers that sweep other runs' stale objects at start: the first one only (all workers
+# of a run share the run id; one sweep is enough and avoids racing deletes).
+SWEEPING_WORKERS = ("main", "gw0")
+# Cluster kinds where the suite provisioned every feature (clusters up, or in-process).
+PROVISIONED = ("kind", "simulated")
 
 
 def _kube(config: pytest.Config) -> tuple[str | None, str | None]:
@@ -48,10 +51,16 @@ def workspace(pytestconfig: pytest.Config) -> Iterator[Workspace]:
         probe_timeout=pytestconfig.getoption("probe_timeout"),
         policy_timeout=pytestconfig.getoption("policy_timeout"),
         artifacts=Path(artifacts).resolve() if artifacts else None,
+        provisioned=kind in PROVISIONED,
     )
-    ws = new_workspace(cluster, worker, options)
     try:
-        cluster.delete(owned_policies(ws))  # leftovers of a killed run
+        ws = new_workspace(cluster, worker, options, runs.run_id(pytestconfig))
+        if worker in SWEEPING_WORKERS:
+            runs.sweep(cluster, ws.run, pytestconfig.getoption("stale_after"))
+    except (ValueError, ClusterError) as exc:
+        cluster.close()
+        pytest.fail(f"starting worker {worker}: {exc}", pytrace=False)
+    try:
         yield ws
     finally:
         try:
@@ -71,9 +80,32 @@ def scenario_run(request: pytest.FixtureRequest, workspace: Workspace) -> Scenar
         run.execute()
     except ScenarioSkipped as exc:
         pytest.skip(f"{scenario.name}: {exc}")
-    except ClusterError as exc:
+    except (ClusterError, ArtifactsError) as exc:
         pytest.fail(f"{scenario.name}: {exc}", pytrace=False)
     return run
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """--strict: a skipped cell fails the run, with the reason it was skipped."""
+    report: pytest.TestReport = yield
+    if report.skipped and not hasattr(report, "wasxfail") and strict(item.config):
+        strict_failure(report)
+    return report
+
+
+def strict(config: pytest.Config) -> bool:
+    """pytest's own --strict (ini `strict`), --ztc-strict or env ZTC_STRICT."""
+    return bool(config.getini("strict")) or bool(config.getoption("ztc_strict"))
+
+
+def strict_failure(report: pytest.TestReport) -> None:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"--strict: a skipped cell fails the run: {reason.removeprefix('Skipped: ')}"
 
 
 @pytest.fixture(autouse=True)

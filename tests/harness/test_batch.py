@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conformance.harness.batch import ScenarioRun, ScenarioSkipped
+from conformance.harness.batch import MissingFeature, ScenarioRun, ScenarioSkipped
 from conformance.harness.cluster import (
     FEATURE_MUTUAL_AUTH,
     ClusterFacts,
@@ -29,8 +29,8 @@ from conformance.harness.planning import (
     new_workspace,
     owned_policies,
 )
-from conformance.harness.policy_wait import PolicyTimeout
 from conformance.harness.render import render
+from conformance.harness.report import MARKER, ArtifactsError
 from conformance.harness.simulated import SimulatedCluster
 from conformance.harness.spec import Scenario
 from conformance.scenarios import (
@@ -163,6 +163,35 @@ def test_missing_feature_skips_with_the_reason(tmp_path: Path) -> None:
     assert "apply" not in cluster.calls  # nothing half-done left behind
 
 
+def test_missing_feature_on_a_cluster_the_suite_provisioned_is_an_error(tmp_path: Path) -> None:
+    # kind and the simulated cluster get every feature: not detecting one is a regression
+    # that would otherwise skip whole scenarios quietly.
+    cluster = Recorder(SimulatedCluster(), drop_features=frozenset({FEATURE_MUTUAL_AUTH}))
+    ws = new_workspace(cluster, "gw7", RunOptions(flow_grace=5, artifacts=tmp_path,
+                                                  provisioned=True))
+    with pytest.raises(MissingFeature, match=r"does not provide mutual-auth.*regressed"):
+        ScenarioRun(test_mutual_auth.SCENARIO, ws).execute()
+    assert "apply" not in cluster.calls
+
+
+def test_foreign_artifacts_folder_is_refused_before_any_cluster_work(tmp_path: Path) -> None:
+    # `--artifacts ~` with a ~/l7-http of the user's own: never emptied, never written.
+    precious = tmp_path / "l7-http" / "notes.txt"
+    precious.parent.mkdir()
+    precious.write_text("mine")
+    cluster = Recorder(SimulatedCluster())
+    with pytest.raises(ArtifactsError, match=r"refusing to write evidence into .*l7-http"):
+        run(test_l7_http.SCENARIO, tmp_path, cluster)
+    assert precious.read_text() == "mine" and "apply" not in cluster.calls
+    # A folder the suite wrote (it carries the marker) is replaced by the next run.
+    precious.unlink()
+    (precious.parent / MARKER).write_text("")
+    (precious.parent / "stale-cell").mkdir()
+    run(test_l7_http.SCENARIO, tmp_path, Recorder(SimulatedCluster()))
+    assert not (precious.parent / "stale-cell").exists()
+    assert (precious.parent / MARKER).is_file()
+
+
 def test_peer_namespace_and_kubelet_cell(tmp_path: Path) -> None:
     cluster = Recorder(SimulatedCluster())
     r = run(test_default_deny.SCENARIO, tmp_path, cluster)
@@ -265,24 +294,6 @@ def test_policy_rejected_before_anything_applied_is_the_servers_message_at_once(
     with pytest.raises(PolicyRejected, match=r"is invalid: spec\.ingress"):
         ScenarioRun(test_l7_http.SCENARIO, ws).execute()
     assert "run_probes" not in cluster.calls
-
-
-def test_policies_left_by_a_killed_run_are_removed_first(tmp_path: Path) -> None:
-    cluster = Recorder(SimulatedCluster())
-    ws = new_workspace(cluster, "gw7", RunOptions(flow_grace=5, artifacts=tmp_path,
-                                                  policy_timeout=1))
-    ws.ensure("payments")
-    leftover = render(test_l7_http.SCENARIO.policy_documents(), ws.namespaces, ws.worker)
-    cluster.apply(leftover)  # the killed run never deleted them
-    # Re-applying identical objects changes nothing an agent could show...
-    with pytest.raises(PolicyTimeout, match="did not move past"):
-        ScenarioRun(test_l7_http.SCENARIO, ws).execute()
-    # ... so a worker deletes every policy it owns before it starts.
-    cluster.apply(leftover)
-    cluster.delete(owned_policies(ws))
-    r = ScenarioRun(test_l7_http.SCENARIO, ws)
-    r.execute()
-    assert all(r.verify(cell) is None for cell in test_l7_http.SCENARIO.cells)
 
 
 def test_owned_policies_cover_every_scenario_document() -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 180
 USAGE_ERROR = 4  # pytest's exit code for pytest.UsageError
@@ -132,6 +134,11 @@ def test_parallel_run_keeps_each_scenario_on_one_worker(dist: list[str],
     ((), {"ZTC_CLUSTER": "kinder"}, "ZTC_CLUSTER"),
     (("--probe-timeout=-1",), {}, "--probe-timeout"),
     (("--policy-timeout=0",), {}, "--policy-timeout"),
+    # Upper bounds: the prober's own cap, and no run parked for days by a typo.
+    (("--probe-timeout=301",), {}, "--probe-timeout"),
+    ((), {"ZTC_FLOW_GRACE": "601"}, "ZTC_FLOW_GRACE"),
+    (("--policy-timeout=1e9",), {}, "--policy-timeout"),
+    (("--stale-after=inf",), {}, "--stale-after"),
 ])
 def test_bad_option_values_are_usage_errors_naming_flag_and_env(
         args: tuple[str, ...], env: dict[str, str], named: str) -> None:
@@ -153,3 +160,79 @@ def test_unwritable_artifacts_directory_is_one_error(tmp_path: Path) -> None:
     blocker.write_text("")
     out = one_error(suite("--cluster=simulated", f"--artifacts={blocker / 'dir'}"))
     assert "--artifacts" in out and "cannot write there" in out
+
+
+@pytest.mark.parametrize("var", ["ZTC_DISRUPTIVE", "ZTC_KEEP_CLUSTER", "ZTC_STRICT"])
+def test_unknown_boolean_word_is_a_usage_error_naming_the_variable(var: str) -> None:
+    out = one_error(suite("--cluster=simulated", env={var: "maybe"}))
+    assert var in out and "'maybe' is not a boolean" in out and "on" in out
+
+
+def test_on_is_true(tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    proc = suite("--cluster=simulated", f"--junitxml={junit}", "-k", "clusterwide",
+                 tmp=tmp_path, env={"ZTC_DISRUPTIVE": "On"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    names = [c.get("classname", "") for c in ET.parse(junit).iter("testcase")]
+    assert names and all("clusterwide" in n for n in names), "ZTC_DISRUPTIVE=On read as off"
+
+
+def run_ids(artifacts: Path) -> set[str]:
+    return {json.loads(p.read_text())["run"] for p in artifacts.glob("*/run.json")}
+
+
+def test_workers_share_one_run_id_and_runs_differ(tmp_path: Path) -> None:
+    first = suite("--cluster=simulated", "-n", "2", "-k", "l3l4_gap or l7_http", tmp=tmp_path)
+    assert first.returncode == 0, first.stdout[-3000:]
+    runs = run_ids(tmp_path / "artifacts")
+    assert len(runs) == 1
+    run = runs.pop()
+    for path in (tmp_path / "artifacts").glob("*/run.json"):
+        info = json.loads(path.read_text())
+        assert info["worker"] in ("gw0", "gw1")
+        assert info["namespaces"]["payments"] == f"ztc-{run}-{info['worker']}"
+    second = suite("--cluster=simulated", "-k", "l3l4_gap", tmp=tmp_path)
+    assert second.returncode == 0, second.stdout[-3000:]
+    again = json.loads((tmp_path / "artifacts" / "l3l4-gap" / "run.json").read_text())
+    assert again["run"] != run and again["namespaces"]["payments"] == f"ztc-{again['run']}-main"
+
+
+def test_artifacts_clean_up_spares_folders_the_suite_did_not_write(tmp_path: Path) -> None:
+    # `--artifacts ~`: the user's own ~/grpc must survive, and the run must say why the
+    # scenario could not keep its evidence there.
+    mine = tmp_path / "artifacts" / "grpc" / "thesis.tex"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("precious")
+    proc = suite("--cluster=simulated", "-k", "grpc or l3l4_gap", tmp=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "refusing to write evidence into" in out, out[-3000:]
+    assert mine.read_text() == "precious"
+    assert (tmp_path / "artifacts" / "l3l4-gap" / "run.json").exists()
+
+
+STRICT_CONFTEST = """
+from conformance.scenarios.conftest import pytest_runtest_makereport  # noqa: F401
+
+
+def pytest_addoption(parser):
+    parser.addoption("--ztc-strict", dest="ztc_strict", action="store_true")
+"""
+SKIPPING_CELL = """
+import pytest
+
+
+def test_cell():
+    pytest.skip("mutual-auth: the cluster does not provide mutual-auth")
+"""
+
+
+@pytest.mark.parametrize("flags", [["--strict"], ["--ztc-strict"]])
+def test_strict_turns_a_skipped_cell_into_a_failure(pytester: pytest.Pytester,
+                                                    flags: list[str]) -> None:
+    pytester.makeconftest(STRICT_CONFTEST)
+    pytester.makepyfile(test_cells=SKIPPING_CELL)
+    lenient = pytester.runpytest("-p", "no:cacheprovider")
+    lenient.assert_outcomes(skipped=1)
+    strict = pytester.runpytest("-p", "no:cacheprovider", *flags)
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines(["*--strict: a skipped cell fails the run: mutual-auth*"])
