@@ -14,7 +14,7 @@ from typing import Any
 
 from clusters.emulated.crds import fielderr as fe
 from clusters.emulated.crds.fielderr import FieldError
-from clusters.emulated.crds.k8snames import dns1123_label, dns1123_subdomain, max_len_error
+from clusters.emulated.crds.k8snames import max_len_error, object_meta_errors
 
 API_VERSION, KIND = "networking.k8s.io/v1", "NetworkPolicy"
 PROTOCOLS = ["TCP", "UDP", "SCTP"]
@@ -23,7 +23,7 @@ PORT_RANGE_ERROR = "must be between 1 and 65535, inclusive"  # validation.go Inc
 
 
 def validate_network_policy(doc: dict[str, Any]) -> list[FieldError]:
-    errs = _metadata(doc.get("metadata"))
+    errs = object_meta_errors(doc.get("metadata"), namespaced=True)
     spec: dict[str, Any] = doc["spec"] if isinstance(doc.get("spec"), dict) else {}
     for direction, peers_key in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(_list(spec.get(direction))):
@@ -45,22 +45,6 @@ def validate_network_policy(doc: dict[str, Any]) -> list[FieldError]:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _metadata(meta: Any) -> list[FieldError]:
-    """ValidateObjectMeta with NameIsDNSSubdomain, namespaced."""
-    meta = meta if isinstance(meta, dict) else {}
-    name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
-    errs = []
-    if not name:
-        errs.append(fe.required("metadata.name", "name or generateName is required"))
-    else:
-        errs += [fe.invalid("metadata.name", name, msg) for msg in dns1123_subdomain(name)]
-    if not namespace:
-        errs.append(fe.required("metadata.namespace"))
-    else:
-        errs += [fe.invalid("metadata.namespace", namespace, m) for m in dns1123_label(namespace)]
-    return errs
 
 
 def _port(port: dict[str, Any], where: str) -> list[FieldError]:

@@ -35,7 +35,7 @@ from typing import Any
 from clusters.emulated.crds import fielderr as fe
 from clusters.emulated.crds import openapi, structural
 from clusters.emulated.crds.fielderr import FieldError
-from clusters.emulated.crds.k8snames import dns1123_label, dns1123_subdomain
+from clusters.emulated.crds.k8snames import object_meta_errors
 from clusters.emulated.crds.schema import Crd, UnknownKind, UnknownVersion, crd_for, crds
 from clusters.emulated.crds.schema import versions as _versions
 from clusters.emulated.netpol_validation import API_VERSION as NETPOL_API_VERSION
@@ -148,7 +148,7 @@ def validate(doc: dict[str, Any], version: str) -> list[Cause]:
     type_meta = _type_meta_errors(obj, crd)
     if type_meta:  # customResourceValidator.Validate returns these alone
         return [_cause(e) for e in type_meta]
-    errs = _object_meta_errors(obj.get("metadata"), crd.namespaced)
+    errs = object_meta_errors(obj.get("metadata"), crd.namespaced)
     errs += openapi.validate(obj, crd.schema)
     errs += structural.list_type_errors(obj, crd.schema)
     if _has_cel(crd.schema):
@@ -179,28 +179,6 @@ def _type_meta_errors(obj: dict[str, Any], crd: Crd) -> list[FieldError]:
     if obj.get("apiVersion") != crd.api_version:
         api_version = obj.get("apiVersion", "")
         errs.append(fe.invalid("apiVersion", api_version, f"must be {crd.api_version}"))
-    return errs
-
-
-def _object_meta_errors(meta: Any, namespaced: bool) -> list[FieldError]:
-    """ValidateObjectMetaAccessor's name and namespace checks (NameIsDNSSubdomain).
-
-    A name from generateName must be filled in by the caller first, as the registry's
-    BeforeCreate does before it validates.
-    """
-    meta = meta if isinstance(meta, dict) else {}
-    name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
-    errs = []
-    if not name:
-        errs.append(fe.required("metadata.name", "name or generateName is required"))
-    else:
-        errs += [fe.invalid("metadata.name", name, msg) for msg in dns1123_subdomain(name)]
-    if namespaced and not namespace:
-        errs.append(fe.required("metadata.namespace"))
-    elif namespaced:
-        errs += [fe.invalid("metadata.namespace", namespace, m) for m in dns1123_label(namespace)]
-    elif namespace:
-        errs.append(fe.forbidden("metadata.namespace", "not allowed on this type"))
     return errs
 
 
