@@ -18,6 +18,9 @@ goes through (apiextensions-apiserver, Kubernetes 1.34):
    (apimachinery pkg/util/managedfields/internal/structuredmerge.go `Apply`), and an
    undeclared field fails there with a plain error, which the server answers as a 500
    whatever fieldValidation says (kubernetes issues 122480 and 139253, open in 2026).
+   That conversion also refuses wrongly typed scalars ("expected string, got ...") with
+   the same 500; this module does not emulate that wording: a wrong type here is the 422
+   a create gets.
 2. nulls of non-nullable fields are dropped and schema defaults applied;
 3. `status` is dropped on create (the CRDs have a status subresource:
    pkg/registry/customresource/strategy.go `PrepareForCreate`);
@@ -25,6 +28,10 @@ goes through (apiextensions-apiserver, Kubernetes 1.34):
    objectmeta.go `ValidateObjectMetaAccessor`), the OpenAPI schema, list-type set/map
    uniqueness, then the CEL rules unless an earlier error blocks them (`hasBlockingErr`).
    Any error is a 422 `Invalid` Status (apimachinery pkg/api/errors `NewInvalid`).
+
+For a server-side apply: `apply_unknown_fields` then `status_apply_failed`; else `validate`
+then `status_invalid`. For a create/update: `decode`, then per `field_validation`
+`unknown_field_warnings` or `status_strict_decoding`; then `validate`/`status_invalid`.
 """
 
 from __future__ import annotations
