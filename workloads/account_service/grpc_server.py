@@ -68,7 +68,8 @@ class AccountService:
 def make_server(bind: str, port: int, access_log: AccessLog,
                 max_calls: int | None = None) -> tuple[grpc.Server, int]:
     """Bind (errors surface now) and return the server, not yet started, with its port.
-    Past max_calls RPCs in flight grpc answers RESOURCE_EXHAUSTED instead of queueing."""
+    Past max_calls RPCs in flight grpc answers RESOURCE_EXHAUSTED instead of queueing
+    (grpcio, grpc/__init__.py server(): maximum_concurrent_rpcs)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS),
                          options=[("grpc.so_reuseport", 0)], maximum_concurrent_rpcs=max_calls)
     server.add_generic_rpc_handlers((rpc.generic_handler(AccountService(access_log)),))
