@@ -3,6 +3,7 @@ heads and bodies, and more connections than its cap. Memory is the server's RSS.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Iterator
@@ -11,7 +12,10 @@ import psutil
 import pytest
 
 from tests.support.account_service import AccountService, account_service
+from tests.support.wait import POLL_INTERVAL_S
+from workloads.account_service.echo import AccessLog
 from workloads.account_service.http_parse import MAX_BODY_BYTES
+from workloads.account_service.http_server import HttpFront, Limits
 
 IO_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 1.0  # the server's --request-timeout in these tests
@@ -21,6 +25,8 @@ TRICKLE_INTERVAL_S = 0.1  # a slowloris sends one byte per interval
 MAX_CONNECTIONS = 3
 STREAM_BYTES = 64 << 20  # what a client tries to push after its chunk was refused
 RSS_GROWTH_LIMIT = 16 << 20
+PIPELINED_BYTES = 8 << 20  # ~240,000 requests: ~150 MB of answers if all were queued
+STALL_S = 1.0  # a send blocked this long: the server stopped reading
 HEAD = b"POST /internal/v1/transfer HTTP/1.1\r\nHost: t\r\n"
 
 
@@ -151,3 +157,57 @@ def test_connections_past_the_cap_get_503_and_a_freed_slot_is_reused(
             sock.close()
     assert any(e.get("event") == "rejected" and e["status"] == 503
                for e in strict.log_events())
+
+
+def test_a_client_that_never_reads_its_answers_cannot_grow_the_servers_memory(
+    strict: AccountService,
+) -> None:
+    """Pipelined requests whose answers are never read: the server stops reading (the
+    socket buffers fill) instead of queueing every answer in memory."""
+    burst = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n" * 1000
+    before = _rss(strict)
+    with _connect(strict) as sock:
+        sock.settimeout(STALL_S)
+        sent = 0
+        try:
+            while sent < PIPELINED_BYTES:
+                sock.sendall(burst)
+                sent += len(burst)
+        except (TimeoutError, OSError):  # stalled: back-pressure (or closed at the deadline)
+            pass
+        growth = _rss(strict) - before
+    assert sent < PIPELINED_BYTES, "the server read every request of a client that never reads"
+    assert growth < RSS_GROWTH_LIMIT
+
+
+def test_the_buffer_budget_is_shared_by_all_connections() -> None:
+    """In process, with a small budget: a second connection that would push the bytes
+    held by all connections past it gets 503; the first is still served."""
+    body_part = 60_000
+
+    async def scenario() -> tuple[bytes, bytes]:
+        front = HttpFront(AccessLog(enabled=False), limits=Limits(max_buffered_bytes=100_000))
+        server = await front.start("127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        head = HEAD + f"Content-Length: {body_part + 10}\r\n\r\n".encode()
+        try:
+            r1, w1 = await asyncio.open_connection("127.0.0.1", port)
+            w1.write(head + b"a" * body_part)
+            deadline = time.monotonic() + IO_TIMEOUT_S
+            while front.buffered < body_part:  # poll: the server has read it
+                assert time.monotonic() < deadline, "the first body never arrived"
+                await asyncio.sleep(POLL_INTERVAL_S)
+            r2, w2 = await asyncio.open_connection("127.0.0.1", port)
+            w2.write(head + b"b" * body_part)
+            second = await asyncio.wait_for(r2.read(), IO_TIMEOUT_S)
+            w1.write(b"a" * 10)
+            first = await asyncio.wait_for(r1.read(65536), IO_TIMEOUT_S)
+            for writer in (w1, w2):
+                writer.close()
+            return first, second
+        finally:
+            server.close()
+
+    first, second = asyncio.run(scenario())
+    assert second.startswith(b"HTTP/1.1 503 ") and b"too many bytes buffered" in second
+    assert first.startswith(b"HTTP/1.1 200 ")
