@@ -6,7 +6,8 @@ HTTP + TLS with a self-signed certificate (external role, the off-cluster "inter
 
 Logs one JSON line per request on stdout (disable with --no-access-log); stops on SIGTERM.
 Exit status: 0 stopped by SIGTERM/SIGINT, 1 (EXIT_CANNOT_START) cannot start, e.g. port in
-use, 2 (EXIT_USAGE) bad option; either error is one line on stderr.
+use, 2 (EXIT_USAGE) bad option, 130 interrupted while starting; each error is one line on
+stderr.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from workloads.cli import OneLineParser, int_in, seconds_in
 DEFAULT_PORTS = {"service": {"http": 8080, "grpc": 9090}, "external": {"http": 80, "tls": 443}}
 GRPC_STOP_GRACE_S = 2.0
 EXIT_CANNOT_START = 1
+EXIT_INTERRUPTED = 130
 MAX_CONNECTIONS_LIMIT = 65536
 MAX_REQUEST_TIMEOUT_S = 300.0
 PORT = int_in(0, 65535, "a TCP port")
@@ -139,7 +141,11 @@ async def _stop(servers: list[asyncio.Server], grpc_srv: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return asyncio.run(_serve(args))
+    try:
+        return asyncio.run(_serve(args))
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers are in place
+        print("account-service: interrupted while starting", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
