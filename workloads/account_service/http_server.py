@@ -78,7 +78,7 @@ class _Connection(asyncio.Protocol):
         front.accepted += 1
         self._serial = front.accepted
         self._counted = True
-        self._arm(front.limits.idle_timeout, transport.close)
+        self._arm(front.limits.idle_timeout, transport.abort)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
@@ -156,13 +156,16 @@ class _Connection(asyncio.Protocol):
                                   connection=self._serial)
             transport.write(_response(status, echo, close))
             if close:
-                transport.close()
+                transport.close()  # after the answer is flushed; a peer that never reads
+                self._arm(limits.idle_timeout, transport.abort)  # gets dropped instead
                 return
-            # Pipelined bytes start the next request's deadline; none: idle again.
+            # Pipelined bytes start the next request's deadline; none: idle again. Idle
+            # ends in abort, not close: close would wait for answers a stalled peer never
+            # reads (with nothing unsent, abort closes the socket just the same).
             if self._parser.in_request:
                 self._arm(limits.request_timeout, self._request_timed_out)
             else:
-                self._arm(limits.idle_timeout, transport.close)
+                self._arm(limits.idle_timeout, transport.abort)
 
 
 class HttpFront:
