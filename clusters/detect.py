@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,19 +80,32 @@ def detect_with(env: Env, kube: Kube) -> Detected:
         raise ClustersError(f"unexpected answer while detecting Cilium: {exc!r}") from None
 
 
+# (what, namespace, resource, name) -> the object, or None when it does not exist.
+Getter = Callable[[str, str, str, str], dict[str, Any] | None]
+
+
 def _detect(env: Env, kube: Kube) -> Detected:
-    ds = _json(env, kube, "reading DaemonSet kube-system/cilium",
-               "-n", "kube-system", "get", "daemonset", "cilium")
+    def get(what: str, namespace: str, resource: str, name: str) -> dict[str, Any] | None:
+        return _json(env, kube, what, "-n", namespace, "get", resource, name)
+
+    return detect_from(get)
+
+
+def detect_from(get: Getter) -> Detected:
+    """Version and features from the cilium DaemonSet, cilium-config, the hubble-relay
+    Deployment and the suite's marker ConfigMap, however they are read (kubectl here, the
+    API in conformance.harness.kube)."""
+    ds = get("reading DaemonSet kube-system/cilium", "kube-system", "daemonset", "cilium")
     if ds is None:
         raise CommandFailed("no Cilium here: DaemonSet kube-system/cilium does not exist")
     containers = ds["spec"]["template"]["spec"]["containers"]
     agent = next((c for c in containers if c.get("name") == "cilium-agent"), containers[0])
-    config = _json(env, kube, "reading ConfigMap kube-system/cilium-config",
-                   "-n", "kube-system", "get", "configmap", "cilium-config")
-    relay = _json(env, kube, "reading Deployment kube-system/hubble-relay",
-                  "-n", "kube-system", "get", "deployment", "hubble-relay")
-    marker = _json(env, kube, "reading ConfigMap kube-system/zt-conformance",
-                   "-n", MARKER_NAMESPACE, "get", "configmap", MARKER_NAME)
+    config = get("reading ConfigMap kube-system/cilium-config", "kube-system", "configmap",
+                 "cilium-config")
+    relay = get("reading Deployment kube-system/hubble-relay", "kube-system", "deployment",
+                "hubble-relay")
+    marker = get("reading ConfigMap kube-system/zt-conformance", MARKER_NAMESPACE,
+                 "configmap", MARKER_NAME)
     data = (config or {}).get("data", {}) or {}
     targets = marker_targets((marker or {}).get("data", {}) or {})
     return Detected(
@@ -100,6 +114,14 @@ def _detect(env: Env, kube: Kube) -> Detected:
         external_envoy=str(data.get("external-envoy-proxy", "")).lower() == "true",
         external_targets=targets,
     )
+
+
+def detect_api(get: Getter) -> Detected:
+    """detect_from with the same error wrapping as detect_with."""
+    try:
+        return detect_from(get)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ClustersError(f"unexpected answer while detecting Cilium: {exc!r}") from None
 
 
 def detect(kubeconfig: str | None, context: str | None, env: Env | None = None) -> Detected:

@@ -25,7 +25,6 @@ class Version(Protocol):
 
 
 CILIUM_VERSION = "1.20.0"
-MODEL_VERSION = "1.20"
 
 
 @dataclass(frozen=True)
@@ -47,13 +46,14 @@ def _direction(exp_direction: str | None, hubble_direction: str | None) -> str |
 class Decider:
     """Model verdicts per policy version, with the fault applied."""
 
-    def __init__(self, fault: str | None) -> None:
+    def __init__(self, fault: str | None, cilium_version: str = CILIUM_VERSION) -> None:
         self.fault = fault
+        self.version = cilium_version
         self._auth_probe_sets: dict[int, PolicySet | None] = {}
 
     def decide(self, version: Version, probe: Probe, world_probe: Probe | None = None
                ) -> Decision:
-        exp = evaluate(version.policies(), probe, MODEL_VERSION)
+        exp = evaluate(version.policies(), probe, self.version)
         decision = Decision(verdict=exp.verdict, drop_reason=exp.drop_reason,
                             direction=_direction(exp.direction, exp.hubble.traffic_direction),
                             l7=exp.hubble.type == "L7", explanation=exp.explanation)
@@ -70,7 +70,7 @@ class Decider:
         variant = self._auth_probe_sets[key]
         if variant is None:
             return False
-        exp = evaluate(variant, probe, MODEL_VERSION)
+        exp = evaluate(variant, probe, self.version)
         return exp.verdict == "dropped" and exp.drop_reason == "AUTH_REQUIRED"
 
     def _bend(self, d: Decision, version: Version, probe: Probe,
@@ -90,7 +90,7 @@ class Decider:
                            explanation="fault auth-off")
         if (fault == "fqdn-broken" and isinstance(probe.destination, Fqdn)
                 and world_probe is not None and d.verdict in ("allowed", "l7-denied")):
-            plain = evaluate(version.policies(), world_probe, MODEL_VERSION)
+            plain = evaluate(version.policies(), world_probe, self.version)
             if plain.verdict == "dropped":
                 return Decision(verdict="dropped", drop_reason="POLICY_DENIED",
                                 direction="EGRESS", explanation="fault fqdn-broken")

@@ -21,9 +21,13 @@ from conformance.harness.cluster import (
     PodInfo,
 )
 
-NODES = ("sim-worker", "sim-worker2")
-NODE_IPS = {"sim-worker": "198.18.0.2", "sim-worker2": "198.18.0.3"}
-POD_SUBNETS = {"sim-worker": "198.18.1.", "sim-worker2": "198.18.2."}
+# As `clusters up` makes them: one control plane and two workers; workloads on the workers.
+NODES = ("sim-control-plane", "sim-worker", "sim-worker2")
+WORKER_NODES = NODES[1:]
+NODE_IPS = {"sim-control-plane": "198.18.0.4", "sim-worker": "198.18.0.2",
+            "sim-worker2": "198.18.0.3"}
+POD_SUBNETS = {"sim-control-plane": "198.18.3.", "sim-worker": "198.18.1.",
+               "sim-worker2": "198.18.2."}
 SERVICE_SUBNET = "198.19."
 KUBE_DNS_IP = "198.19.0.10"
 DNS_PORT = 53
@@ -90,9 +94,10 @@ class World:
     def create(cls, seed: int) -> World:
         world = cls(rng=random.Random(seed))
         world.services[("kube-system", "kube-dns")] = KUBE_DNS_IP
-        for node in NODES:
+        for node in WORKER_NODES:
             world.add_pod("kube-system", "coredns", {"k8s-app": "kube-dns"}, node)
-        world.add_pod("kube-system", "hubble-relay", {"k8s-app": "hubble-relay"}, NODES[0])
+        world.add_pod("kube-system", "hubble-relay", {"k8s-app": "hubble-relay"},
+                      WORKER_NODES[0])
         return world
 
     def add_pod(self, namespace: str, app: str, labels: dict[str, str], node: str) -> SimPod:
@@ -112,12 +117,18 @@ class World:
         for app, replicas in WORKLOAD_REPLICAS:
             for i in range(replicas):
                 self.add_pod(namespace, app, {"app": app, "pod-template-hash": "7d9f8c6b5"},
-                             NODES[i % len(NODES)])
+                             WORKER_NODES[i % len(WORKER_NODES)])
         for app in SERVICES:
-            n = self._next_service
-            self.services[(namespace, app)] = f"{SERVICE_SUBNET}{n // 250}.{n % 250 + 1}"
-            self._next_service += 1
+            self.add_service(namespace, app)
         return [p.info for p in self.pods[namespace]]
+
+    def add_service(self, namespace: str, name: str) -> str:
+        """The Service's ClusterIP (allocated once)."""
+        if (namespace, name) not in self.services:
+            n = self._next_service
+            self.services[(namespace, name)] = f"{SERVICE_SUBNET}{n // 250}.{n % 250 + 1}"
+            self._next_service += 1
+        return self.services[(namespace, name)]
 
     def remove_namespace(self, namespace: str) -> None:
         for pod in self.pods.pop(namespace, []):

@@ -141,18 +141,28 @@ class KubeCluster:
         return self._facts
 
     def _run_detect(self) -> Any:
-        detect = self._detect
-        if detect is None:
-            from clusters.detect import detect as detect_cluster
-
-            detect = detect_cluster
         from clusters.errors import ClustersError
 
         try:
-            return detect(self.kubeconfig, self.context)
+            if self._detect is not None:
+                return self._detect(self.kubeconfig, self.context)
+            from clusters.detect import detect_api
+
+            return detect_api(self._get_if_exists)
         except ClustersError as err:
             raise ClusterError(f"Cannot tell which Cilium runs on "
                                f"{_where(self.kubeconfig, self.context)}: {err}") from err
+
+    def _get_if_exists(self, what: str, namespace: str, resource: str, name: str
+                       ) -> dict[str, Any] | None:
+        """What clusters.detect reads, through the API rather than kubectl."""
+        prefix = "/apis/apps/v1" if resource in ("daemonset", "deployment") else "/api/v1"
+        try:
+            return self._get(f"{prefix}/namespaces/{namespace}/{resource}s/{name}")
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise ClusterError(f"{what}: {err.message}") from err
 
     def _dns_server(self) -> str:
         ns, name = KUBE_DNS

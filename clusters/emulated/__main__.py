@@ -1,0 +1,71 @@
+"""`python -m clusters.emulated --kubeconfig PATH [--fault F] [--cilium-version V]`: serve
+until SIGTERM/SIGINT; prints one READY line with the API server's URL once it answers."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from clusters.emulated import faults, validation
+from clusters.emulated.apiserver import ApiServer
+from clusters.emulated.controlplane import ControlPlane
+from clusters.emulated.relay import RelayServer
+from clusters.emulated.world import NODES
+
+READY = "READY"
+CONTEXT = "zt-emulated"
+DIAL_TIMEOUT_S = 5.0
+
+
+def kubeconfig_text(url: str) -> str:
+    return (f"apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n"
+            f"    server: {url}\nusers:\n- name: {CONTEXT}\n  user: {{}}\ncontexts:\n"
+            f"- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: {CONTEXT}\n"
+            f"current-context: {CONTEXT}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m clusters.emulated")
+    parser.add_argument("--kubeconfig", required=True, help="where to write the kubeconfig")
+    parser.add_argument("--fault", default=None, help=f"one of {', '.join(faults.FAULTS)}")
+    parser.add_argument("--cilium-version", default=validation.versions()[-1])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        plane = ControlPlane(args.cilium_version, args.fault, args.seed)
+    except (ValueError, faults.UnknownFault) as err:
+        print(f"emulated cluster: {err}", file=sys.stderr)
+        return 2
+    relay = RelayServer(plane.flows, nodes=NODES)
+    plane.on_flow = relay.drop_streams
+
+    def dial(port: int) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", relay.port), timeout=DIAL_TIMEOUT_S)
+
+    server = ApiServer(plane, dial)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    thread = threading.Thread(target=server.serve_forever, name="apiserver", daemon=True)
+    thread.start()
+    try:
+        Path(args.kubeconfig).write_text(kubeconfig_text(server.url))
+        print(f"{READY} {server.url}", flush=True)
+        stop.wait()
+    finally:
+        server.stop()
+        relay.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

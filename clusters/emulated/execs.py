@@ -1,0 +1,132 @@
+"""`pods/exec` in the emulated cluster: the commands the suite runs, over the channel protocol.
+
+The stream protocol is the API server's (`apimachinery/pkg/util/httpstream/wsstream/
+conn.go`): binary frames `[channel] + data`; 0 stdin, 1 stdout, 2 stderr, 3 the final
+`Status` (kubelet `cri/streaming/remotecommand/websocket.go`). Only v5 has the close
+frame `[255, channel]` that ends stdin (KEP-4006); on v4 the command sees no EOF and
+waits, like a real `prober run` would, until the client gives up.
+
+Commands: `prober run` (directly or as `sh -c 'head -c N | prober run'`) in the probe
+pods, and `cilium-dbg policy get -o json` / `cilium-dbg endpoint list -o json` in the
+agents' `cilium-agent` container; anything else fails as a missing executable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from typing import Any
+
+from clusters.emulated.controlplane import ControlPlane
+from clusters.emulated.objects import ApiStatus
+from clusters.emulated.ws import WebSocket
+
+STDIN, STDOUT, STDERR, STATUS, CLOSE = 0, 1, 2, 3, 255
+V5 = "v5.channel.k8s.io"
+STDIN_IDLE_S = 600.0  # a command waiting for input gives up after this (no client left)
+MAX_STDIN = 64 * 1024 * 1024
+AGENT_CONTAINER = "cilium-agent"
+POLICY_GET = ["cilium-dbg", "policy", "get", "-o", "json"]
+ENDPOINT_LIST = ["cilium-dbg", "endpoint", "list", "-o", "json"]
+_COUNTED = re.compile(r"head -c (\d+) \| prober run")
+SUCCESS = {"metadata": {}, "status": "Success"}
+
+
+def exit_status(argv: list[str], code: int) -> dict[str, Any]:
+    """The Status of a command that exited non-zero (kubelet remotecommand
+    `exec.CodeExitError` -> NonZeroExitCode with an ExitCode cause)."""
+    return {"metadata": {}, "status": "Failure",
+            "message": f"command terminated with non-zero exit code: error executing "
+                       f"command [{' '.join(argv)}], exit code {code}",
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+
+
+def _finish(ws: WebSocket, stdout: str, stderr: str, state: dict[str, Any]) -> None:
+    with contextlib.suppress(ConnectionError, OSError):
+        if stdout:
+            ws.send(bytes([STDOUT]) + stdout.encode())
+        if stderr:
+            ws.send(bytes([STDERR]) + stderr.encode())
+        ws.send(bytes([STATUS]) + json.dumps(state).encode())
+        ws.close()
+
+
+def _read_stdin(ws: WebSocket, count: int | None) -> bytes | None:
+    """Stdin until `count` bytes, or the v5 close of channel 0; None when the client went
+    away first (nothing to answer to)."""
+    data = b""
+    while count is None or len(data) < count:
+        try:
+            message = ws.recv(timeout=STDIN_IDLE_S)
+        except TimeoutError:
+            return None
+        if message is None:
+            return None
+        if message[:1] == bytes([STDIN]):
+            data += message[1:]
+            if len(data) > MAX_STDIN:
+                return None
+        elif message == bytes([CLOSE, STDIN]) and ws.protocol == V5:
+            break
+    return data if count is None else data[:count]
+
+
+def run_exec(plane: ControlPlane, ws: WebSocket, namespace: str, pod: str,
+             query: dict[str, list[str]]) -> None:
+    argv = query.get("command") or []
+    container = (query.get("container") or [""])[0]
+    node = plane.agent_node(pod) if namespace == "kube-system" else None
+    if node is not None:
+        if container and container != AGENT_CONTAINER:
+            _finish(ws, "", "", {"metadata": {}, "status": "Failure", "reason": "BadRequest",
+                                 "message": f'container not found ("{container}")',
+                                 "code": 400})
+        elif argv == POLICY_GET:
+            _finish(ws, plane.policy_get(node) + "\n", "", SUCCESS)
+        elif argv == ENDPOINT_LIST:
+            _finish(ws, plane.endpoint_list(node) + "\n", "", SUCCESS)
+        else:
+            _missing(ws, argv)
+        return
+    counted = _COUNTED.fullmatch(argv[2]) if argv[:2] == ["sh", "-c"] and len(argv) == 3 \
+        else None
+    if argv != ["prober", "run"] and counted is None:
+        _missing(ws, argv)
+        return
+    stdin = _read_stdin(ws, int(counted.group(1)) if counted else None)
+    if stdin is None:
+        ws.close()
+        return
+    _prober(plane, ws, namespace, pod, argv, stdin)
+
+
+def _prober(plane: ControlPlane, ws: WebSocket, namespace: str, pod: str, argv: list[str],
+            stdin: bytes) -> None:
+    try:
+        probes = json.loads(stdin)
+    except ValueError as err:
+        _finish(ws, "", f"prober: stdin is not JSON: {err}\n", exit_status(argv, 2))
+        return
+    if not isinstance(probes, list):
+        _finish(ws, "", "prober: stdin is not a JSON array\n", exit_status(argv, 2))
+        return
+    try:
+        results = plane.run_probes(namespace, pod, probes)
+    except ApiStatus as err:
+        _finish(ws, "", f"{err.body.get('message')}\n", exit_status(argv, 1))
+        return
+    if plane.fault == "exec-dies":
+        ws.close(1011)  # the connection drops: no output, no status
+        return
+    _finish(ws, json.dumps(results) + "\n", "", SUCCESS)
+
+
+def _missing(ws: WebSocket, argv: list[str]) -> None:
+    """What containerd answers for an executable that is not there (shaped like it)."""
+    name = argv[0] if argv else ""
+    _finish(ws, "", "", {"metadata": {}, "status": "Failure", "reason": "InternalError",
+                         "message": f'OCI runtime exec failed: exec failed: unable to start '
+                                    f'container process: exec: "{name}": executable file '
+                                    "not found in $PATH: unknown", "code": 500})

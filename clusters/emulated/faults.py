@@ -1,0 +1,65 @@
+"""Faults the emulated cluster can inject, declared once each.
+
+`breaking`: enforcement or evidence is wrong, so the suite must fail (exactly the cells
+the fault covers). `benign`: evidence is late or slow, so the suite must still pass.
+`condition`: a condition of real clusters that the harness must handle (it must pass,
+and a harness that ignores the condition must not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BREAKING, BENIGN, CONDITION = "breaking", "benign", "condition"
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    effect: str  # BREAKING | BENIGN | CONDITION
+    what: str
+
+
+FAULTS: dict[str, Fault] = {f.name: f for f in (
+    Fault("l7-off", BREAKING, "the L7 proxy allows every request on redirected ports"),
+    Fault("l3l4-off", BREAKING, "L3/L4 policy allows every connection"),
+    Fault("dns-open", BREAKING, "the DNS proxy answers names its rules refuse"),
+    Fault("fqdn-broken", BREAKING, "toFQDNs never learns IPs: allowed names are dropped"),
+    Fault("auth-off", BREAKING, "mutual auth is never required"),
+    Fault("hubble-missing-drops", BREAKING, "Hubble never shows DROPPED flows"),
+    Fault("wrong-drop-reason", BREAKING, "drops carry another drop reason"),
+    Fault("metrics-frozen", BREAKING, "no counter ever moves"),
+    Fault("exec-dies", BREAKING, "the prober's exec connection drops before its answer"),
+    Fault("relay-drop", BREAKING, "Hubble Relay ends every flow stream after the first flow"),
+    Fault("hubble-late", BENIGN, "flows reach followers 3 s after they happened"),
+    Fault("slow-realization", BENIGN, "endpoints regenerate 5 s after the import"),
+    Fault("jitter", BENIGN, "random delays up to 0.5 s on imports, regenerations, probes "
+                            "and flows"),
+    Fault("revision-race", CONDITION, "a foreign change moves every agent's revision before "
+                                      "each of ours is imported (2 s later)"),
+    Fault("proxy-lag", CONDITION, "Envoy acknowledges L7 endpoints' policies 3 s after "
+                                  "their regeneration"),
+    Fault("exec-v4", CONDITION, "the API server answers the v4 exec protocol to a v5 offer "
+                                "(no stdin close)"),
+)}
+
+HUBBLE_LATE_S = 3.0
+SLOW_REALIZATION_S = 5.0
+JITTER_MAX_S = 0.5
+REVISION_RACE_S = 2.0
+PROXY_LAG_S = 3.0
+
+
+class UnknownFault(ValueError):
+    pass
+
+
+def check(name: str | None) -> str | None:
+    """`name` when it is a known fault (or None); UnknownFault naming the valid ones."""
+    if name is not None and name not in FAULTS:
+        raise UnknownFault(f"unknown fault {name!r}; valid faults: {', '.join(FAULTS)}")
+    return name
+
+
+def of_effect(effect: str) -> list[str]:
+    return [f.name for f in FAULTS.values() if f.effect == effect]
