@@ -23,7 +23,7 @@ from conformance.harness.planning import (
     clusterwide_policies,
     namespace_names,
 )
-from conformance.harness.render import OWNED_PREFIX, RUN_LABEL, WORKER_LABEL
+from conformance.harness.render import DISRUPTIVE_PREFIX, OWNED_PREFIX, RUN_LABEL, WORKER_LABEL
 
 STALE_AFTER_S = 3 * 3600.0  # default: older objects of another run are leftovers
 # The label kube.py (deploy_workloads) puts on every namespace the suite creates.
@@ -114,7 +114,12 @@ def sweep(cluster: Cluster, run: str, stale_after: float = STALE_AFTER_S,
         ghost = Workspace(cluster=cluster, facts=facts, worker=worker,
                           options=RunOptions(), namespaces=namespace_names(worker, owner),
                           run=owner)
-        cluster.delete(clusterwide_policies(ghost))
+        docs = clusterwide_policies(ghost)
+        if not owner:
+            # Before run ids the disruptive names were global (`zt-conformance-<name>`):
+            # they may be a live run's, so only the per-worker ones go.
+            docs = [d for d in docs if not d["metadata"]["name"].startswith(DISRUPTIVE_PREFIX)]
+        cluster.delete(docs)
     for lo in found:
         cluster.delete_namespace(lo.namespace)
     return found

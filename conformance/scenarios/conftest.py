@@ -97,8 +97,14 @@ def pytest_runtest_makereport(item: pytest.Item,
 
 
 def strict(config: pytest.Config) -> bool:
-    """pytest's own --strict (ini `strict`), --ztc-strict or env ZTC_STRICT."""
-    return bool(config.getini("strict")) or bool(config.getoption("ztc_strict"))
+    """pytest's own --strict (a store_true flag in pytest 8 and 9; pytest 9 also has the
+    ini option `strict`, unknown to pytest 8), --ztc-strict or env ZTC_STRICT."""
+    try:
+        ini = bool(config.getini("strict"))
+    except ValueError:  # pytest 8: no such ini option
+        ini = False
+    return ini or bool(config.getoption("strict", False)) \
+        or bool(config.getoption("ztc_strict"))
 
 
 def strict_failure(report: pytest.TestReport) -> None:

@@ -101,6 +101,7 @@ def test_stale_runs_are_swept_with_their_cluster_wide_policies() -> None:
     assert "ztc-aaaa1111-gw5-default-deny-all" in cluster.policies
     assert "zt-conformance-aaaa1111-default-deny-all" in cluster.policies
     assert "ztc-gw2-default-deny-all" in cluster.policies  # the legacy naming
+    assert "zt-conformance-default-deny-all" not in cluster.policies  # global: maybe live
     assert not any("bbbb2222" in name for name in cluster.policies)
     left = {n.name for n in cluster.list_namespaces(runs.PART_OF_SELECTOR)}
     assert left == set(ours.namespaces.values())
