@@ -42,7 +42,8 @@ from conformance.model.expectation import Expectation
 
 FLOW_GRACE_S = 15.0  # default: how long after the batch we wait for flows and counters
 PROBE_TIMEOUT_S = 4.0  # default per-probe timeout; an L3/L4 drop shows as this timeout
-# A namespace name is a DNS-1123 label (Kubernetes validation IsDNS1123Label).
+# A namespace name is a DNS-1123 label (k8s.io/apimachinery
+# pkg/util/validation/validation.go IsDNS1123Label: 63 chars, [a-z0-9-], alnum ends).
 MAX_NAMESPACE_LEN = 63
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
