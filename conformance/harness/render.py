@@ -52,12 +52,12 @@ def render(docs: list[dict[str, Any]], namespaces: Mapping[str, str], worker: st
             new_meta.pop("namespace", None)
             if not clusterwide:
                 new_meta["name"] = f"{OWNED_PREFIX}{owner}-{meta['name']}"
-            elif run and str(meta["name"]).startswith(DISRUPTIVE_PREFIX):
-                new_meta["name"] = (f"{DISRUPTIVE_PREFIX}{run}-"
-                                    f"{str(meta['name'])[len(DISRUPTIVE_PREFIX):]}")
                 _scope_to(new.get("spec"), sorted(namespaces.values()))
                 for spec in new.get("specs", []) or []:
                     _scope_to(spec, sorted(namespaces.values()))
+            elif run and str(meta["name"]).startswith(DISRUPTIVE_PREFIX):
+                new_meta["name"] = (f"{DISRUPTIVE_PREFIX}{run}-"
+                                    f"{str(meta['name'])[len(DISRUPTIVE_PREFIX):]}")
         else:
             canonical = meta.get("namespace")
             new_meta["namespace"] = namespaces.get(canonical, default_ns) if canonical \

@@ -69,6 +69,13 @@ def test_names_and_labels_carry_the_run_id() -> None:
     assert "zt-conformance-aaaa1111-default-deny-all" in names_a  # the disruptive one
     for d in clusterwide_policies(a):
         assert d["metadata"]["labels"][RUN_LABEL] == "aaaa1111"
+    scoped = next(d for d in clusterwide_policies(a)
+                  if d["metadata"]["name"] == "ztc-aaaa1111-gw0-default-deny-all")
+    assert scoped["spec"]["endpointSelector"]["matchExpressions"][0]["values"] \
+        == sorted(a.namespaces.values())  # never another run's pods
+    disruptive = next(d for d in clusterwide_policies(a)
+                      if d["metadata"]["name"] == "zt-conformance-aaaa1111-default-deny-all")
+    assert disruptive["spec"]["endpointSelector"] == {}  # truly cluster-wide, by design
     listed = {ns.name: ns.labels for ns in cluster.list_namespaces(f"{RUN_LABEL}=aaaa1111")}
     assert set(listed) == set(a.namespaces.values())
     assert all(labels[WORKER_LABEL] == "gw0" for labels in listed.values())
