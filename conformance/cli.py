@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
 from collections import Counter
@@ -168,9 +169,20 @@ def _no_constant(name: str) -> object:
     raise _JsonLimit(f"{name} is not a JSON number (RFC 8259 has no NaN or Infinity)")
 
 
+# A `\ud800`-`\udfff` escape: JSON lets it stand alone, but then it is not text (no
+# request or DNS name can carry it, and RE2 cannot even be asked about it).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _json_line(line: str) -> Any:
     try:
-        return json.loads(line, parse_constant=_no_constant)
+        value = json.loads(line, parse_constant=_no_constant)
+        if _SURROGATE_ESCAPE.search(line):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        raise _JsonLimit("a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), "
+                         "which is not text") from None
     except RecursionError:
         raise _JsonLimit("nested too deeply to read (a probe is a flat object)") from None
     except ValueError as exc:

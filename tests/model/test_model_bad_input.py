@@ -98,6 +98,8 @@ BAD_PROBES: list[tuple[str, bytes | str]] = [
     ("infinity", json.dumps({**PROBE, "port": "x"}).replace('"x"', "Infinity") + "\n"),
     ("minus-infinity", json.dumps({**PROBE, "id": "x"}).replace('"x"', "-Infinity") + "\n"),
     ("non-utf8", b'\xff\xfe{"id": "a"}\n'),
+    ("lone-surrogate-path", json.dumps({**PROBE, "http": {"path": "/a\ud800"}}) + "\n"),
+    ("lone-surrogate-fqdn", json.dumps({**PROBE, "destination": {"fqdn": "a\udfff.com"}}) + "\n"),
     ("binary", bytes(range(256))),
     ("not-json", "{not json}\n"),
     ("empty", ""),
