@@ -217,7 +217,7 @@ def _regex_checks(doc: Document, where: str, value: str,
         return None
     if rx.programsize > ENVOY_MAX_PROGRAM_SIZE:
         yield Finding("regex-too-large", doc.file, doc.index, where,
-                      f"{value!r} compiles to an RE2 program of size {rx.programsize}; Envoy "
+                      f"'{value}' compiles to an RE2 program of size {rx.programsize}; Envoy "
                       f"refuses regexes above {ENVOY_MAX_PROGRAM_SIZE} (runtime key "
                       "re2.max_program_size.error_level, which Cilium's Envoy bootstrap does "
                       "not raise), so the proxy rejects the policy update that carries this "

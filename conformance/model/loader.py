@@ -369,7 +369,7 @@ def regex_rejection(text: str, reason: str, *, host: bool = False) -> str:
     """The one message for a regex RE2 rejects (loader and lint say the same)."""
     who = ("Envoy refuses the rule (the agent does not check `host`)" if host
            else "the Cilium agent rejects the policy")
-    return (f"{text!r} is not an RE2 regular expression ({reason}); {who}. RE2 (Go regexp, "
+    return (f"'{text}' is not an RE2 regular expression ({reason}); {who}. RE2 (Go regexp, "
             "Envoy safe_regex) has no lookaround, backreferences, conditionals, possessive "
             "or atomic groups, and repeats at most {1000}")
 
