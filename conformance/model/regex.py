@@ -10,9 +10,10 @@ Upstream:
 - Agent: cilium `pkg/policy/api/http.go` PortRuleHTTP.Sanitize compiles `path` and `method`
   with Go's `regexp` (RE2 syntax) and rejects the policy when that fails; `host` is not
   compiled there (only `format: idn-hostname` in the CRD).
-- Proxy: cilium `pkg/envoy/server.go` getHTTPRule turns path/method/host into Envoy header
-  matchers (`:path`, `:method`, `:authority`) with `safe_regex` and an empty GoogleRE2 engine
-  config; Envoy matches them whole (RE2::FullMatch).
+- Proxy: cilium `pkg/envoy/server.go` (`xds_server.go` in later releases) getHTTPRule turns
+  path/method/host into Envoy header matchers (`:path`, `:method`, `:authority`) with
+  `safe_regex` and an empty GoogleRE2 engine config; Envoy matches them whole
+  (RE2::FullMatch).
 - Envoy `source/common/common/regex.cc` CompiledGoogleReMatcher: a pattern RE2 rejects is a
   config error, and without `max_program_size` in the matcher a program larger than the
   runtime key `re2.max_program_size.error_level` (default 100) is rejected too. Cilium's
