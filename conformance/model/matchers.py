@@ -73,7 +73,15 @@ _LABEL_CHARS = "[-a-z0-9_]"
 @dataclass(frozen=True)
 class NameMatch:
     """A `matchName`/`matchPattern` (toFQDNs and rules.dns). Case-insensitive, trailing dot
-    implied. `*` matches within one label; `**.` one or more labels from Cilium 1.19."""
+    implied. `*` matches within one label; `**.` one or more labels from Cilium 1.19.
+
+    From 1.19 this follows cilium `pkg/fqdn/matchpattern/matchpattern.go` (isDNSWildcard: a
+    pattern of only `*` matches every name; escapeRegexpCharacters: two or more leading `*`
+    before a `.` match one or more whole labels, any other run of `*` is `[-a-zA-Z0-9_]*`);
+    before 1.19 only `*` alone matches every name and each `*` stays within one label. The
+    regex is compiled with RE2, as the agent compiles it with Go's `regexp`: many `*` cost
+    linear time, not backtracking.
+    """
 
     text: str
     is_pattern: bool
@@ -89,11 +97,12 @@ class NameMatch:
         text = self.text.lower().rstrip(".")
         if not self.is_pattern:
             return escape(text)
-        if text == "*":
+        stars = len(text) - len(text.lstrip("*"))
+        if text == "*" or (multi_label and text and stars == len(text)):
             return r".+"
         head = ""
-        if multi_label and text.startswith("**."):
-            head, text = rf"(?:{_LABEL_CHARS}+\.)+", text[3:]
+        if multi_label and stars >= 2 and text[stars:stars + 1] == ".":
+            head, text = rf"(?:{_LABEL_CHARS}+\.)+", text[stars + 1:]
         body = "".join(f"{_LABEL_CHARS}*" if ch == "*" else escape(ch) for ch in text)
         return head + body
 

@@ -139,3 +139,25 @@ def test_explain_cli_with_a_catastrophic_rule_returns(tmp_path: Path) -> None:
                           text=True, timeout=CLI_TIMEOUT_S, check=False)
     assert (done.returncode, done.stderr) == (0, "")
     assert json.loads(done.stdout)["verdict"] == "l7-denied"
+
+
+@pytest.mark.parametrize(("pattern", "name", "on_1_20", "on_1_18"), [
+    ("*", "a.b.example.com", True, True),
+    ("**", "a.b.example.com", True, False),  # only `*` (and from 1.19 `**`) is "every name"
+    ("**", "example", True, True),
+    ("**.", "a.b.example.com", True, False),
+    ("**.x.com", "a.b.x.com", True, False),
+    ("***.x.com", "a.b.x.com", True, False),  # two or more leading stars, then a dot
+    ("**.x.com", "x.com", False, False),  # at least one label in front
+    ("*.x.com", "a.b.x.com", False, False),
+    ("*.x.com", "A.X.COM.", True, True),
+    ("a*b.com", "a-x_1b.com", True, True),
+    ("a*b.com", "a.b.com", False, False),
+    ("a**b.com", "a.zb.com", False, False),  # an inner run of stars stays in its label
+])
+def test_match_pattern_translation(pattern: str, name: str, on_1_20: bool,
+                                   on_1_18: bool) -> None:
+    """cilium pkg/fqdn/matchpattern/matchpattern.go from 1.19; plain `*` per label before."""
+    match = NameMatch(pattern, is_pattern=True)
+    assert (match.matches(name, multi_label=True), match.matches(name, multi_label=False)) == (
+        on_1_20, on_1_18)
