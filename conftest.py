@@ -205,6 +205,14 @@ def pytest_configure(config: pytest.Config) -> None:
     _preflight(config)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The controller stops the emulated cluster it started (also after Ctrl-C)."""
+    if suite_requested(config) and not hasattr(config, "workerinput"):
+        from conformance.harness.session import stop_emulators
+
+        stop_emulators()
+
+
 def _preflight(config: pytest.Config) -> None:
     """Everything that can make the whole run pointless, checked once in the controller."""
     from conformance.harness import session

@@ -4,6 +4,7 @@ until SIGTERM/SIGINT; prints one READY line with the API server's URL once it an
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import sys
@@ -20,6 +21,7 @@ from clusters.emulated.world import NODES
 READY = "READY"
 CONTEXT = "zt-emulated"
 DIAL_TIMEOUT_S = 5.0
+PARENT_POLL_S = 1.0
 
 
 def kubeconfig_text(url: str) -> str:
@@ -29,12 +31,24 @@ def kubeconfig_text(url: str) -> str:
             f"current-context: {CONTEXT}\n")
 
 
+def _watch_parent(pid: int, stop: threading.Event) -> None:
+    while not stop.wait(PARENT_POLL_S):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            stop.set()
+        except PermissionError:
+            pass  # alive, owned by someone else
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clusters.emulated")
     parser.add_argument("--kubeconfig", required=True, help="where to write the kubeconfig")
     parser.add_argument("--fault", default=None, help=f"one of {', '.join(faults.FAULTS)}")
     parser.add_argument("--cilium-version", default=validation.versions()[-1])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parent-pid", type=int, default=None,
+                        help="stop when this process is gone")
     args = parser.parse_args(argv)
     try:
         plane = ControlPlane(args.cilium_version, args.fault, args.seed)
@@ -57,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     thread = threading.Thread(target=server.serve_forever, name="apiserver", daemon=True)
     thread.start()
+    if args.parent_pid:
+        threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True,
+                         name="parent-watch").start()
     try:
         Path(args.kubeconfig).write_text(kubeconfig_text(server.url))
         print(f"{READY} {server.url}", flush=True)

@@ -17,10 +17,12 @@ What follows is upstream's bookkeeping, which the suite's policy wait must handl
   condition), so a bump never overtakes a pending regeneration.
 - The proxy policy revision moves when Envoy acknowledges the NetworkPolicy of a
   regenerated endpoint (`pkg/envoy/xds_server.go` UpdateNetworkPolicy ->
-  `pkg/endpoint/endpoint.go` OnProxyPolicyUpdate). Emulated for endpoints that the
-  change's L7 rules select; other endpoints keep the proxy revision they had. (Upstream
-  pushes a NetworkPolicy for every regenerated endpoint with an L4 policy; the suite
-  relies only on the weaker property, so the emulator holds it to that.)
+  `pkg/endpoint/endpoint.go` OnProxyPolicyUpdate), to the revision the policy was
+  computed at. Emulated for endpoints that the change's L7 rules select; other endpoints
+  keep the proxy revision they had. (Upstream pushes a NetworkPolicy for every
+  regenerated endpoint with an L4 policy; the suite relies only on the weaker property,
+  so the emulator holds it to that.) The regeneration reports its revision only after
+  the acknowledgement (`pkg/endpoint/bpf.go` regenerateBPF -> waitForProxyCompletions).
 - Traffic is decided per endpoint, with the policy version that endpoint has realized.
 """
 
@@ -138,9 +140,13 @@ class Agents:
         selected = ep.identity is not None and any(p.selects(ep.identity)
                                                    for p in change.subjects)
         done = at + self.regen_lag() if selected else at
-        ep.realized_at.append(done)
         if ep.identity is not None and any(p.selects(ep.identity) for p in change.l7_subjects):
-            ep.proxy_at[change.index] = done + self.proxy_lag()
+            # The regeneration waits for Envoy's acknowledgement before it reports its
+            # revision (pkg/endpoint/bpf.go regenerateBPF -> waitForProxyCompletions); the
+            # proxy revision is the one the policy was computed at (the change's).
+            done += self.proxy_lag()
+            ep.proxy_at[change.index] = done
+        ep.realized_at.append(done)
 
     # ---- endpoints -------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -170,6 +171,9 @@ class ControlPlane:
         for pod in self.world.all_pods():
             self._add_pod_object(pod, ready_at=0.0)
 
+    def _log(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
     # ---- workloads ---------------------------------------------------------------------
 
     def _add_pod_object(self, pod: SimPod, ready_at: float) -> None:
@@ -181,6 +185,8 @@ class ControlPlane:
         self._pod_ready_at[info.name] = ready_at
         ident = endpoint_identity(pod.identity_labels)
         self.agents.add_endpoint(pod.endpoint_id, info.node, ident)
+        self._log(f"endpoint {pod.endpoint_id} on {info.node}: {info.namespace}/{info.name} "
+                  f"at change {len(self.agents.changes) - 1}")
 
     def _deployment_applied(self, namespace: str, doc: dict[str, Any]) -> None:
         if namespace == "kube-system":
@@ -355,6 +361,10 @@ class ControlPlane:
             self.agents.change(doc_key, None, uid, extra)
         else:
             self.agents.change(doc_key, obj, obj["metadata"]["uid"], extra)
+        # The emulator's log (emulator.log of the run) records every change for a person.
+        print(f"change {len(self.agents.changes) - 1}: {'delete' if obj is None else 'apply'} "
+              f"{kind} {namespace}/{name} uid={uid or obj and obj['metadata']['uid']}",
+              file=sys.stderr, flush=True)
 
     # ---- agents' answers (cilium-dbg) -------------------------------------------------------
 

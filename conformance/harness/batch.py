@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conformance.harness import evidence, metrics, planning, policy_wait, render
+from conformance.harness import evidence, metrics, planning, policy_wait
 from conformance.harness.apply_order import apply_order
 from conformance.harness.cluster import (
     ACCOUNT_SERVICE,
@@ -118,13 +118,15 @@ class ScenarioRun:
                 return
             raise ScenarioSkipped("; ".join(sorted(set(self.skipped_cells.values())))
                                   or "no cells")
-        self.rendered = self.ws.render(self.scenario.policy_documents(),
-                                       clusterwide=self.scenario.disruptive)
+        rendered = self.ws.render(self.scenario.policy_documents(),
+                                  clusterwide=self.scenario.disruptive)
+        staged = self.scenario.disruptive  # truly cluster-wide: every prefix is enforced
+        self.rendered = (apply_order(rendered, self.ws.facts.cilium_version) if staged
+                         else rendered)
         cluster, opts = self.ws.cluster, self.ws.options
         try:
             realized = policy_wait.apply_and_wait(
-                cluster, self.rendered, l7=render.has_l7_rules(self.rendered),
-                timeout=opts.policy_timeout)
+                cluster, self.rendered, timeout=opts.policy_timeout, staged=staged)
         except ClusterError:
             # A rejected document may follow accepted ones: leave nothing behind. No wait:
             # when nothing was accepted no revision moves, and the next apply waits for a
@@ -138,9 +140,12 @@ class ScenarioRun:
             start = time.monotonic()
             # A truly cluster-wide policy must be gone everywhere before the run ends;
             # otherwise the next scenario's apply waits for both changes at once.
-            remove = (policy_wait.delete_and_wait if self.scenario.disruptive
-                      else policy_wait.delete_and_confirm)
-            remove(cluster, self.rendered, timeout=opts.policy_timeout)
+            if staged:
+                policy_wait.delete_and_wait(cluster, self.rendered,
+                                            timeout=opts.policy_timeout, staged=True)
+            else:
+                policy_wait.delete_and_confirm(cluster, self.rendered,
+                                               timeout=opts.policy_timeout)
             self.timings.cleanup_s = time.monotonic() - start
 
     def _all(self) -> list[Attempt]:

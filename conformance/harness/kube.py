@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import yaml
 
@@ -38,7 +38,8 @@ from conformance.harness.kube_cilium import (
     parse_endpoints,
     parse_policy,
 )
-from conformance.harness.kube_hubble import HubbleFollower
+from conformance.harness.kube_portforward import PortForwardApi
+from conformance.harness.kube_relay import RelayFollower
 from conformance.harness.kube_objects import (
     FIELD_MANAGER,
     object_path,
@@ -67,7 +68,6 @@ PROBER_ARGV = ["prober", "run"]
 T = TypeVar("T")
 R = TypeVar("R")
 Detect = Callable[[str | None, str | None], Any]
-ToolPath = Callable[[str], str]
 
 
 def _sleep(seconds: float) -> None:
@@ -77,18 +77,17 @@ def _sleep(seconds: float) -> None:
 class KubeCluster:
     def __init__(self, api: KubeApi, kubeconfig: str | None = None, context: str | None = None,
                  *, manifests_dir: Path = MANIFESTS_DIR, detect: Detect | None = None,
-                 tool: ToolPath | None = None, clock: Callable[[], float] = time.monotonic,
+                 clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = _sleep) -> None:
         self.api = api
         self.kubeconfig = kubeconfig
         self.context = context
         self.manifests_dir = manifests_dir
         self._detect = detect
-        self._tool = tool
         self._clock = clock
         self._sleep = sleep
         self._facts: ClusterFacts | None = None
-        self._followers: list[HubbleFollower] = []
+        self._followers: list[RelayFollower] = []
 
     # ---- connecting -------------------------------------------------------------------
 
@@ -431,20 +430,16 @@ class KubeCluster:
                                f"{err.message}") from err
         return text.splitlines()
 
-    def follow_flows(self, namespaces: list[str]) -> HubbleFollower:
-        tool = self._tool
-        if tool is None:
-            from clusters.tools import ensure_tool
+    def follow_flows(self, namespaces: list[str]) -> RelayFollower:
+        """Hubble Relay's GetFlows from Python, through a port-forward to the relay pod
+        (no hubble or kubectl binary; server-side namespace filters per worker)."""
+        if not callable(getattr(self.api, "port_forward", None)):
+            raise ClusterError("following Hubble flows needs a port-forward to Hubble Relay, "
+                               "which this API client cannot open")
+        from conformance.harness.kube_portforward import open_relay_follower
 
-            tool = ensure_tool
-        from clusters.errors import ClustersError
-
-        try:
-            kubectl, hubble = tool("kubectl"), tool("hubble")
-        except ClustersError as err:
-            raise ClusterError(f"following Hubble flows needs kubectl and hubble: {err}"
-                               ) from err
-        follower = HubbleFollower(kubectl, hubble, self.kubeconfig, self.context, namespaces)
+        follower = open_relay_follower(cast(PortForwardApi, self.api), namespaces,
+                                       datetime.now(UTC))
         self._followers.append(follower)
         return follower
 

@@ -17,9 +17,16 @@ effect"), proved by content rather than by a revision that merely moved:
    policyRevision").
 3. Proxy. `proxy-policy-revision` moves only when Envoy acknowledges a NetworkPolicy
    pushed for a regenerating endpoint (`pkg/envoy/xds_server.go` UpdateNetworkPolicy
-   registers the `OnProxyPolicyUpdate` callback of `pkg/endpoint/endpoint.go`). An
-   endpoint that did not regenerate stays behind for ever, so the proxy revision is
-   awaited only on endpoints that the change's L7 rules select.
+   registers the `OnProxyPolicyUpdate` callback of `pkg/endpoint/endpoint.go`), and it
+   is the revision the endpoint computed its policy at, which may be below the target of
+   step 1 (a foreign change imported after ours, before our first poll, only bumps it).
+   An endpoint that did not regenerate stays behind for ever. So the proxy revision is
+   awaited only on endpoints that the change's L7 rules select, and only up to the first
+   revision that can hold our rules: one above what the agent answered before the
+   change. (The proof that Envoy has our rules is step 2: a regeneration waits for the
+   proxy's acknowledgements before it reports its revision, `pkg/endpoint/bpf.go`
+   regenerateBPF -> waitForProxyCompletions; the proxy revision is reported
+   asynchronously and is checked as well.)
 
 `cilium-dbg policy wait` is not used: it hangs under concurrent changes.
 """
@@ -84,8 +91,7 @@ def apply_and_wait(cluster: PolicyAPI, docs: list[dict[str, Any]], *,
     deadline = start + timeout
     targets: dict[str, int] = {}
     for stage in ([[d] for d in docs] if staged else [docs]):
-        uids = cluster.apply(stage)
-        targets = _realize(cluster, stage, set(uids), True, deadline, clock,
+        targets = _realize(cluster, stage, cluster.apply, True, deadline, clock,
                            _names(stage, "apply"), endpoints=True)
     return Realization(seconds=clock.now() - start, revisions=targets)
 
@@ -116,17 +122,23 @@ def _delete(cluster: PolicyAPI, docs: list[dict[str, Any]], timeout: float,
     deadline = start + timeout
     targets: dict[str, int] = {}
     for stage in ([[d] for d in reversed(docs)] if staged else [docs]):
-        uids = cluster.delete(stage)
-        targets = _realize(cluster, stage, set(uids), False, deadline, clock,
+        targets = _realize(cluster, stage, cluster.delete, False, deadline, clock,
                            _names(stage, "delete"), endpoints=endpoints)
     return Realization(seconds=clock.now() - start, revisions=targets)
 
 
-def _realize(cluster: PolicyAPI, docs: list[dict[str, Any]], uids: set[str], present: bool,
+Change = Callable[[list[dict[str, Any]]], list[str]]
+
+
+def _realize(cluster: PolicyAPI, docs: list[dict[str, Any]], change: Change, present: bool,
              deadline: float, clock: Clock, what: str, *, endpoints: bool) -> dict[str, int]:
+    before = {a.node: a.revision for a in cluster.agent_policies()} if endpoints else {}
+    uids = set(change(docs))
     targets = _wait_imported(cluster, uids, present, deadline, clock, what)
     if endpoints:
-        _wait_endpoints_realized(cluster, targets, l7_subjects(docs), deadline, clock, what)
+        floors = {node: before.get(node, rev - 1) + 1 for node, rev in targets.items()}
+        _wait_endpoints_realized(cluster, targets, floors, l7_subjects(docs), deadline,
+                                 clock, what)
     return targets
 
 
@@ -196,28 +208,37 @@ def _proxy_selected(ep: EndpointRevision, subjects: list[Policy]) -> bool:
 
 
 def unrealized(endpoints: list[EndpointRevision], targets: dict[str, int],
-               subjects: list[Policy]) -> list[EndpointRevision]:
+               floors: dict[str, int], subjects: list[Policy]) -> list[EndpointRevision]:
+    """Endpoints below the target revision, and L7-selected ones whose proxy revision is
+    below the floor (the first revision that can hold the change)."""
     late = []
     for ep in endpoints:
         if not ep.has_identity or ep.node not in targets:
             continue
-        target = targets[ep.node]
-        proxy_late = ep.proxy_policy_revision < target and _proxy_selected(ep, subjects)
-        if ep.policy_revision < target or proxy_late:
+        floor = floors.get(ep.node, targets[ep.node])
+        proxy_late = ep.proxy_policy_revision < floor and _proxy_selected(ep, subjects)
+        if ep.policy_revision < targets[ep.node] or proxy_late:
             late.append(ep)
     return late
 
 
+def _who(ep: EndpointRevision) -> str:
+    """A short name for an endpoint: its namespace and app labels."""
+    short = [label.split(":", 1)[-1] for label in ep.labels]
+    picked = [x for x in short if x.startswith(("app=", NAMESPACE_LABEL + "=", "host"))]
+    return ", ".join(picked or short[:2]) or "no labels"
+
+
 def _wait_endpoints_realized(cluster: PolicyAPI, targets: dict[str, int],
-                             subjects: list[Policy], deadline: float, clock: Clock,
-                             what: str) -> None:
+                             floors: dict[str, int], subjects: list[Policy], deadline: float,
+                             clock: Clock, what: str) -> None:
     while True:
-        late = unrealized(cluster.endpoint_revisions(), targets, subjects)
+        late = unrealized(cluster.endpoint_revisions(), targets, floors, subjects)
         if not late:
             return
         if clock.now() >= deadline:
             detail = "; ".join(
-                f"endpoint {ep.endpoint_id} on {ep.node}: policy-revision "
+                f"endpoint {ep.endpoint_id} on {ep.node} ({_who(ep)}): policy-revision "
                 f"{ep.policy_revision}, proxy-policy-revision {ep.proxy_policy_revision}, "
                 f"needed {targets[ep.node]}"
                 for ep in late[:5]

@@ -9,6 +9,8 @@ controller handed over.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from conformance.harness.cluster import (
@@ -31,15 +33,10 @@ class PreflightError(RuntimeError):
 
 
 def open_cluster(kind: str, *, fault: str | None = None, kubeconfig: str | None = None,
-                 context: str | None = None, seed: int = 0) -> Cluster:
-    if kind == "simulated":
-        from conformance.harness.simulated import SimulatedCluster
-
-        try:
-            return SimulatedCluster(fault=fault, seed=seed)
-        except ValueError as exc:
-            raise PreflightError(f"--fault {fault!r}: {exc}") from None
-    if fault:
+                 context: str | None = None) -> Cluster:
+    """The cluster client for a worker: the same KubeCluster for every kind (the emulated
+    cluster is a real API server on 127.0.0.1; its faults live in the emulator)."""
+    if fault and kind != "simulated":
         raise PreflightError(
             f"--fault {fault!r} only applies to --cluster=simulated (got --cluster={kind}).")
     from conformance.harness.kube import KubeCluster
@@ -50,6 +47,43 @@ def open_cluster(kind: str, *, fault: str | None = None, kubeconfig: str | None 
         where = f"context {context!r}" if context else "the current context"
         cfg = f" of {kubeconfig}" if kubeconfig else ""
         raise PreflightError(f"cannot reach the cluster ({where}{cfg}): {exc}") from None
+
+
+_EMULATORS: list[Any] = []
+
+
+def start_emulator(fault: str | None, cilium_version: str | None) -> tuple[str, str]:
+    """Start the emulated cluster for this run; (kubeconfig, context). stop_emulators()
+    ends it (the controller's unconfigure; the emulator also stops when we are gone)."""
+    from clusters.emulated.faults import UnknownFault, check
+    from clusters.emulated.process import EmulatorError, EmulatorProcess
+
+    try:
+        check(fault)
+    except UnknownFault as exc:
+        raise PreflightError(f"--fault {fault!r}: {exc}") from None
+    try:
+        emulator = EmulatorProcess(fault=fault, cilium_version=cilium_version)
+    except (EmulatorError, OSError) as exc:
+        raise PreflightError(f"--cluster=simulated: {exc}") from None
+    _EMULATORS.append(emulator)
+    return emulator.kubeconfig, emulator.context
+
+
+def stop_emulators() -> None:
+    while _EMULATORS:
+        _EMULATORS.pop().stop()
+
+
+def _emulated_version(version: str | None) -> str | None:
+    """The emulator runs a full release (its CRD data is per release); a line such as
+    1.19 picks that line's release."""
+    if not version:
+        return None
+    from clusters.emulated.validation import versions
+
+    line = ".".join(version.lstrip("v").split(".")[:2])
+    return next((v for v in versions() if v.startswith(line + ".")), version)
 
 
 def check_facts(facts: ClusterFacts) -> None:
@@ -113,13 +147,19 @@ def preflight(kind: str, *, fault: str | None, kubeconfig: str | None, context: 
             raise PreflightError(f"provisioning the kind cluster failed: {exc}") from None
         kubeconfig, context = result.kubeconfig, result.context
         kind = "existing"
-    cluster = open_cluster(kind, fault=fault, kubeconfig=kubeconfig, context=context)
+    if kind == "simulated":
+        kubeconfig, context = start_emulator(fault, _emulated_version(cilium_version))
     try:
+        cluster = open_cluster(kind, fault=fault, kubeconfig=kubeconfig, context=context)
         try:
-            facts = cluster.facts()
-        except ClusterError as exc:
-            raise PreflightError(f"the cluster answered but: {exc}") from None
-        check_facts(facts)
-    finally:
-        cluster.close()
+            try:
+                facts = cluster.facts()
+            except ClusterError as exc:
+                raise PreflightError(f"the cluster answered but: {exc}") from None
+            check_facts(facts)
+        finally:
+            cluster.close()
+    except BaseException:
+        stop_emulators()  # nothing half-done left behind
+        raise
     return kubeconfig, context

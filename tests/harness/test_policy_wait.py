@@ -155,7 +155,8 @@ def test_l7_waits_for_the_proxy_revision_of_the_selected_endpoints_only() -> Non
                      if ep.has_identity and 0 < ep.proxy_policy_revision]
     assert late_for_ever
     r = apply_and_wait(cluster, [L7_DOC], timeout=30, clock=clock(t))
-    assert 3.0 <= r.seconds <= 3.3  # 0.5 import + 1.0 regeneration + 1.5 proxy ack
+    # 0.5 import + 1.0 regeneration + 1.5 proxy ack (the regeneration waits for it).
+    assert 3.0 <= r.seconds <= 3.3
     eps = cluster.endpoint_revisions()
     server = [ep for ep in eps if ep.labels == tuple(SERVER)]
     others = [ep for ep in eps if ep.has_identity and ep.labels != tuple(SERVER)]
@@ -173,6 +174,28 @@ def test_a_foreign_change_that_moves_revisions_first_does_not_end_the_wait() -> 
     assert r.revisions == {"kind-worker": 19, "kind-worker2": 25}
 
 
+def test_a_foreign_change_imported_right_after_ours_does_not_strand_the_proxy_wait() -> None:
+    """Our L7 change is imported at revision R, a foreign one at R+1 before our first
+    poll: the first answer with our uid says R+1, but the selected endpoints' proxy
+    revision stays R (the foreign change only bumps them). Waiting for R+1 on the proxy
+    revision would never end; the floor is the revision before the change, plus one."""
+    t = FakeTime()
+    cluster = AgentsCluster(t)
+    apply = cluster.apply
+
+    def then_foreign(docs: list[dict[str, Any]]) -> list[str]:
+        uids = apply(docs)
+        cluster.foreign_change()
+        return uids
+
+    cluster.apply = then_foreign  # type: ignore[method-assign]
+    r = apply_and_wait(cluster, [L7_DOC], timeout=30, clock=clock(t))
+    assert r.revisions == {"kind-worker": 19, "kind-worker2": 25}
+    server = [ep for ep in cluster.endpoint_revisions() if ep.labels == tuple(SERVER)]
+    assert [ep.proxy_policy_revision for ep in server] == [18, 24]
+    assert r.seconds < 5
+
+
 def test_an_agent_that_never_imports_times_out_naming_the_node_and_uid() -> None:
     t = FakeTime()
     cluster = AgentsCluster(t, import_lag=1e9)
@@ -184,7 +207,9 @@ def test_an_agent_that_never_imports_times_out_naming_the_node_and_uid() -> None
 def test_an_endpoint_that_never_realizes_times_out_naming_it() -> None:
     t = FakeTime()
     cluster = AgentsCluster(t, regen_lag=1e9)
-    with pytest.raises(PolicyTimeout, match=r"endpoint 100 on kind-worker: policy-revision 17"):
+    with pytest.raises(PolicyTimeout, match=r"endpoint 100 on kind-worker \(app=account-service"
+                                            r", io.kubernetes.pod.namespace=ztc-gw0\): "
+                                            r"policy-revision 17"):
         apply_and_wait(cluster, [L4_DOC], timeout=5, clock=clock(t))
 
 
@@ -239,5 +264,5 @@ def test_staged_apply_realizes_each_document_before_sending_the_next() -> None:
 def test_unrealized_ignores_reserved_and_identityless_endpoints() -> None:
     eps = [EndpointRevision("n", 1, True, 5, 3, tuple(HOST)),
            EndpointRevision("n", 2, False, 0, 0)]
-    assert unrealized(eps, {"n": 5}, []) == []
+    assert unrealized(eps, {"n": 5}, {"n": 5}, []) == []
     assert endpoint_identity(HOST) is None
