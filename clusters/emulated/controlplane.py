@@ -363,7 +363,7 @@ class ControlPlane:
             self.agents.change(doc_key, obj, obj["metadata"]["uid"], extra)
         # The emulator's log (emulator.log of the run) records every change for a person.
         print(f"change {len(self.agents.changes) - 1}: {'delete' if obj is None else 'apply'} "
-              f"{kind} {namespace}/{name} uid={uid or obj and obj['metadata']['uid']}",
+              f"{kind} {namespace}/{name} uid={uid or (obj and obj['metadata']['uid'])}",
               file=sys.stderr, flush=True)
 
     # ---- agents' answers (cilium-dbg) -------------------------------------------------------

@@ -38,8 +38,6 @@ from conformance.harness.kube_cilium import (
     parse_endpoints,
     parse_policy,
 )
-from conformance.harness.kube_portforward import PortForwardApi
-from conformance.harness.kube_relay import RelayFollower
 from conformance.harness.kube_objects import (
     FIELD_MANAGER,
     object_path,
@@ -48,6 +46,8 @@ from conformance.harness.kube_objects import (
     readiness_problems,
     workload_replicas,
 )
+from conformance.harness.kube_portforward import PortForwardApi
+from conformance.harness.kube_relay import RelayFollower
 
 REQUEST_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0

@@ -8,6 +8,7 @@ API server's real formats (tests/harness/data/kube/).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -202,12 +203,10 @@ class ClientKubeApi:
         from websocket import WebSocketException
 
         if stdin is not None:
-            try:
+            # The command may end (and the server close) before taking all its input: what
+            # it printed and its status are still to be read.
+            with contextlib.suppress(OSError, WebSocketException):
                 ClientKubeApi._feed(ws, stdin)
-            except (OSError, WebSocketException):
-                # The command ended (and the server closed) before taking all its input:
-                # what it printed and its status are still to be read.
-                pass
         deadline = time.monotonic() + timeout
         while ws.is_open():
             left = deadline - time.monotonic()

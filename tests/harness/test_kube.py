@@ -322,7 +322,7 @@ def test_apply_uses_the_right_path_per_kind_and_returns_the_uids() -> None:
 def test_an_apply_answer_without_uid_is_an_error() -> None:
     api = FakeKubeApi()
     api.on("PATCH", CNP_PATH, {})
-    with pytest.raises(ClusterError, match="no metadata.uid"):
+    with pytest.raises(ClusterError, match=r"no metadata\.uid"):
         cluster(api).apply([CNP])
 
 
@@ -421,11 +421,12 @@ def test_agent_exec_failure_names_pod_container_and_stderr() -> None:
 
 
 @pytest.mark.parametrize("stdout", ["Error: cannot reach agent", '{"revision": "7"}',
-                                    '{"policy": "[]"}', '{"policy": "{\\"a\\": 1}", "revision": 1}'])
+                                    '{"policy": "[]"}',
+                                    '{"policy": "{\\"a\\": 1}", "revision": 1}'])
 def test_garbage_policy_output_is_an_error(stdout: str) -> None:
     api = with_agents(FakeKubeApi())
     api.execs[POLICY_GET] = ExecResult(stdout=stdout, stderr="", exit_code=0)
-    with pytest.raises(ClusterError, match="cilium-dbg policy get -o json"):
+    with pytest.raises(ClusterError, match=r"cilium-dbg policy get -o json"):
         cluster(api).agent_policies()
 
 

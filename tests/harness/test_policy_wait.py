@@ -152,7 +152,7 @@ def test_l7_waits_for_the_proxy_revision_of_the_selected_endpoints_only() -> Non
     # Unselected endpoints keep a proxy revision below every new target, for ever: the
     # old rule (every endpoint with 0 < proxy < target) could never complete.
     late_for_ever = [ep for ep in cluster.endpoint_revisions()
-                     if ep.has_identity and 0 < ep.proxy_policy_revision]
+                     if ep.has_identity and ep.proxy_policy_revision > 0]
     assert late_for_ever
     r = apply_and_wait(cluster, [L7_DOC], timeout=30, clock=clock(t))
     # 0.5 import + 1.0 regeneration + 1.5 proxy ack (the regeneration waits for it).
