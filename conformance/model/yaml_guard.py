@@ -31,9 +31,13 @@ def first_hazard(text: str, file: str, loader: Any) -> Problem | None:
     A syntax error ends the scan quietly: the loader reports it, at its document.
     """
     document = depth = 0
+    digits = sys.get_int_max_str_digits()
     try:
         for event in yaml.parse(text, Loader=loader):
-            if isinstance(event, yaml.DocumentStartEvent):
+            if isinstance(event, yaml.ScalarEvent):  # most events: done unless suspicious
+                if event.anchor is None and (event.style or len(event.value) <= digits):
+                    continue
+            elif isinstance(event, yaml.DocumentStartEvent):
                 document += 1
             elif isinstance(event, _CLOSE):
                 depth -= 1
