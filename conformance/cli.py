@@ -29,6 +29,7 @@ from conformance.model import (
     load_policies,
 )
 from conformance.model.lint import RULES, LintResult, lint_paths
+from conformance.model.loader import read_capped
 from conformance.model.probe import Entity
 from conformance.model.selectors import ENTITY_MEMBERSHIP
 from conformance.model.version import parse_version
@@ -37,6 +38,10 @@ EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+
+
+# Probes are one short JSON line each: a million of them fit in far less.
+MAX_PROBES_BYTES = 256 << 20
 
 
 class BadInput(Exception):
@@ -131,9 +136,14 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
 def read_probes(path: str) -> list[Probe]:
     name = "<stdin>" if path == "-" else path
     try:
-        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        if path == "-":
+            raw = sys.stdin.buffer.read(MAX_PROBES_BYTES + 1)
+            if len(raw) > MAX_PROBES_BYTES:
+                raise ValueError(f"larger than {MAX_PROBES_BYTES >> 20} MiB")
+        else:
+            raw = read_capped(Path(path), MAX_PROBES_BYTES)
         text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise BadInput(f"--probes {name}: cannot read: {exc}") from None
     probes: list[Probe] = []
     seen: set[str] = set()

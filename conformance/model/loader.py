@@ -47,6 +47,20 @@ L3_FIELDS = {
 }
 
 
+# Far above any real policy file (the API server takes objects up to about 1.5 MiB, etcd's
+# default request limit), far below what would exhaust memory.
+MAX_FILE_BYTES = 64 << 20
+
+
+def read_capped(path: Path, limit: int) -> bytes:
+    """The file's bytes; ValueError when it holds more than `limit`."""
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"larger than {limit >> 20} MiB")
+    return data
+
+
 @dataclass(frozen=True)
 class Document:
     """One YAML document (or one item of a `kind: List`), with where it came from."""
@@ -79,6 +93,8 @@ def expand_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]
             files.extend(found)
         elif path.is_file():
             files.append(path)
+        elif path.exists():  # a device, socket or FIFO: /dev/zero would never end
+            problems.append(Problem(str(path), 0, "", "not a regular file or directory"))
         else:
             problems.append(Problem(str(path), 0, "", "no such file or directory"))
     return files, problems
@@ -129,8 +145,8 @@ def load_documents(paths: Sequence[str | Path]) -> tuple[list[Document], list[Pr
         bad_here: list[Problem] = []
         for f in files:
             try:
-                text = f.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
+                text = read_capped(f, MAX_FILE_BYTES).decode("utf-8")
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
                 bad_here.append(Problem(str(f), 0, "", f"cannot read: {exc}"))
                 continue
             found, bad = read_documents(text, str(f))

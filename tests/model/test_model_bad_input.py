@@ -200,8 +200,11 @@ def test_bad_probes(tmp_path: Path, via: str, case: str, content: bytes | str) -
     ["explain", "--policies", str(POLICY), "--probes", str(DATA)],
     ["lint", str(DATA / "nothing-here")],
     ["lint", "/dev/null"],
+    ["lint", "/dev/zero"],
+    ["explain", "--policies", str(POLICY), "--probes", "/dev/zero"],
 ], ids=["explain-no-args", "lint-no-paths", "unknown-command", "bad-format", "bad-version",
-        "huge-version", "probes-missing", "probes-directory", "policy-missing", "dev-null"])
+        "huge-version", "probes-missing", "probes-directory", "policy-missing", "dev-null",
+        "policy-dev-zero", "probes-dev-zero"])
 def test_bad_arguments(args: list[str]) -> None:
     assert_one_paragraph(run_cli(*args), EXIT_BAD_INPUT)
 
