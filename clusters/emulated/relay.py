@@ -133,11 +133,13 @@ class RelayServer:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         with self._lock:
             generation = self._generation
-        if self._nodes:
-            yield self._connected_notice()
         cursor = 0
         if request.follow and not request.HasField("since"):
-            cursor, _ = self._log.read(0, 0.0)  # start at the newest: no replay
+            # Start at the newest, fixed before the notice goes out, so nothing logged
+            # after the client heard from us is skipped.
+            cursor, _ = self._log.read(0, 0.0)
+        if self._nodes:
+            yield self._connected_notice()
         while context.is_active() and not self._stopping.is_set():
             with self._lock:
                 dropped = generation != self._generation
