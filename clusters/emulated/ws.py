@@ -96,7 +96,10 @@ class WebSocket:
                 try:
                     message = self._next_message(deadline)
                 except _Failed as failed:
-                    self._fail(failed.code, str(failed))
+                    if self._close_sent:  # our own close() ended the connection
+                        self._peer_closed = True
+                    else:
+                        self._fail(failed.code, str(failed))
                     return None
                 if message is not None:
                     return message

@@ -4,6 +4,7 @@ hand-written client (masked, fragmented, malformed frames) and by websocket-clie
 from __future__ import annotations
 
 import struct
+import threading
 
 import pytest
 import websocket
@@ -185,3 +186,19 @@ def test_lengths_round_trip_with_websocket_client(size: int) -> None:
         assert (opcode, data) == (BINARY, payload)
         conn.close()
         assert server.result() == payload
+
+
+def test_close_from_another_thread_ends_a_blocked_recv_cleanly() -> None:
+    def session(ws: WebSocket, _: str) -> tuple[bytes | None, str | None]:
+        closer = threading.Timer(SHORT_WAIT_S, ws.close)
+        closer.start()
+        message = ws.recv(IO_TIMEOUT_S)  # blocked until close() shuts the socket
+        closer.join()
+        return message, ws.failure
+
+    with ws_server([V4], session) as server:
+        client = RawClient(server.port, upgrade_headers())
+        client.handshake()
+        assert client.frame() == (CLOSE, struct.pack("!H", 1000))
+        assert server.result() == (None, None)  # our own close is not a failure
+        client.close()
