@@ -17,8 +17,9 @@ from conformance.harness.cluster import ClusterError
 from conformance.harness.kube_relay import RelayFollower
 
 RELAY_NAMESPACE = "kube-system"
-# The Cilium chart labels the relay pods `k8s-app: hubble-relay` and their container
-# listens on 4245 (install/kubernetes/cilium/templates/hubble-relay/deployment.yaml).
+# The Cilium chart labels the relay pods `k8s-app: hubble-relay`; their `grpc` container
+# port is hubble.relay.listenPort, "4245" by default
+# (install/kubernetes/cilium/templates/hubble-relay/deployment.yaml, values.yaml).
 RELAY_SELECTOR = "k8s-app=hubble-relay"
 RELAY_PORT = 4245
 LIST_TIMEOUT_S = 30.0

@@ -6,6 +6,9 @@ Connected is proved before the constructor returns: the relay answers every GetF
 with a NODE_CONNECTED notice before any flow (cilium pkg/hubble/relay/observer/
 server.go, GetFlows), so the first response of any kind means the stream is set up, and
 `since` makes the relay replay whatever happened from then on.
+
+Plaintext gRPC: the relay serves TLS only with hubble.relay.tls.server.enabled, which the
+chart leaves false and the project's profiles do not set.
 """
 
 from __future__ import annotations
