@@ -35,7 +35,9 @@ Dial = Callable[[int], socket.socket]
 
 def parse_ports(values: Sequence[str]) -> list[int]:
     """The `ports` query parameter(s) ("8080", "80,443"), as
-    portforward/websocket.go NewV4Options reads them; ValueError with upstream's words."""
+    portforward/websocket.go NewV4Options reads them; ValueError with upstream's words,
+    which the kubelet answers with 400 before any upgrade (cri/streaming/server.go,
+    servePortForward)."""
     if not values:
         raise ValueError('query parameter "ports" is required')
     ports: list[int] = []
