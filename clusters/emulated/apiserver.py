@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
+import traceback
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -115,9 +117,17 @@ def make_handler(plane: ControlPlane, relay_dial: Dial,
                     return
                 self._resource(method, route(parts.path), query)
             except ApiStatus as err:
-                if not self.close_connection or self.command != "GET" or \
-                        "upgrade" not in self.headers.get("Connection", "").lower():
+                if not self._upgraded():
                     self._json(err.code, err.body)
+            except Exception as err:  # an emulator bug: a 500 Status, never a dropped line
+                traceback.print_exc(file=sys.stderr)
+                if not self._upgraded():
+                    self._json(500, status(500, "InternalError", f"emulator: {err!r}").body)
+
+        def _upgraded(self) -> bool:
+            """Whether this connection was handed to a WebSocket (no HTTP answer then)."""
+            return bool(self.close_connection) and \
+                "upgrade" in self.headers.get("Connection", "").lower()
 
         def do_GET(self) -> None:
             self._dispatch("GET")

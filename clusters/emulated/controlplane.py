@@ -353,7 +353,8 @@ class ControlPlane:
             foreign: DocKey = ("CiliumNetworkPolicy", "kube-public", f"churn-{name}")
             churn = {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
                      "metadata": {"name": foreign[2], "namespace": foreign[1]},
-                     "spec": {"endpointSelector": {"matchLabels": {"churn": name}}}}
+                     "spec": {"endpointSelector": {"matchLabels": {"churn": name}},
+                              "ingress": [{}]}}
             present = foreign in self.agents.latest.docs
             self.agents.change(foreign, None if present else churn, f"churn-{name}")
         extra = fault_registry.REVISION_RACE_S if self.fault == "revision-race" else 0.0

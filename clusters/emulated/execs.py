@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import sys
+import traceback
 from typing import Any
 
 from clusters.emulated.controlplane import ControlPlane
@@ -75,6 +77,16 @@ def _read_stdin(ws: WebSocket, count: int | None) -> bytes | None:
 
 def run_exec(plane: ControlPlane, ws: WebSocket, namespace: str, pod: str,
              query: dict[str, list[str]]) -> None:
+    try:
+        _run(plane, ws, namespace, pod, query)
+    except Exception as err:  # an emulator bug: the command fails with the reason
+        traceback.print_exc(file=sys.stderr)
+        _finish(ws, "", "", {"metadata": {}, "status": "Failure", "reason": "InternalError",
+                             "message": f"emulator: {err!r}", "code": 500})
+
+
+def _run(plane: ControlPlane, ws: WebSocket, namespace: str, pod: str,
+         query: dict[str, list[str]]) -> None:
     argv = query.get("command") or []
     container = (query.get("container") or [""])[0]
     node = plane.agent_node(pod) if namespace == "kube-system" else None

@@ -73,6 +73,7 @@ class ScenarioRun:
     app_lines: dict[str, list[str]] = field(default_factory=dict)
     app_seen: dict[str, set[str]] = field(default_factory=dict)
     rendered: list[dict[str, Any]] = field(default_factory=list)
+    flow_error: str | None = None  # why the Hubble stream ended before the batch did
     timings: Timings = field(default_factory=Timings)
 
     @property
@@ -170,6 +171,9 @@ class ScenarioRun:
             self.ready_after = cluster.pods_ready(self.ws.namespaces[PAYMENTS])
         finally:
             self.lines = follower.lines()
+            # A relay stream that ended early is named in every failing cell's message.
+            error = getattr(follower, "error", None)
+            self.flow_error = error() if callable(error) else None
             follower.close()
         self.index.update(self.lines)
         self._write_scenario_artifacts()
@@ -290,7 +294,10 @@ class ScenarioRun:
         report.write_cell(self, cell, judged)
         if all(check.ok for _, checks in judged for check in checks):
             return None
-        return report.failure_message(self, cell, judged)
+        message = report.failure_message(self, cell, judged)
+        if self.flow_error:
+            message += f"\nThe Hubble flow stream ended early: {self.flow_error}"
+        return message
 
     def judge(self, cell: Cell) -> list[tuple[Attempt, list[evidence.Check]]]:
         exp = self.expectation(cell)

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.harness.simulated import HUBBLE_LATE_S, SLOW_REALIZATION_S
+from clusters.emulated.faults import BENIGN, CONDITION, HUBBLE_LATE_S, SLOW_REALIZATION_S, of_effect
+from clusters.emulated.faults import FAULTS as EMULATED
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 240  # one whole simulated run, generous for a loaded CI machine
@@ -56,6 +57,7 @@ def either(a: Select, b: Select) -> Select:
 
 
 NOTHING: Select = lambda _m, _c: False  # noqa: E731
+EVERY: Select = lambda _m, _c: True  # noqa: E731
 DENIED = label(r"=> (dropped|l7-denied|dns-refused)")
 # Both L3/L4 policy drop reasons: default deny (POLICY_DENIED), denylist (POLICY_DENY).
 L3L4_DROPPED = label(r"=> dropped POLICY_DEN(IED|Y) ")
@@ -87,10 +89,21 @@ FAULTS: dict[str, Fault] = {
     "wrong-drop-reason": Fault(label("=> dropped"),
                                either(label("=> dropped"), label("after auth")), "FAIL hubble"),
     "metrics-frozen": Fault(DENIED, DENIED, "FAIL metrics"),
+    # Every batch's exec dies: every cell fails, with the exec named.
+    "exec-dies": Fault(EVERY, EVERY, "prober run"),
+    # The relay ends each stream after its first flow: every cell whose Hubble evidence
+    # comes later fails, and says the stream ended.
+    "relay-drop": Fault(label("=>"), EVERY, "flow stream ended early"),
 }
-PASSING = ("hubble-late", "slow-realization", "jitter")
+# Late or slow evidence, and conditions of real clusters the harness handles: must pass.
+PASSING = tuple(sorted(of_effect(BENIGN) + of_effect(CONDITION)))
 
 pytestmark = pytest.mark.slow
+
+
+def test_every_emulated_fault_is_in_the_matrix() -> None:
+    assert set(FAULTS) | set(PASSING) == set(EMULATED)
+    assert not set(FAULTS) & set(PASSING)
 
 
 @dataclass(frozen=True)
