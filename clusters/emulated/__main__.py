@@ -9,13 +9,15 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from clusters.emulated import faults, validation
 from clusters.emulated.apiserver import ApiServer
 from clusters.emulated.controlplane import ControlPlane
-from clusters.emulated.relay import RelayServer
+from clusters.emulated.relay import FlowLog, RelayServer
 from clusters.emulated.world import NODES
 
 READY = "READY"
@@ -29,6 +31,20 @@ def kubeconfig_text(url: str) -> str:
             f"    server: {url}\nusers:\n- name: {CONTEXT}\n  user: {{}}\ncontexts:\n"
             f"- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: {CONTEXT}\n"
             f"current-context: {CONTEXT}\n")
+
+
+class DroppingLog:
+    """relay-drop: the relay ends every stream when its first flow is due; none arrives."""
+
+    def __init__(self, log: FlowLog, drop: Callable[[], None]) -> None:
+        self._log, self._drop = log, drop
+
+    def read(self, cursor: int, timeout: float) -> tuple[int, list[dict[str, Any]]]:
+        new_cursor, flows = self._log.read(cursor, timeout)
+        if flows:
+            self._drop()
+            return cursor, []
+        return new_cursor, flows
 
 
 def _watch_parent(pid: int, stop: threading.Event) -> None:
@@ -55,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, faults.UnknownFault) as err:
         print(f"emulated cluster: {err}", file=sys.stderr)
         return 2
-    relay = RelayServer(plane.flows, nodes=NODES)
-    plane.on_flow = relay.drop_streams
+    relay = RelayServer(DroppingLog(plane.flows, lambda: relay.drop_streams())
+                        if args.fault == "relay-drop" else plane.flows, nodes=NODES)
 
     def dial(port: int) -> socket.socket:
         return socket.create_connection(("127.0.0.1", relay.port), timeout=DIAL_TIMEOUT_S)

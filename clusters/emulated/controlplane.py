@@ -117,7 +117,6 @@ class ControlPlane:
         self.traffic = Traffic(self.world, Decider(fault, cilium_version), self._rng,
                                self.counters, self._publish, probe_delay=self._jitter,
                                wrong_reason=fault == "wrong-drop-reason")
-        self.on_flow: Callable[[], None] | None = None  # relay-drop: the relay's hook
         self._pod_ready_at: dict[str, float] = {}
         self._terminating: dict[str, float] = {}
         self._bootstrap()
@@ -443,8 +442,6 @@ class ControlPlane:
         late = fault_registry.HUBBLE_LATE_S if self.fault == "hubble-late" else 0.0
         happened = parse_timestamp(flow["time"])
         self.flows.publish(json.loads(line(flow)), happened + late + self._jitter())
-        if self.fault == "relay-drop" and self.on_flow is not None:
-            self.on_flow()
 
 
 def _pod_status(ip: str, ready: bool) -> dict[str, Any]:
