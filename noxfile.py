@@ -72,6 +72,33 @@ def conformance(session: nox.Session) -> None:
         )
 
 
+# The emulated suite runs whose coverage of the cluster client is measured: a clean run,
+# the conditions of real clusters, and the faults at the emulator's boundary.
+COVERAGE_FAULTS = ("revision-race", "proxy-lag", "exec-v4", "exec-dies", "relay-drop",
+                   "policy-rejected")
+CLIENT_FILES = "conformance/harness/kube*.py,conformance/harness/policy_wait.py"
+CLIENT_COVERAGE_MIN = "90"
+
+
+@nox.session
+def coverage(session: nox.Session) -> None:
+    """Coverage of the real cluster client (kube*.py, policy_wait.py) from emulated suite
+    runs alone (no unit tests), printed per file; fails under 90 %."""
+    _install(session)
+    tmp = session.create_tmp()
+    session.run("coverage", "erase")
+    for fault in (None, *COVERAGE_FAULTS):
+        session.run(
+            "pytest", "conformance/scenarios", "--cluster=simulated", "-n", "auto", "-q",
+            "-p", "no:cacheprovider", "--cov=conformance.harness", "--cov-append",
+            "--cov-report=", f"--artifacts={os.path.join(tmp, fault or 'clean')}",
+            "--flow-grace=4", *([f"--fault={fault}"] if fault else []),
+            success_codes=[0] if fault in (None, "revision-race", "proxy-lag", "exec-v4")
+            else [1])
+    session.run("coverage", "report", "-m", f"--include={CLIENT_FILES}",
+                f"--fail-under={CLIENT_COVERAGE_MIN}")
+
+
 def env_flag(var: str, environ: Mapping[str, str] = os.environ) -> bool:
     word = environ.get(var, "").strip().lower()
     if word not in TRUE_WORDS + FALSE_WORDS:

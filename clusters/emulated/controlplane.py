@@ -292,6 +292,9 @@ class ControlPlane:
                 body = validation.status_apply_failed(full, unknown)
                 raise ApiStatus(int(body.get("code", 500)), body)
         causes = validation.validate(full, self.version)
+        if self.fault == "policy-rejected":
+            causes = [validation.Cause("FieldValueForbidden", "spec",
+                                       "Forbidden: refused (emulated fault policy-rejected)")]
         if causes:
             raise ApiStatus(422, validation.status_invalid(full, causes))
         if resource == "networkpolicies":

@@ -30,6 +30,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("wrong-drop-reason", BREAKING, "drops carry another drop reason"),
     Fault("metrics-frozen", BREAKING, "no counter ever moves"),
     Fault("exec-dies", BREAKING, "the prober's exec connection drops before its answer"),
+    Fault("policy-rejected", BREAKING, "the API server refuses every network policy "
+                                       "(422 Invalid)"),
     Fault("relay-drop", BREAKING, "Hubble Relay ends every flow stream when its first "
                                  "flow is due: no flow arrives"),
     Fault("hubble-late", BENIGN, "flows reach followers 3 s after they happened"),

@@ -92,6 +92,8 @@ FAULTS: dict[str, Fault] = {
     "metrics-frozen": Fault(DENIED, DENIED, "FAIL metrics"),
     # Every batch's exec dies: every cell fails, with the exec named.
     "exec-dies": Fault(EVERY, EVERY, "prober run"),
+    # Every policy is refused: every cell fails with the server's words.
+    "policy-rejected": Fault(EVERY, EVERY, "the API server rejected"),
     # The relay ends each stream when its first flow is due: every cell that needs a flow
     # fails and says the stream ended; kubelet cells need none.
     "relay-drop": Fault(NOT_KUBELET, EVERY, "flow stream ended early"),
