@@ -99,6 +99,24 @@ def coverage(session: nox.Session) -> None:
                 f"--fail-under={CLIENT_COVERAGE_MIN}")
 
 
+SOAK_RUNS = 20
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """`nox -s soak [-- RUNS FAULT WORKERS]`: the emulated suite again and again (default 20
+    runs, --fault=jitter, -n 4); prints each run's result and wall time, fails on a flake."""
+    _install(session)
+    runs, fault, workers = (session.posargs + [str(SOAK_RUNS), "jitter", "4"][
+        len(session.posargs):])[:3]
+    tmp = session.create_tmp()
+    for i in range(int(runs)):
+        session.log(f"soak run {i + 1}/{runs} (--fault={fault}, -n {workers})")
+        session.run("pytest", "conformance/scenarios", "--cluster=simulated", "-n", workers,
+                    "-q", "-p", "no:cacheprovider", f"--fault={fault}",
+                    f"--artifacts={os.path.join(tmp, str(i))}", "--durations=1")
+
+
 def env_flag(var: str, environ: Mapping[str, str] = os.environ) -> bool:
     word = environ.get(var, "").strip().lower()
     if word not in TRUE_WORDS + FALSE_WORDS:
