@@ -23,6 +23,7 @@ from conformance.harness.cluster import (
     PodInfo,
     PolicyRejected,
 )
+from conformance.harness.kube import KubeCluster
 from conformance.harness.planning import (
     RunOptions,
     clusterwide_policies,
@@ -31,7 +32,6 @@ from conformance.harness.planning import (
 )
 from conformance.harness.render import render
 from conformance.harness.report import MARKER, ArtifactsError
-from conformance.harness.simulated import SimulatedCluster
 from conformance.harness.spec import Scenario
 from conformance.scenarios import (
     test_clusterwide_default_deny,
@@ -40,11 +40,12 @@ from conformance.scenarios import (
     test_l7_http,
     test_mutual_auth,
 )
+from tests.support.emulated import Emulators
 
 
 @dataclass
 class Recorder:
-    inner: SimulatedCluster
+    inner: KubeCluster
     calls: list[str] = field(default_factory=list)
     batches: list[tuple[str, int]] = field(default_factory=list)
     drop_features: frozenset[str] = frozenset()
@@ -80,8 +81,9 @@ def run(scenario: Any, tmp: Path, cluster: Recorder) -> ScenarioRun:
     return r
 
 
-def test_order_of_operations_and_one_exec_per_source_pod(tmp_path: Path) -> None:
-    cluster = Recorder(SimulatedCluster())
+def test_order_of_operations_and_one_exec_per_source_pod(tmp_path: Path,
+                                                         emulated: Emulators) -> None:
+    cluster = Recorder(emulated.cluster())
     r = run(test_l7_http.SCENARIO, tmp_path, cluster)
     calls = [c for c in cluster.calls if c in
              ("apply", "follow_flows", "scrape_metrics", "run_probes", "delete")]
@@ -99,8 +101,8 @@ def test_order_of_operations_and_one_exec_per_source_pod(tmp_path: Path) -> None
     assert r.timings.realize_s >= 0 and r.namespaces == ["ztc-gw7"]
 
 
-def test_every_cell_passes_and_writes_its_artifacts(tmp_path: Path) -> None:
-    r = run(test_l7_http.SCENARIO, tmp_path, Recorder(SimulatedCluster()))
+def test_every_cell_passes_and_writes_its_artifacts(tmp_path: Path, emulated: Emulators) -> None:
+    r = run(test_l7_http.SCENARIO, tmp_path, Recorder(emulated.cluster()))
     for cell in test_l7_http.SCENARIO.cells:
         assert r.verify(cell) is None
     root = tmp_path / "l7-http"
@@ -117,8 +119,8 @@ def test_every_cell_passes_and_writes_its_artifacts(tmp_path: Path) -> None:
     assert (cell_dirs[2] / "flows.jsonl").read_text().count("DROPPED") >= 2
 
 
-def test_failure_message_shows_expected_and_observed(tmp_path: Path) -> None:
-    r = run(test_l7_http.SCENARIO, tmp_path, Recorder(SimulatedCluster(fault="l7-off")))
+def test_failure_message_shows_expected_and_observed(tmp_path: Path, emulated: Emulators) -> None:
+    r = run(test_l7_http.SCENARIO, tmp_path, Recorder(emulated.cluster("l7-off")))
     cell = test_l7_http.SCENARIO.cells[2]  # payment-processor DELETE => l7-denied
     message = r.verify(cell)
     assert message is not None
@@ -130,8 +132,9 @@ def test_failure_message_shows_expected_and_observed(tmp_path: Path) -> None:
     assert "model: l7-denied" in message and str(tmp_path) in message
 
 
-def test_app_access_log_proves_denied_requests_never_arrived(tmp_path: Path) -> None:
-    r = run(test_l7_http.SCENARIO, tmp_path, Recorder(SimulatedCluster()))
+def test_app_access_log_proves_denied_requests_never_arrived(tmp_path: Path,
+                                                             emulated: Emulators) -> None:
+    r = run(test_l7_http.SCENARIO, tmp_path, Recorder(emulated.cluster()))
     judged = {cell.expect.verdict: r.judge(cell) for cell in test_l7_http.SCENARIO.cells}
     for verdict, expected in (("allowed", "reached the app"), ("l7-denied", "never reached")):
         app = [c for _, checks in judged[verdict] for c in checks if c.kind == "app"]
@@ -145,8 +148,9 @@ def test_app_access_log_proves_denied_requests_never_arrived(tmp_path: Path) -> 
     assert len(probed) == 2 * allowed
 
 
-def test_app_log_lines_from_before_the_batch_are_not_evidence(tmp_path: Path) -> None:
-    cluster = Recorder(SimulatedCluster())
+def test_app_log_lines_from_before_the_batch_are_not_evidence(tmp_path: Path,
+                                                              emulated: Emulators) -> None:
+    cluster = Recorder(emulated.cluster())
     first = run(test_l7_http.SCENARIO, tmp_path, cluster)
     second = ScenarioRun(test_l7_http.SCENARIO, first.ws)
     second.execute()
@@ -156,17 +160,18 @@ def test_app_log_lines_from_before_the_batch_are_not_evidence(tmp_path: Path) ->
     assert probed(second) == probed(first) > 0
 
 
-def test_missing_feature_skips_with_the_reason(tmp_path: Path) -> None:
-    cluster = Recorder(SimulatedCluster(), drop_features=frozenset({FEATURE_MUTUAL_AUTH}))
+def test_missing_feature_skips_with_the_reason(tmp_path: Path, emulated: Emulators) -> None:
+    cluster = Recorder(emulated.cluster(), drop_features=frozenset({FEATURE_MUTUAL_AUTH}))
     with pytest.raises(ScenarioSkipped, match="does not provide mutual-auth"):
         run(test_mutual_auth.SCENARIO, tmp_path, cluster)
     assert "apply" not in cluster.calls  # nothing half-done left behind
 
 
-def test_missing_feature_on_a_cluster_the_suite_provisioned_is_an_error(tmp_path: Path) -> None:
+def test_missing_feature_on_a_cluster_the_suite_provisioned_is_an_error(
+        tmp_path: Path, emulated: Emulators) -> None:
     # kind and the simulated cluster get every feature: not detecting one is a regression
     # that would otherwise skip whole scenarios quietly.
-    cluster = Recorder(SimulatedCluster(), drop_features=frozenset({FEATURE_MUTUAL_AUTH}))
+    cluster = Recorder(emulated.cluster(), drop_features=frozenset({FEATURE_MUTUAL_AUTH}))
     ws = new_workspace(cluster, "gw7", RunOptions(flow_grace=5, artifacts=tmp_path,
                                                   provisioned=True))
     with pytest.raises(MissingFeature, match=r"does not provide mutual-auth.*regressed"):
@@ -174,12 +179,13 @@ def test_missing_feature_on_a_cluster_the_suite_provisioned_is_an_error(tmp_path
     assert "apply" not in cluster.calls
 
 
-def test_foreign_artifacts_folder_is_refused_before_any_cluster_work(tmp_path: Path) -> None:
+def test_foreign_artifacts_folder_is_refused_before_any_cluster_work(tmp_path: Path,
+                                                                     emulated: Emulators) -> None:
     # `--artifacts ~` with a ~/l7-http of the user's own: never emptied, never written.
     precious = tmp_path / "l7-http" / "notes.txt"
     precious.parent.mkdir()
     precious.write_text("mine")
-    cluster = Recorder(SimulatedCluster())
+    cluster = Recorder(emulated.cluster())
     with pytest.raises(ArtifactsError, match=r"refusing to write evidence into .*l7-http"):
         run(test_l7_http.SCENARIO, tmp_path, cluster)
     assert precious.read_text() == "mine" and "apply" not in cluster.calls
@@ -187,13 +193,13 @@ def test_foreign_artifacts_folder_is_refused_before_any_cluster_work(tmp_path: P
     precious.unlink()
     (precious.parent / MARKER).write_text("")
     (precious.parent / "stale-cell").mkdir()
-    run(test_l7_http.SCENARIO, tmp_path, Recorder(SimulatedCluster()))
+    run(test_l7_http.SCENARIO, tmp_path, Recorder(emulated.cluster()))
     assert not (precious.parent / "stale-cell").exists()
     assert (precious.parent / MARKER).is_file()
 
 
-def test_peer_namespace_and_kubelet_cell(tmp_path: Path) -> None:
-    cluster = Recorder(SimulatedCluster())
+def test_peer_namespace_and_kubelet_cell(tmp_path: Path, emulated: Emulators) -> None:
+    cluster = Recorder(emulated.cluster())
     r = run(test_default_deny.SCENARIO, tmp_path, cluster)
     assert r.namespaces == ["ztc-gw7", "ztc-gw7-partners"]
     for cell in test_default_deny.SCENARIO.cells:
@@ -212,8 +218,9 @@ class KubeletBlocked(Recorder):
         return [line for line in self.inner.app_log(pod) if "/healthz" not in line]
 
 
-def test_kubelet_cell_needs_its_probes_in_the_access_log(tmp_path: Path) -> None:
-    r = run(test_default_deny.SCENARIO, tmp_path, KubeletBlocked(SimulatedCluster()))
+def test_kubelet_cell_needs_its_probes_in_the_access_log(tmp_path: Path,
+                                                         emulated: Emulators) -> None:
+    r = run(test_default_deny.SCENARIO, tmp_path, KubeletBlocked(emulated.cluster()))
     kubelet = test_default_deny.SCENARIO.cells[-1]
     message = r.verify(kubelet)
     assert message is not None and "FAIL app" in message
@@ -226,29 +233,32 @@ class OldCilium(Recorder):
         return ClusterFacts("1.18.12", f.features, f.dns_server, f.external_targets)
 
 
-def test_version_gated_cells_skip_without_touching_the_cluster(tmp_path: Path) -> None:
-    cluster = OldCilium(SimulatedCluster())
+def test_version_gated_cells_skip_without_touching_the_cluster(tmp_path: Path,
+                                                               emulated: Emulators) -> None:
+    cluster = OldCilium(emulated.cluster())
     with pytest.raises(ScenarioSkipped, match=r"needs Cilium >= 1\.19; the cluster runs 1\.18"):
         run(test_fqdn_multilevel.SCENARIO, tmp_path, cluster)
     assert "apply" not in cluster.calls
 
 
-def test_expectation_that_does_not_hold_on_the_cluster_version_fails(tmp_path: Path) -> None:
+def test_expectation_that_does_not_hold_on_the_cluster_version_fails(tmp_path: Path,
+                                                                     emulated: Emulators) -> None:
     # Written (and checked at collection) for 1.20, where `**.` spans labels.
     ungated = Scenario("fqdn-multilevel", "t", requires=test_fqdn_multilevel.SCENARIO.requires,
                        cells=tuple(replace(c, min_version=None)
                                    for c in test_fqdn_multilevel.SCENARIO.cells))
     ungated.params()
-    r = run(ungated, tmp_path, OldCilium(SimulatedCluster()))
+    r = run(ungated, tmp_path, OldCilium(emulated.cluster()))
     message = r.verify(ungated.cells[1])
     assert message is not None and "on Cilium 1.18.12 the policy model predicts dropped" in message
     assert r.verify(ungated.cells[2]) is None  # api.github.com is dropped on every version
 
 
-def test_scenario_whose_cells_all_disagree_fails_rather_than_skips(tmp_path: Path) -> None:
+def test_scenario_whose_cells_all_disagree_fails_rather_than_skips(tmp_path: Path,
+                                                                   emulated: Emulators) -> None:
     # An existing cluster of another Cilium line: every cell the model says cannot hold
     # there must fail; a green run that skipped them would prove nothing.
-    cluster = OldCilium(SimulatedCluster())
+    cluster = OldCilium(emulated.cluster())
     ungated = [replace(c, min_version=None) for c in test_fqdn_multilevel.SCENARIO.cells]
     disagreeing = tuple(c for c in ungated
                         if test_fqdn_multilevel.SCENARIO.expectation_for(c, "1.18.12").verdict
@@ -270,8 +280,9 @@ class RejectsSecond(Recorder):
         raise PolicyRejected('admission webhook denied "allow-intra-namespace": bad field')
 
 
-def test_rejected_policy_errors_with_the_server_message_and_cleans_up(tmp_path: Path) -> None:
-    cluster = RejectsSecond(SimulatedCluster())
+def test_rejected_policy_errors_with_the_server_message_and_cleans_up(tmp_path: Path,
+                                                                      emulated: Emulators) -> None:
+    cluster = RejectsSecond(emulated.cluster())
     with pytest.raises(PolicyRejected, match="admission webhook denied"):
         run(test_default_deny.SCENARIO, tmp_path, cluster)
     assert cluster.calls.index("delete") > cluster.calls.index("apply")
@@ -285,10 +296,10 @@ class RejectsFirst(Recorder):
 
 
 def test_policy_rejected_before_anything_applied_is_the_servers_message_at_once(
-        tmp_path: Path) -> None:
+        tmp_path: Path, emulated: Emulators) -> None:
     # Nothing was accepted, so no revision moves: waiting for the clean-up to be
     # imported would time out and hide the server's message.
-    cluster = RejectsFirst(SimulatedCluster())
+    cluster = RejectsFirst(emulated.cluster())
     ws = new_workspace(cluster, "gw7", RunOptions(flow_grace=5, artifacts=tmp_path,
                                                   policy_timeout=2))
     with pytest.raises(PolicyRejected, match=r"is invalid: spec\.ingress"):
@@ -296,8 +307,8 @@ def test_policy_rejected_before_anything_applied_is_the_servers_message_at_once(
     assert "run_probes" not in cluster.calls
 
 
-def test_owned_policies_cover_every_scenario_document() -> None:
-    ws = new_workspace(SimulatedCluster(), "gw7", RunOptions())
+def test_owned_policies_cover_every_scenario_document(emulated: Emulators) -> None:
+    ws = new_workspace(emulated.cluster(), "gw7", RunOptions())
     owned = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"])
              for d in owned_policies(ws)}
     for scenario in (test_l7_http.SCENARIO, test_default_deny.SCENARIO):
@@ -305,8 +316,8 @@ def test_owned_policies_cover_every_scenario_document() -> None:
             assert (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) in owned
 
 
-def test_leftover_cleanup_only_names_the_suites_own_policies() -> None:
-    ws = new_workspace(SimulatedCluster(), "gw7", RunOptions())
+def test_leftover_cleanup_only_names_the_suites_own_policies(emulated: Emulators) -> None:
+    ws = new_workspace(emulated.cluster(), "gw7", RunOptions())
     names = [d["metadata"]["name"] for d in clusterwide_policies(ws)]
     assert "ztc-gw7-default-deny-all" in names  # the scoped baseline of default-deny
     assert "zt-conformance-default-deny-all" in names  # the disruptive one
@@ -314,13 +325,14 @@ def test_leftover_cleanup_only_names_the_suites_own_policies() -> None:
     assert all(d["kind"] == "CiliumClusterwideNetworkPolicy" for d in clusterwide_policies(ws))
 
 
-def test_disruptive_scenario_restores_the_cluster_before_returning(tmp_path: Path) -> None:
-    cluster = Recorder(SimulatedCluster())
+def test_disruptive_scenario_restores_the_cluster_before_returning(tmp_path: Path,
+                                                                   emulated: Emulators) -> None:
+    cluster = Recorder(emulated.cluster())
     run(test_clusterwide_default_deny.SCENARIO, tmp_path, cluster)
     after_delete = cluster.calls[cluster.calls.index("delete"):]
     assert "endpoint_revisions" in after_delete  # removal realized on every endpoint
 
-    scoped = Recorder(SimulatedCluster())
+    scoped = Recorder(emulated.cluster())
     run(test_default_deny.SCENARIO, tmp_path, scoped)
     # Between scoped scenarios the next apply's wait covers the removal.
     assert "endpoint_revisions" not in scoped.calls[scoped.calls.index("delete"):]

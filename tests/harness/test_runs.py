@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from conformance.harness import runs
+from conformance.harness.kube import KubeCluster
 from conformance.harness.planning import (
     MAX_NAMESPACE_LEN,
     RunOptions,
@@ -21,8 +22,8 @@ from conformance.harness.planning import (
     new_workspace,
 )
 from conformance.harness.render import RUN_LABEL, WORKER_LABEL
-from conformance.harness.simulated import SimulatedCluster
 from conformance.scenarios import test_clusterwide_default_deny, test_default_deny
+from tests.support.emulated import Emulators
 
 STALE = 3600.0
 
@@ -31,7 +32,7 @@ STALE = 3600.0
 class Deletes:
     """The simulated cluster, recording the names of every policy and namespace deleted."""
 
-    inner: SimulatedCluster
+    inner: KubeCluster
     policies: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
 
@@ -57,8 +58,8 @@ def started(cluster: Any, run: str, worker: str = "gw0") -> Any:
     return ws
 
 
-def test_names_and_labels_carry_the_run_id() -> None:
-    cluster = SimulatedCluster()
+def test_names_and_labels_carry_the_run_id(emulated: Emulators) -> None:
+    cluster = emulated.cluster(fresh=True)
     a, b = started(cluster, "aaaa1111"), started(cluster, "bbbb2222")
     assert a.namespaces["payments"] == "ztc-aaaa1111-gw0"
     assert set(a.namespaces.values()).isdisjoint(b.namespaces.values())
@@ -81,10 +82,11 @@ def test_names_and_labels_carry_the_run_id() -> None:
     assert all(labels[WORKER_LABEL] == "gw0" for labels in listed.values())
 
 
-def test_a_live_run_is_never_touched() -> None:
-    cluster = Deletes(SimulatedCluster())
+def test_a_live_run_is_never_touched(emulated: Emulators) -> None:
+    cluster = Deletes(emulated.cluster(fresh=True))
     a = started(cluster, "aaaa1111")
-    now = max(ns.created for ns in cluster.list_namespaces(runs.PART_OF_SELECTOR))
+    # The oldest: creationTimestamp has whole seconds, and a's namespaces span more than one.
+    now = min(ns.created for ns in cluster.list_namespaces(runs.PART_OF_SELECTOR))
     # Run b starts on the same cluster while a is still running (young objects).
     assert runs.sweep(cluster, "bbbb2222", STALE, now=now + STALE - 1) == []
     assert cluster.policies == [] and cluster.namespaces == []
@@ -92,8 +94,8 @@ def test_a_live_run_is_never_touched() -> None:
         == set(a.namespaces.values())
 
 
-def test_stale_runs_are_swept_with_their_cluster_wide_policies() -> None:
-    cluster = Deletes(SimulatedCluster())
+def test_stale_runs_are_swept_with_their_cluster_wide_policies(emulated: Emulators) -> None:
+    cluster = Deletes(emulated.cluster(fresh=True))
     killed = started(cluster, "aaaa1111", "gw5")
     cluster.apply(killed.render(test_clusterwide_default_deny.SCENARIO.policy_documents(),
                                 clusterwide=True))
@@ -114,8 +116,8 @@ def test_stale_runs_are_swept_with_their_cluster_wide_policies() -> None:
     assert left == set(ours.namespaces.values())
 
 
-def test_namespaces_the_suite_did_not_name_are_left_alone() -> None:
-    cluster = Deletes(SimulatedCluster())
+def test_namespaces_the_suite_did_not_name_are_left_alone(emulated: Emulators) -> None:
+    cluster = Deletes(emulated.cluster(fresh=True))
     cluster.deploy_workloads("payments-prod")  # part-of label, but not a name we give
     cluster.deploy_workloads("ztc-x", {RUN_LABEL: "cccc", WORKER_LABEL: "gw/1"})
     assert runs.sweep(cluster, "bbbb2222", STALE, now=1e12) == []
