@@ -1,1 +1,1 @@
-"""Cluster access, probe running, policy waits, Hubble, metrics, and the simulated cluster."""
+"""Cluster access, probe running, policy waits, Hubble and metrics."""

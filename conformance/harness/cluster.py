@@ -1,8 +1,8 @@
-"""The one small interface every cluster implements: kube (real) and simulated.
+"""The one small interface of the cluster client (kube.py, KubeCluster).
 
 The check layer (scenarios, evidence joining, policy waits) talks only to this
-interface, so the same parsing, matching and assertion code runs against a live
-cluster and against the simulated one.
+interface; kind, existing clusters and the emulated cluster (`--cluster=simulated`,
+clusters/emulated) are all reached through the same client.
 """
 
 from __future__ import annotations

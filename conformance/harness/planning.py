@@ -54,7 +54,7 @@ class RunOptions:
     probe_timeout: float = PROBE_TIMEOUT_S
     policy_timeout: float = POLICY_TIMEOUT_S  # deadline for a policy change to be realized
     artifacts: Path | None = None
-    # The suite provisioned the cluster (kind) or is it (simulated): every feature is
+    # The suite provisioned the cluster (kind) or started it (simulated): every feature is
     # there, so a missing one is a detection regression, an error rather than a skip.
     provisioned: bool = False
 
