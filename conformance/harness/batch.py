@@ -10,6 +10,7 @@ again; delete the policies. Cells then judge themselves from what was recorded.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,7 @@ class ScenarioRun:
     app_seen: dict[str, set[str]] = field(default_factory=dict)
     rendered: list[dict[str, Any]] = field(default_factory=list)
     flow_error: str | None = None  # why the Hubble stream ended before the batch did
+    flows_since: datetime | None = None  # when following the flows started
     timings: Timings = field(default_factory=Timings)
 
     @property
@@ -154,6 +156,7 @@ class ScenarioRun:
 
     def _traffic(self) -> None:
         cluster, opts = self.ws.cluster, self.ws.options
+        self.flows_since = datetime.now(UTC)
         follower = cluster.follow_flows(self.namespaces)
         try:
             self.raw_before = cluster.scrape_metrics()

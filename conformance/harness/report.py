@@ -90,6 +90,13 @@ def write_scenario(run: ScenarioRun) -> None:
     prepare(root)
     (root / "policies.yaml").write_text(yaml.safe_dump_all(run.rendered, sort_keys=False))
     (root / "flows.jsonl").write_text("".join(line.rstrip("\n") + "\n" for line in run.lines))
+    if run.flows_since is not None:
+        # For a person: the same flows with the hubble CLI (the suite asks Relay itself).
+        from conformance.harness.kube_relay import observe_command
+
+        (root / "hubble-observe.txt").write_text(
+            "kubectl -n kube-system port-forward service/hubble-relay 4245:80 &\n"
+            + observe_command(run.namespaces, run.flows_since) + "\n")
     (root / "app-log.jsonl").write_text("".join(
         line.rstrip("\n") + "\n" for pod in sorted(run.app_lines) for line in run.app_lines[pod]))
     (root / "metrics-before.prom").write_text(_scrapes(run.raw_before))
