@@ -104,7 +104,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("zt-conformance", "zero-trust conformance suite")
     g.addoption("--cluster", type=_cluster_kind, choices=CLUSTER_KINDS, default=_env("cluster"),
                 help="kind: provision or reuse the kind cluster (`clusters up`); existing: "
-                     "use --kubeconfig/--context as is; simulated: in-process, no network "
+                     "use --kubeconfig/--context as is; simulated: a local emulated cluster, no "
+                     "network "
                      "(env ZTC_CLUSTER, default kind)")
     g.addoption("--kubeconfig", default=_env("kubeconfig"),
                 help="kubeconfig file (env ZTC_KUBECONFIG; else the usual KUBECONFIG)")

@@ -75,9 +75,28 @@ def test_fault_is_simulated_only() -> None:
                           cilium_version=None, keep_cluster=False)
 
 
-def test_simulated_preflight_passes_and_names_no_kubeconfig() -> None:
-    assert session.preflight("simulated", fault="jitter", kubeconfig=None, context=None,
-                             cilium_version=None, keep_cluster=False) == (None, None)
+def test_simulated_preflight_starts_one_emulator_and_names_its_kubeconfig() -> None:
+    try:
+        kubeconfig, context = session.preflight(
+            "simulated", fault="jitter", kubeconfig=None, context=None,
+            cilium_version="1.19", keep_cluster=False)
+        assert kubeconfig is not None and context == "zt-emulated"
+        assert "server: http://127.0.0.1:" in Path(kubeconfig).read_text()
+        kube = session.open_cluster("simulated", kubeconfig=kubeconfig, context=context)
+        try:
+            assert kube.facts().cilium_version == "1.19.6"  # the line's emulated release
+        finally:
+            kube.close()
+    finally:
+        session.stop_emulators()
+    assert not session._EMULATORS
+
+
+def test_an_unknown_fault_starts_nothing() -> None:
+    with pytest.raises(session.PreflightError, match="unknown fault 'nope'.*jitter"):
+        session.preflight("simulated", fault="nope", kubeconfig=None, context=None,
+                          cilium_version=None, keep_cluster=False)
+    assert not session._EMULATORS
 
 
 def test_existing_non_kind_context_is_refused_before_connecting(tmp_path: Path) -> None:
