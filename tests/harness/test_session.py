@@ -93,7 +93,7 @@ def test_simulated_preflight_starts_one_emulator_and_names_its_kubeconfig() -> N
 
 
 def test_an_unknown_fault_starts_nothing() -> None:
-    with pytest.raises(session.PreflightError, match="unknown fault 'nope'.*jitter"):
+    with pytest.raises(session.PreflightError, match=r"unknown fault 'nope'.*jitter"):
         session.preflight("simulated", fault="nope", kubeconfig=None, context=None,
                           cilium_version=None, keep_cluster=False)
     assert not session._EMULATORS
