@@ -24,7 +24,6 @@ from google.protobuf import timestamp_pb2
 
 from conformance.harness.cluster import ClusterError
 from conformance.harness.hubble_api import flow_pb2, jsonpb, observer_pb2, relay_pb2, rpc
-from conformance.harness.kube_hubble import observe_argv
 
 CONNECT_S = 30.0  # first response of the stream, or the follower is refused
 STOP_S = 5.0  # how long close() waits for the reader thread
@@ -53,6 +52,17 @@ def get_flows_request(namespaces: Sequence[str], since: datetime) -> Any:
     stamp.FromDatetime(since)  # a naive datetime is taken as UTC
     return observer_pb2.GetFlowsRequest(follow=True, since=stamp,
                                         whitelist=namespace_filters(namespaces))
+
+
+def observe_argv(hubble: str, port: int, namespaces: Sequence[str], since: datetime
+                 ) -> list[str]:
+    """`hubble observe` with the flags the suite's GetFlows request corresponds to."""
+    # 127.0.0.1, not localhost: a port-forward listens there; localhost may be ::1 first.
+    argv = [hubble, "observe", "--server", f"127.0.0.1:{port}", "--follow", "-o", "jsonpb",
+            "--since", since.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    for namespace in namespaces:
+        argv += ["--namespace", namespace]
+    return argv
 
 
 def observe_command(namespaces: Sequence[str], since: datetime) -> str:
