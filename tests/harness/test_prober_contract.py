@@ -8,14 +8,11 @@ app's echo) must satisfy the client checks and the flow matcher's socket parsing
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -24,6 +21,8 @@ from conformance.harness.hubble import split_hostport
 from conformance.harness.planning import prober_request
 from conformance.harness.spec import connect, grpc, http
 from conformance.model.expectation import Expectation, HubbleEvidence
+from tests.support.account_service import AccountService, account_service
+from tests.support.ports import closed_port
 
 STARTUP_TIMEOUT_S = 20.0
 PROBE_TIMEOUT_S = 3.0
@@ -36,40 +35,18 @@ ALLOWED = Expectation("p", "allowed", None, None, "ok",
 class Service:
     http_port: int
     grpc_port: int
-    log: Path  # the app's stdout: its access log, as `kubectl logs` shows it
+    app: AccountService  # its stdout is the access log, as `kubectl logs` shows it
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    def log_lines(self) -> list[str]:
+        return self.app.proc.log().splitlines()
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    svc = Service(free_port(), free_port(), tmp_path_factory.mktemp("app") / "stdout.log")
-    log = svc.log.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workloads.account_service", "--bind", "127.0.0.1",
-         "--http-port", str(svc.http_port), "--grpc-port", str(svc.grpc_port)],
-        env={**os.environ, "POD_NAME": POD_NAME},
-        stdout=log, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not (listening(svc.http_port) and listening(svc.grpc_port)):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            pytest.fail(f"account-service did not start: {err}")
-        time.sleep(0.1)  # poll
-    yield svc
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    # The server binds port 0 and reports its ports: nothing to race with other workers.
+    with account_service(tmp_path_factory.mktemp("app"), env={"POD_NAME": POD_NAME}) as app:
+        assert app.grpc_port is not None
+        yield Service(app.http_port, int(app.grpc_port), app)
 
 
 def prober(requests: list[dict[str, object]]) -> dict[str, dict[str, object]]:
@@ -80,7 +57,11 @@ def prober(requests: list[dict[str, object]]) -> dict[str, dict[str, object]]:
 
 
 def test_http_grpc_tcp_requests_are_understood(service: Service) -> None:
-    closed = free_port()
+    with closed_port() as closed:
+        check_requests(service, closed)
+
+
+def check_requests(service: Service, closed: int) -> None:
     reqs = {
         "h": prober_request(http("DELETE", "/api/v1/accounts/acc-1?x=1"), "127.0.0.1",
                             PROBE_TIMEOUT_S),
@@ -128,13 +109,13 @@ def test_access_log_names_what_reached_the_app(service: Service) -> None:
     reqs["ztc.contract.log-h"]["url"] = str(reqs["ztc.contract.log-h"]["url"]).replace(
         ":8080", f":{service.http_port}")
     reqs["ztc.contract.log-g"]["target"] = f"127.0.0.1:{service.grpc_port}"
-    before = evidence.kubelet_requests(service.log.read_text().splitlines(), "/healthz")
+    before = evidence.kubelet_requests(service.log_lines(), "/healthz")
     with socket.create_connection(("127.0.0.1", service.http_port), timeout=5) as s:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert s.recv(64).startswith(b"HTTP/1.1 200")
     results = prober([{"id": k, **v} for k, v in reqs.items()])
     assert all(r["outcome"] == "ok" for r in results.values()), results
-    lines = service.log.read_text().splitlines()  # written before each answer
+    lines = service.log_lines()  # written before each answer
     assert set(reqs) <= evidence.app_probe_ids(lines)
     assert "ztc.contract.never-sent" not in evidence.app_probe_ids(lines)
     assert evidence.kubelet_requests(lines, "/healthz") == before + 1
