@@ -33,6 +33,8 @@ from conformance.model.loader import read_capped
 from conformance.model.probe import Entity
 from conformance.model.selectors import ENTITY_MEMBERSHIP
 from conformance.model.version import parse_version
+from conformance.upgrade import cli as upgrade_cli
+from conformance.upgrade.static import CheckInputError
 
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y")
     li.add_argument("--format", choices=("text", "json"), default="text")
     li.add_argument("--list-rules", action="store_true", help="print the lint rules and exit")
+    upgrade_cli.add_parser(sub)
     return parser
 
 
@@ -88,11 +91,13 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
 def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "upgrade-check":
+            return upgrade_cli.run(args, out)
         _check_version(args.cilium_version)
         if args.command == "explain":
             return _explain(args, out)
         return _lint(args, out)
-    except (PolicyError, VersionError, BadInput) as exc:
+    except (PolicyError, VersionError, BadInput, CheckInputError) as exc:
         sys.stderr.write(_paragraph(exc))
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # `... | head`: the reader left; nothing more to say
