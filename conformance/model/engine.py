@@ -21,7 +21,12 @@ from conformance.model.policy import PeerRule, PolicyRef, PortRule
 from conformance.model.policyset import PolicySet
 from conformance.model.probe import DnsQuery, Fqdn, HttpRequest, Pod, Probe
 from conformance.model.selectors import Identity, identity_of
-from conformance.model.version import DEFAULT_VERSION, multi_label_wildcard, parse_version
+from conformance.model.version import (
+    DEFAULT_VERSION,
+    l7_wildcard_in_default_allow,
+    multi_label_wildcard,
+    parse_version,
+)
 
 KUBE_DNS = Pod(namespace="kube-system", labels={"k8s-app": "kube-dns"})
 DNS_PORT = 53
@@ -81,23 +86,29 @@ def evaluate(policies: PolicySet, probe: Probe, cilium_version: str = DEFAULT_VE
     `mutual_auth`: the cluster runs mutual authentication (SPIRE). Without it, rules with
     `authentication.mode: required` drop their traffic with AUTH_REQUIRED.
     """
-    multi = multi_label_wildcard(parse_version(cilium_version))
-    return _Evaluation(policies, multi, mutual_auth).run(probe)
+    version = parse_version(cilium_version)
+    return _Evaluation(policies, multi_label_wildcard(version), mutual_auth,
+                       l7_default_allow=l7_wildcard_in_default_allow(version)).run(probe)
 
 
 def dns_proxy_learns(policies: PolicySet, source: Pod, name: str,
                      cilium_version: str = DEFAULT_VERSION) -> bool:
     """Does `source`'s lookup of `name` pass the DNS proxy (so toFQDNs can learn its IPs)?"""
-    ev = _Evaluation(policies, multi_label_wildcard(parse_version(cilium_version)))
+    version = parse_version(cilium_version)
+    ev = _Evaluation(policies, multi_label_wildcard(version),
+                     l7_default_allow=l7_wildcard_in_default_allow(version))
     probe = Probe(id="dns-lookup", source=source, destination=Fqdn(name), port=DNS_PORT)
     return ev.lookup(probe, name)[1]
 
 
 class _Evaluation:
-    def __init__(self, policies: PolicySet, multi_label: bool, mutual_auth: bool = True) -> None:
+    def __init__(self, policies: PolicySet, multi_label: bool, mutual_auth: bool = True, *,
+                 l7_default_allow: bool = True) -> None:
         self.policies = policies
         self.multi = multi_label
         self.mutual_auth = mutual_auth
+        # L7 lists of a default-allow direction get an allow-all rule (l4.go ensureWildcard)
+        self.l7_default_allow = l7_default_allow
 
     # -- whole probe ----------------------------------------------------------------------
 
@@ -187,7 +198,10 @@ class _Evaluation:
                       f"no policy selecting it has {direction} rules")
             side.text = f"{where}: not enforced ({reason})"
             return side
-        self._l7(probe, side, where, l4.allows)
+        # The endpoint's default deny for this direction is one value over every policy
+        # selecting it (any policy keeping it on wins), as upstream's policy context.
+        wildcard = self.l7_default_allow and not l4.enforced
+        self._l7(probe, side, where, l4.allows, wildcard)
         return side
 
     def _l4(self, direction: str, endpoint: Identity, peer: Identity, port: int,
@@ -233,7 +247,9 @@ class _Evaluation:
         return [Hit(rule, pr, pm, how) for pr in rule.port_rules
                 if (pm := pr.covers(port, protocol)) is not None]
 
-    def _l7(self, probe: Probe, side: Side, where: str, allows: tuple[Hit, ...]) -> None:
+    def _l7(self, probe: Probe, side: Side, where: str, allows: tuple[Hit, ...],
+            wildcard: bool) -> None:
+        """`wildcard`: default deny is off here, so an allow-all L7 rule sits beside each list."""
         request = _http_request(probe)
         open_hit = next((h for h in allows if _l7_open(h, probe)), None)
         if request is not None:
@@ -248,6 +264,12 @@ class _Evaluation:
                             side.text = (f"{where}: allowed by {h.describe()}, "
                                          f"rules.http[{j}] {rule.text}")
                             return
+                if wildcard and open_hit is None:
+                    side.text = (f"{where}: allowed by the allow-all HTTP rule Cilium adds to "
+                                 f"{lists[0].describe()} because default deny is off here "
+                                 f"(enableDefaultDeny); {request.method} {request.path} "
+                                 "matched none of its own entries")
+                    return
                 if open_hit is None:
                     side.verdict = "l7-denied"
                     names = "; ".join(f"{h.describe()} ({_http_count(h)} rules.http entries)"
@@ -266,6 +288,12 @@ class _Evaluation:
                             side.text = (f"{where}: allowed by {h.describe()}, "
                                          f"rules.dns[{j}] {name.describe()}")
                             return
+                if wildcard and open_hit is None:
+                    side.text = (f"{where}: allowed by the allow-all DNS pattern Cilium adds to "
+                                 f"{lists[0].describe()} because default deny is off here "
+                                 f"(enableDefaultDeny); {probe.dns.name} matched none of its "
+                                 "own entries")
+                    return
                 if open_hit is None:
                     side.verdict = "dns-refused"
                     side.text = (f"{where}: DNS query for {probe.dns.name} matched no rules.dns "

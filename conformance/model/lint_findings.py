@@ -33,6 +33,9 @@ RULES: dict[str, tuple[Severity, str]] = {
                                  "max program size (100)"),
     "l7-bypassed": ("warning", "HTTP rules that do not restrict a peer because another rule "
                                "allows it on the same port without L7 rules"),
+    "l7-default-allow": ("warning", "L7 rules in a direction where default deny is off: from "
+                                    "1.18 Cilium adds an allow-all L7 rule, so they restrict "
+                                    "nothing"),
     "path-unescaped-query": ("warning", "an L7 path with an unescaped `?` before a query "
                                         "string: `?` is a regex quantifier"),
     "cidr-selects-no-pods": ("warning", "a CIDR rule or ipBlock inside a private range: "

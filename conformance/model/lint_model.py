@@ -10,7 +10,11 @@ from conformance.model.policy import PeerRule, Policy
 from conformance.model.policyset import PolicySet
 from conformance.model.probe import DnsQuery, Entity, HttpRequest, Pod, Probe
 from conformance.model.selectors import NAMESPACE_LABEL, Selector, identity_of
-from conformance.model.version import multi_label_wildcard, parse_version
+from conformance.model.version import (
+    l7_wildcard_in_default_allow,
+    multi_label_wildcard,
+    parse_version,
+)
 
 UPSTREAM = "192.0.2.53"  # a documentation address standing for CoreDNS's upstream resolver
 
@@ -26,8 +30,11 @@ def model_findings(policies: PolicySet, cilium_version: str) -> Iterator[Finding
                 policy.default_deny_ingress or policy.default_deny_egress):
             yield from _ccnp_cuts_kube_dns(policies, policy, cilium_version)
         yield from _fqdns_never_learned(policies, policy, pod, cilium_version)
+        open_dirs = _default_allow_directions(policies, pod, cilium_version)
+        yield from _l7_default_allow(policy, pod, open_dirs)
         for rule in (*policy.ingress, *policy.egress):
-            yield from _l7_bypassed(policies, policy, pod, rule, cilium_version)
+            if rule.direction not in open_dirs:  # there l7-default-allow says it already
+                yield from _l7_bypassed(policies, policy, pod, rule, cilium_version)
         if policy.default_deny_egress and _uses_names(policy):
             yield from _dns_cut_off(policies, policy, pod, cilium_version)
 
@@ -93,6 +100,35 @@ def _kube_dns_cut(policies: PolicySet, cilium_version: str) -> list[str]:
     if got.verdict == "dropped" and got.direction == "egress":
         cut.append("CoreDNS cannot reach its upstream resolvers")
     return cut
+
+
+def _default_allow_directions(policies: PolicySet, pod: Pod,
+                              cilium_version: str) -> frozenset[str]:
+    """Directions in which `pod`'s L7 rules get upstream's allow-all L7 rule (from 1.18)."""
+    if not l7_wildcard_in_default_allow(parse_version(cilium_version)):
+        return frozenset()
+    ident = identity_of(pod)
+    return frozenset(d for d in ("ingress", "egress")
+                     if policies.view(ident, d).default_deny_by is None)
+
+
+def _l7_default_allow(policy: Policy, pod: Pod, open_dirs: frozenset[str]) -> Iterator[Finding]:
+    """L7 rules in a direction that no policy selecting the pod keeps default deny on for:
+    `pkg/policy/l4.go` ensureWildcard (PR 38841) puts an allow-all L7 rule beside them."""
+    for rules in (policy.ingress, policy.egress):
+        first = next(((r, pr) for r in rules if not r.deny and r.direction in open_dirs
+                      for pr in r.port_rules if pr.http is not None or pr.dns is not None), None)
+        if first is None:
+            continue
+        rule, pr = first
+        ref = policy.ref
+        yield Finding("l7-default-allow", ref.file, ref.document, f"{rule.path}.{pr.path}.rules",
+                      f"default deny is off for the {rule.direction} of {pod_text(pod)} "
+                      f"(enableDefaultDeny.{rule.direction}: false, and no other policy "
+                      "selecting it keeps it on), so from Cilium 1.18 these L7 rules get an "
+                      "allow-all rule beside them (pkg/policy/l4.go ensureWildcard) and "
+                      "restrict nothing; the warning in the docs' intro.rst predates that. "
+                      "Keep default deny on for the L7 rules to apply")
 
 
 def _uses_names(policy: Policy) -> bool:

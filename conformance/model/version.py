@@ -30,3 +30,15 @@ def parse_version(text: str) -> tuple[int, int]:
 def multi_label_wildcard(version: tuple[int, int]) -> bool:
     """`**.` matches one or more labels from 1.19; before, `**` acted like `*`."""
     return version >= (1, 19)
+
+
+def l7_wildcard_in_default_allow(version: tuple[int, int]) -> bool:
+    """From 1.18 an endpoint whose policies leave default deny off in a direction gets an
+    allow-all L7 rule next to every L7 rule list there, so those lists restrict nothing.
+
+    Upstream: `pkg/policy/l4.go` (`ensureWildcard`, PR 38841, fixing issue 38676), pinned by
+    `l4_filter_test.go` TestHTTPWildcardInDefaultAllow / TestDNSWildcardInDefaultAllow /
+    TestDefaultAllowL7Rules. Whether the change reached a 1.17 patch release is not clear from
+    upstream; the model does not run 1.17, so every modelled version has it.
+    """
+    return version >= (1, 18)

@@ -228,10 +228,11 @@ spec:
     assert verdict(ps, probe(CLIENT, SERVER, http=("POST", "/api/v1/accounts"))) == L7_EG
 
 
-def test_l7_rules_apply_even_without_default_deny() -> None:
+def test_l7_rules_restrict_nothing_without_default_deny() -> None:
+    """From 1.18 (l4.go ensureWildcard): see test_model_l7_default_allow.py for the table."""
     ps = policies(ACCOUNTS.replace("  ingress:", "  enableDefaultDeny: {ingress: false}\n"
                                                  "  ingress:"))
-    assert verdict(ps, probe(CLIENT, SERVER, http=("DELETE", "/api/v1/accounts/1"))) == L7_IN
+    assert verdict(ps, probe(CLIENT, SERVER, http=("DELETE", "/api/v1/accounts/1"))) == ALLOWED
     assert verdict(ps, probe(pod(app="other"), SERVER, http=("DELETE", "/x"))) == ALLOWED
 
 

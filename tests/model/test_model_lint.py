@@ -95,6 +95,9 @@ CASES = [
      http("{method: GET}").replace(
         "  - toPorts:", "  - fromEndpoints: [{matchLabels: {app: c}}]\n    toPorts:")
      + "\n  - fromEndpoints: [{matchLabels: {app: d}}]\n", "1.20"),
+    # pkg/policy/l4.go ensureWildcard (from 1.18): L7 rules where default deny is off
+    ("l7-default-allow", "  enableDefaultDeny: {ingress: false}\n" + http("{method: GET}"),
+     "  enableDefaultDeny: {egress: false}\n" + http("{method: GET}"), "1.20"),
     ("path-unescaped-query", http("{path: '/api/v1/accounts?limit=5'}"),
      http("{path: '/api/v1/accounts\\?limit=5'}"), "1.20"),
     ("cidr-selects-no-pods", "  egress:\n  - toCIDR: [10.96.0.0/12]\n",
