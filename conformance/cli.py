@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from conformance.generate import cli as generate_cli
 from conformance.model import (
     DEFAULT_VERSION,
     Expectation,
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--format", choices=("text", "json"), default="text")
     li.add_argument("--list-rules", action="store_true", help="print the lint rules and exit")
     upgrade_cli.add_parser(sub)
+    generate_cli.add_parser(sub)
     return parser
 
 
@@ -96,6 +98,8 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
         _check_version(args.cilium_version)
         if args.command == "explain":
             return _explain(args, out)
+        if args.command == "generate":
+            return generate_cli.run(args, out)
         return _lint(args, out)
     except (PolicyError, VersionError, BadInput, CheckInputError) as exc:
         sys.stderr.write(_paragraph(exc))
