@@ -99,7 +99,8 @@ class NameMatch:
             return escape(text)
         stars = len(text) - len(text.lstrip("*"))
         if text == "*" or (multi_label and text and stars == len(text)):
-            return r".+"
+            # ToAnchoredRegexp's match-all: one or more non-empty labels
+            return rf"(?:{_LABEL_CHARS}+\.)*{_LABEL_CHARS}+"
         head = ""
         if multi_label and stars >= 2 and text[stars:stars + 1] == ".":
             head, text = rf"(?:{_LABEL_CHARS}+\.)+", text[stars + 1:]
