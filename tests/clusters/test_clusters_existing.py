@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from clusters_fakes import World, kind_kubeconfig, make_env
+from test_clusters_up import preflight
 
 from clusters.blueprint import make_setup
 from clusters.detect import (
@@ -145,21 +146,29 @@ def test_existing_cluster_reports_the_kubeconfig_kubectl_reads(
     assert up_existing(env, other, "kind-lab", False).kubeconfig == other
 
 
-def test_upgrade_of_an_existing_cluster_keeps_its_values(tmp_path: Path) -> None:
-    world = World(cilium_config=FULL_CONFIG, agent_image="quay.io/cilium/cilium:v1.19.6")
+@pytest.mark.parametrize(("old", "new"), [("1.19.6", "1.20.0"), ("1.18.12", "1.19.6")])
+def test_upgrade_of_an_existing_cluster_keeps_its_values(tmp_path: Path, old: str,
+                                                         new: str) -> None:
+    world = World(cilium_config=FULL_CONFIG, agent_image=f"quay.io/cilium/cilium:v{old}")
     env, tools, _, _ = make_env(world)
-    setup = make_setup("default", "1.20.0", files_dir=tmp_path)
+    setup = make_setup("default", new, files_dir=tmp_path)
     got = upgrade_existing(setup, env, "/k", "staging", allow_existing_cluster=True)
-    assert got.cilium_version == "1.20.0"
-    helm_calls = [c for c in tools.calls if c[0] == "helm"]
+    assert got.cilium_version == new
+    kube = ("kubectl", "--kubeconfig", "/k", "--context", "staging")
+    # the pre-flight check runs before helm upgrade (no k8sServiceHost in these values)
+    start = tools.calls.index(preflight(new, kube, tmp_path, api=None)[0])
+    assert tools.calls[start:start + 5] == preflight(new, kube, tmp_path, api=None)
+    helm_calls = [c for c in tools.calls if c[0] == "helm" and c[1] != "template"]
     [(saved, mode, dir_mode, content)] = world.helm_values
     assert helm_calls == [
         ("helm", "get", "values", "cilium", "--namespace", "kube-system", "-o", "yaml",
          "--kubeconfig", "/k", "--kube-context", "staging"),
         ("helm", "upgrade", "cilium", "cilium", "--repo", "https://helm.cilium.io",
-         "--version", "1.20.0", "--namespace", "kube-system", "--values", saved,
-         "--set", "upgradeCompatibility=1.19", "--kubeconfig", "/k", "--kube-context", "staging"),
+         "--version", new, "--namespace", "kube-system", "--values", saved,
+         "--set", f"upgradeCompatibility={old.rsplit('.', 1)[0]}", "--kubeconfig", "/k",
+         "--kube-context", "staging"),
     ]
+    assert tools.calls.index(helm_calls[1]) > start + 4
     # The installed values (may hold secrets) are private while helm reads them, then gone.
     assert "relay" in content and (mode, dir_mode) == (0o600, 0o700)
     assert not Path(saved).exists() and not Path(saved).parent.exists()
@@ -179,6 +188,15 @@ def test_failed_upgrade_of_an_existing_cluster_leaves_no_values_file(tmp_path: P
                          "staging", allow_existing_cluster=True)
     [(saved, _, _, _)] = world.helm_values
     assert not Path(saved).parent.exists()
+
+
+def test_an_existing_cluster_is_not_upgraded_over_a_minor(tmp_path: Path) -> None:
+    world = World(cilium_config=FULL_CONFIG, agent_image="quay.io/cilium/cilium:v1.18.12")
+    env, tools, _, _ = make_env(world)
+    with pytest.raises(RefusedError, match="skips a minor"):
+        upgrade_existing(make_setup("default", "1.20.0", files_dir=tmp_path), env, "/k",
+                         "staging", allow_existing_cluster=True)
+    assert not [c for c in tools.calls if c[0] == "helm"]
 
 
 def test_upgrade_of_a_non_kind_context_is_refused_before_anything_runs(tmp_path: Path) -> None:

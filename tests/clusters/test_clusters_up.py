@@ -3,6 +3,7 @@ version, against a recording runner and a fake Docker/kind/cluster world."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ from clusters_fakes import World, make_env, ok
 from clusters.blueprint import Setup, make_setup
 from clusters.errors import CommandFailed, Interrupted, NotReadyError, RefusedError
 from clusters.provision import down, up_kind
+from clusters.steps import plan_text
 from clusters.tools import platform_names
-from clusters.upgrade import upgrade_kind
+from clusters.upgrade import kind_upgrade_steps, upgrade_kind
 
 REPO = str(Path(__file__).resolve().parents[2])
 NAME = "zt-conformance"
@@ -83,6 +85,27 @@ def helm(tmp: Path, version: str, install: bool) -> tuple[str, ...]:
             "--version", version, "--namespace", "kube-system",
             "--values", f"{tmp}/values-cilium-{version}.yaml",
             "--kubeconfig", f"{tmp}/kubeconfig", "--kube-context", CTX)
+
+
+def preflight(version: str, kube: tuple[str, ...], files: Path,
+              api: tuple[str, str] | None = (f"{NAME}-control-plane", "6443"),
+              helm_kube: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """upgrade.rst's pre-flight check: render, create, wait for the DaemonSet (image pulled
+    on every node) and the Deployment (cnp-validator), delete."""
+    f = f"{files}/cilium-preflight-{version}.yaml"
+    sets = ["preflight.enabled=true", "agent=false", "operator.enabled=false",
+            "preflight.image.useDigest=false", "preflight.envoy.image.useDigest=false",
+            *([f"k8sServiceHost={api[0]}", f"k8sServicePort={api[1]}"] if api else [])]
+    return [
+        ("helm", "template", "cilium", "cilium", "--repo", "https://helm.cilium.io",
+         "--version", version, "--namespace", "kube-system",
+         *[a for kv in sets for a in ("--set", kv)], *helm_kube),
+        (*kube, "create", "-f", f),
+        (*kube, "-n", "kube-system", "get", "daemonset", "cilium-pre-flight-check", "-o", "json"),
+        (*kube, "-n", "kube-system", "get", "deployment", "cilium-pre-flight-check",
+         "-o", "json"),
+        (*kube, "delete", "-f", f, "--ignore-not-found"),
+    ]
 
 
 def preload(version: str, present: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -276,7 +299,7 @@ def test_down_deletes_cluster_and_every_container(tmp_path: Path, version: str) 
 
 
 @pytest.mark.parametrize(("old", "new"), [("1.19.6", "1.20.0"), ("1.18.12", "1.19.6")])
-def test_upgrade_runs_helm_upgrade_with_the_same_values_then_waits(
+def test_upgrade_runs_preflight_then_helm_upgrade_with_the_same_values_then_waits(
     tmp_path: Path, old: str, new: str
 ) -> None:
     world, _ = made_cluster(tmp_path, old)
@@ -289,6 +312,7 @@ def test_upgrade_runs_helm_upgrade_with_the_same_values_then_waits(
         kubectl(tmp_path, "-n", "kube-system", "get", "configmap", "zt-conformance", "-o", "json",
                 "--ignore-not-found"),
         *preload(new, present=tuple(IMAGES[old])),  # shared images are not pulled twice
+        *preflight(new, kubectl(tmp_path), tmp_path),
         helm(tmp_path, new, install=False),
         *waits(tmp_path),
         kubectl(tmp_path, "apply", "-f", f"{tmp_path}/zt-conformance-configmap.yaml"),
@@ -383,6 +407,45 @@ def test_failed_upgrade_leaves_the_cluster_and_says_how_to_roll_back(tmp_path: P
     assert "UPGRADE FAILED" in str(err.value) and "helm rollback cilium" in str(err.value)
     assert NAME in world.clusters and (world.marker or {})["cilium-version"] == "1.19.6"
     assert not [c for c in tools.calls if c[:2] == ("kind", "delete")]
+
+
+def test_a_jump_over_a_minor_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    world, _ = made_cluster(tmp_path, "1.18.12")
+    env, tools, _, _ = make_env(world)
+    with pytest.raises(RefusedError, match=r"skips a minor.*one minor at a time"):
+        upgrade_kind(setup_for(tmp_path, "1.20.0"), env)
+    assert not [c for c in tools.calls if c[0] in ("helm", "docker") and "info" not in c]
+    assert (world.marker or {})["cilium-version"] == "1.18.12"
+
+
+def test_a_policy_the_new_release_refuses_stops_the_upgrade_at_the_preflight(
+    tmp_path: Path,
+) -> None:
+    world, _ = made_cluster(tmp_path, "1.19.6")
+    world.not_ready = {"cilium-pre-flight-check"}
+    env, tools, _, _ = make_env(world)
+    with pytest.raises(NotReadyError) as err:
+        upgrade_kind(setup_for(tmp_path, "1.20.0"), env)
+    assert "pre-flight" in str(err.value) and "-c cnp-validator" in str(err.value)
+    assert "helm rollback cilium" in str(err.value)
+    assert not [c for c in tools.calls if c[:2] == ("helm", "upgrade")]
+    assert (world.marker or {})["cilium-version"] == "1.19.6"
+
+
+@pytest.mark.parametrize(("old", "new"), [("1.19.6", "1.20.0"), ("1.18.12", "1.19.6")])
+def test_upgrade_plan_lists_the_preflight_and_its_waits(tmp_path: Path, old: str,
+                                                        new: str) -> None:
+    env, _, _, _ = make_env(World())
+    s = replace(setup_for(tmp_path, new), upgrade_from=old)
+    text = plan_text(s, env, [], kind_upgrade_steps(s))
+    lines = text.splitlines()
+    template = next(i for i, x in enumerate(lines) if " template " in x)
+    helm_upgrade = next(i for i, x in enumerate(lines) if "helm upgrade cilium" in x)
+    assert template < helm_upgrade
+    assert lines[template].endswith(f"> {tmp_path}/cilium-preflight-{new}.yaml")
+    assert any("wait (poll, deadline 300s): pre-flight policy validation" in x for x in lines)
+    assert f"# [3/5] upgrade Cilium {old} -> {new} (Helm)" in lines
+    assert "# [2/5] pre-flight check: pre-pull the new image, validate policies" in lines
 
 
 def test_existing_cluster_whose_api_does_not_answer_is_refused(tmp_path: Path) -> None:
