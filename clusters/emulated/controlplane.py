@@ -173,6 +173,18 @@ class ControlPlane:
     def _log(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
+    def set_version(self, version: str, decider: Decider) -> None:
+        """Every agent now runs `version` (the end of a rolling upgrade, rollout.py): its
+        CRD schema admits policies, its model decides, its image is on the agent pods."""
+        validation.kinds(version)
+        with self.lock:
+            self.version = version
+            self.traffic.decider = decider
+            image = AGENT_IMAGE.format(version=version)
+            for key, obj in self.objects.objects.items():
+                if key[:2] == ("pods", "kube-system"):  # the agent pods, replaced in place
+                    obj["spec"]["containers"][0]["image"] = image
+
     # ---- workloads ---------------------------------------------------------------------
 
     def _add_pod_object(self, pod: SimPod, ready_at: float) -> None:

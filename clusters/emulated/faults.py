@@ -3,14 +3,15 @@
 `breaking`: enforcement or evidence is wrong, so the suite must fail (exactly the cells
 the fault covers). `benign`: evidence is late or slow, so the suite must still pass.
 `condition`: a condition of real clusters that the harness must handle (it must pass,
-and a harness that ignores the condition must not).
+and a harness that ignores the condition must not). `upgrade`: acts only during or after a
+simulated upgrade (clusters/emulated/rollout.py); the upgrade validation must fail.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-BREAKING, BENIGN, CONDITION = "breaking", "benign", "condition"
+BREAKING, BENIGN, CONDITION, UPGRADE = "breaking", "benign", "condition", "upgrade"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,13 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
                                   "their regeneration"),
     Fault("exec-v4", CONDITION, "the API server answers the v4 exec protocol to a v5 offer "
                                 "(no stdin close)"),
+    Fault("upgrade-fail-open", UPGRADE, "while the first agents restart, denied connections "
+                                        "to or from their nodes pass"),
+    Fault("upgrade-conn-drop", UPGRADE, "an agent restart resets the established connections "
+                                        "of its node"),
+    Fault("upgrade-unpredicted-change", UPGRADE, "after the upgrade, connections toFQDNs "
+                                                 "rules allow are dropped (no model "
+                                                 "predicts it)"),
 )}
 
 HUBBLE_LATE_S = 3.0
