@@ -123,7 +123,7 @@ def guard_existing(kubeconfig: str | None, context: str | None,
                                  f"(--kubeconfig): {exc}") from None
         name = str(active.get("name", "")) if isinstance(active, dict) else ""
     try:
-        check_context(name, allow_existing_cluster)
+        check_context(name, allow_existing_cluster, kubeconfig)
     except ClustersError as exc:
         raise PreflightError(f"--cluster=existing: {exc}") from None
 
