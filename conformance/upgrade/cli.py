@@ -12,10 +12,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from conformance.upgrade.render import render_table
-from conformance.upgrade.static import CheckInputError, ProbeGroup, check, scenario_groups
+from conformance.upgrade.static import (
+    CheckInputError,
+    ProbeGroup,
+    check,
+    generated_probes,
+    scenario_groups,
+    versions_of,
+)
 
-NO_GENERATION = ("no probes are generated: the project has no probe generator yet, so only "
-                 "the scenarios' cells and --probes are explained")
+SCENARIOS_NOT_GENERATED = ("the scenarios are diffed by their written cells; generated "
+                           "probes are for --policies")
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -29,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     up.add_argument("--probes", metavar="FILE.jsonl",
                     help="probes (one JSON object per line) explained under both versions "
                          "against --policies")
+    up.add_argument("--no-generate", action="store_true",
+                    help="with --policies: do not add probes generated from the policies' "
+                         "rules (conformance/generate)")
     up.add_argument("--format", choices=("table", "json"), default="table")
 
 
@@ -39,13 +49,21 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.probes and not args.policies:
         raise CheckInputError("--probes needs --policies: the probes are explained against "
                               "the policies given")
+    notes = [SCENARIOS_NOT_GENERATED]
     if args.policies:
-        probes = tuple(read_probes(args.probes)) if args.probes else ()
-        groups = [ProbeGroup("", tuple(Path(p) for p in args.policies), probes)]
+        paths = tuple(Path(p) for p in args.policies)
+        probes = list(read_probes(args.probes)) if args.probes else []
+        if not args.no_generate:
+            versions_of(args.from_version, args.to_version)  # bad versions: one message
+            made, note = generated_probes(paths, args.from_version, args.to_version,
+                                          {p.id for p in probes})
+            probes += made
+            notes = [note]
+        groups = [ProbeGroup("", paths, tuple(probes))]
     else:
         groups = scenario_groups()
     report = check(groups, args.from_version, args.to_version)
-    report.notes.append(NO_GENERATION)
+    report.notes.extend(notes)
     if args.format == "json":
         out.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +218,30 @@ def _policies(docs: list[Document], report: StaticReport) -> PolicySet:
             if text not in report.not_modelled:
                 report.not_modelled.append(text)
     return PolicySet(compiled)
+
+
+def generated_probes(paths: Sequence[Path], old: str, new: str,
+                     taken: set[str] | None = None) -> tuple[list[Probe], str]:
+    """Probes the generator (conformance/generate) makes from the policies' rules at both
+    releases (a `**.` rule draws other names at each), deduplicated by what they send; ids
+    prefixed `gen:`. ([], why) when the model cannot read the policies."""
+    from conformance.generate import generate
+    from conformance.model import PolicyError
+
+    seen = set(taken or ())
+    out: list[Probe] = []
+    keys: set[str] = set()
+    for version in (old, new):
+        try:
+            cells = generate(list(paths), cilium_version=version).cells
+        except PolicyError as exc:
+            return [], f"no generated probes: the model cannot read the policies ({exc})"
+        for cell in cells:
+            if cell.key() in keys:
+                continue
+            keys.add(cell.key())
+            pid = f"gen:{cell.probe.id}"
+            pid = pid if pid not in seen else f"{pid}@{version}"
+            seen.add(pid)
+            out.append(replace(cell.probe, id=pid))
+    return out, f"{len(out)} probe(s) generated from the policies' rules (conformance/generate)"

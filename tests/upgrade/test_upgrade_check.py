@@ -134,7 +134,7 @@ def test_user_probes_are_diffed_with_both_explanations(tmp_path: Path) -> None:
     probes = tmp_path / "probes.jsonl"
     probes.write_text("".join(json.dumps(p) + "\n" for p in PROBES))
     code, text = run("--from", "1.18.12", "--to", "1.19.6", "--policies", str(d),
-                     "--probes", str(probes), "--format", "json")
+                     "--probes", str(probes), "--format", "json", "--no-generate")
     report = json.loads(text)
     assert code == 1 and report["probes"] == 2
     (change,) = report["changes"]
@@ -142,8 +142,33 @@ def test_user_probes_are_diffed_with_both_explanations(tmp_path: Path) -> None:
     assert change["before"]["verdict"] == "dropped" and change["after"]["verdict"] == "allowed"
     assert change["before"]["explanation"] and change["after"]["explanation"]
     code, table = run("--from", "1.18.12", "--to", "1.19.6", "--policies", str(d),
-                      "--probes", str(probes))
+                      "--probes", str(probes), "--no-generate")
     assert "CHANGED PROBES (1 of 2)" in table and "deep" in table and code == 1
+
+
+def test_generated_probes_find_the_double_star_change_without_probes(tmp_path: Path) -> None:
+    d = write(tmp_path, "stars", STARS)
+    code, text = run("--from", "1.18.12", "--to", "1.19.6", "--policies", str(d),
+                     "--format", "json")
+    report = json.loads(text)
+    changed = report["changes"]
+    assert code == 1 and changed and all(c["probe"].startswith("gen:") for c in changed)
+    assert all(c["before"]["verdict"] == "dropped" and c["after"]["verdict"] == "allowed"
+               for c in changed)
+    assert any("generated from the policies' rules" in n for n in report["notes"])
+    _, text = run("--from", "1.19.6", "--to", "1.20.0", "--policies", str(d), "--format",
+                  "json")
+    assert json.loads(text)["changes"] == []
+
+
+def test_policies_the_model_cannot_read_get_no_generated_probes(tmp_path: Path) -> None:
+    d = write(tmp_path, "kafka", KAFKA)
+    _, text = run("--from", "1.19.6", "--to", "1.20.0", "--policies", str(d), "--format",
+                  "json")
+    report = json.loads(text)
+    assert report["probes"] == 0 and report["not_modelled"]
+    assert any(n.startswith("no generated probes: the model cannot read") for n in
+               report["notes"])
 
 
 def test_nothing_changes_exits_0_with_a_table(tmp_path: Path) -> None:
