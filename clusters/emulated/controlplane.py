@@ -204,13 +204,16 @@ class ControlPlane:
             return
         spec = doc.get("spec") or {}
         labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-        app = str(labels.get("app") or doc["metadata"]["name"])
+        listen, standin = declared_ports(spec)
+        # A stand-in's pods belong to its Deployment whatever labels they carry.
+        app = str(doc["metadata"]["name"] if standin else
+                  labels.get("app") or doc["metadata"]["name"])
         existing = [p for p in self.world.pods.get(namespace, []) if p.app == app]
         ready_at = self.clock() + POD_START_S
         for i in range(len(existing), int(spec.get("replicas", 1))):
             pod = self.world.add_pod(namespace, app, {**labels, "pod-template-hash":
                                                       "7d9f8c6b5"},
-                                     WORKER_NODES[i % len(WORKER_NODES)])
+                                     WORKER_NODES[i % len(WORKER_NODES)], listen, standin)
             self._add_pod_object(pod, ready_at)
 
     def _service_applied(self, namespace: str, name: str) -> None:
@@ -464,3 +467,20 @@ def _pod_status(ip: str, ready: bool) -> dict[str, Any]:
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"},
                            {"type": "ContainersReady",
                             "status": "True" if ready else "False"}]}
+
+
+def declared_ports(spec: dict[str, Any]) -> tuple[tuple[tuple[int, str], ...], bool]:
+    """The TCP ports a Deployment's containers declare, gRPC when the port's name starts
+    with `grpc` (as the workload manifests name them), and whether it runs account-service
+    as a stand-in (`--role standin`)."""
+    pod_spec = (spec.get("template") or {}).get("spec") or {}
+    listen: list[tuple[int, str]] = []
+    standin = False
+    for c in pod_spec.get("containers") or []:
+        command = [str(x) for x in c.get("command") or []]
+        standin = standin or "standin" in command
+        for p in c.get("ports") or []:
+            if isinstance(p.get("containerPort"), int) and p.get("protocol", "TCP") == "TCP":
+                kind = "grpc" if str(p.get("name", "")).startswith("grpc") else "http"
+                listen.append((p["containerPort"], kind))
+    return tuple(listen), standin

@@ -45,7 +45,6 @@ from clusters.emulated.world import (
     SimPod,
     World,
 )
-from conformance.harness.cluster import ACCOUNT_SERVICE, GRPC_PORT, HTTP_PORT
 from conformance.model.expectation import ACCESS_DENIED_BODY
 
 SYN_RETRIES_AT_S = (0.0, 1.0, 3.0, 7.0, 15.0, 31.0)  # Linux initial RTO 1 s, doubling
@@ -63,6 +62,7 @@ APP_ROUTES = (
     ("GET", r"/healthz", "GET /healthz"),
 )
 GRPC_METHODS = ("GetAccount", "ListAccounts", "DeleteAccount", "CreateWithdrawal")
+STANDIN_ROUTE = "standin"  # account-service --role standin: the route name of every request
 WRONG_REASON = {"POLICY_DENIED": "POLICY_DENY", "POLICY_DENY": "POLICY_DENIED",
                 "AUTH_REQUIRED": "POLICY_DENIED"}
 EPHEMERAL_PORTS = (32768, 60999)
@@ -264,9 +264,10 @@ class Traffic:
                                            "grpc_code": "PERMISSION_DENIED",
                                            "http_status": 200,
                                            "grpc_message": "Access denied"}
-            elif r.port != GRPC_PORT and r.fqdn is None:
+            elif r.fqdn is None and (r.dest_pod is None or r.dest_pod.serves(r.port) != "grpc"):
                 outcome = {"outcome": "error", "error": "grpc: server does not speak HTTP/2"}
-            elif r.grpc.service == "api.AccountService" and r.grpc.method in GRPC_METHODS:
+            elif (r.dest_pod is not None and r.dest_pod.standin) or (
+                    r.grpc.service == "api.AccountService" and r.grpc.method in GRPC_METHODS):
                 outcome = {"outcome": "ok", "grpc_code": "OK", "http_status": 200}
                 self._log(r, "grpc", method, path, "OK", pid, f"{b.client.info.ip}:{sport}")
             else:
@@ -311,6 +312,8 @@ class Traffic:
         path = r.http.path.split("?", 1)[0]
         status, name = 404, None
         matched = [(m, n) for m, pattern, n in APP_ROUTES if re.fullmatch(pattern, path)]
+        if r.dest_pod is not None and r.dest_pod.standin:  # every route, every method
+            matched = [(r.http.method, STANDIN_ROUTE)]
         if matched:
             status = 405
             for method, route_name in matched:
@@ -348,9 +351,9 @@ class Traffic:
     def _listening(self, r: Route) -> bool:
         if r.dest_pod is None:
             return r.port in EXTERNAL_PORTS
-        if r.dest_pod.app == ACCOUNT_SERVICE:
-            return r.port in (HTTP_PORT, GRPC_PORT)
-        return r.dest_pod.app == "coredns" and r.port == DNS_PORT
+        if r.dest_pod.app == "coredns":
+            return r.port == DNS_PORT
+        return r.dest_pod.serves(r.port) is not None
 
     # ---- flow helpers -------------------------------------------------------------
 

@@ -62,6 +62,18 @@ class SimPod:
     endpoint_id: int
     identity: int
     workload_kind: str = "Deployment"
+    # The ports its Deployment declares: (port, "http" | "grpc"); empty: LISTEN_PORTS.
+    listen: tuple[tuple[int, str], ...] = ()
+    standin: bool = False  # account-service --role standin: answers every route and method
+
+    def serves(self, port: int) -> str | None:
+        """"http" or "grpc" when the pod listens on `port`, else None."""
+        if self.listen:
+            return next((kind for p, kind in self.listen if p == port), None)
+        ports = LISTEN_PORTS.get(self.app, ())
+        if port not in ports:
+            return None
+        return "grpc" if port == GRPC_PORT else "http"
 
     @property
     def identity_labels(self) -> list[str]:
@@ -100,14 +112,16 @@ class World:
                       WORKER_NODES[0])
         return world
 
-    def add_pod(self, namespace: str, app: str, labels: dict[str, str], node: str) -> SimPod:
+    def add_pod(self, namespace: str, app: str, labels: dict[str, str], node: str,
+                listen: tuple[tuple[int, str], ...] = (), standin: bool = False) -> SimPod:
         suffix = "".join(self.rng.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
         host = self._next_host.get(node, 10)
         self._next_host[node] = host + 1
         info = PodInfo(name=f"{app}-7d9f8c6b5-{suffix}", namespace=namespace,
                        labels=dict(labels), ip=f"{POD_SUBNETS[node]}{host}", node=node)
         pod = SimPod(info=info, app=app, endpoint_id=self._endpoint_id(),
-                     identity=self._identity(namespace, labels))
+                     identity=self._identity(namespace, labels), listen=listen,
+                     standin=standin)
         self.pods.setdefault(namespace, []).append(pod)
         return pod
 
