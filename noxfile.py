@@ -1,4 +1,5 @@
-"""Nox sessions: `conformance` (the main job), `tests` (self-tests), `lint`, `bench`, `cluster`."""
+"""Nox sessions: `conformance` (the main job), `tests` (self-tests), `lint`, `bench`, `cluster`,
+`upgrade`."""
 
 from __future__ import annotations
 
@@ -136,6 +137,16 @@ def artifacts_dir(args: Sequence[str], environ: Mapping[str, str]) -> str:
         elif arg.startswith("--artifacts="):
             found = arg.split("=", 1)[1]
     return found
+
+
+@nox.session
+def upgrade(session: nox.Session) -> None:
+    """`nox -s upgrade -- --from A --to B [--cluster kind|existing|simulated] ...`: validate
+    a Cilium upgrade (python -m conformance.upgrade): the static check, the suite at A, the
+    upgrade one minor at a time, the suite at B, upgrade-report.json. `--plan-only` prints
+    the commands for kind/existing; `--cluster simulated` runs on the emulated cluster."""
+    _install(session)
+    session.run("python", "-m", "conformance.upgrade", *session.posargs)
 
 
 @nox.session
