@@ -34,6 +34,8 @@ from conformance.model.loader import read_capped
 from conformance.model.probe import Entity
 from conformance.model.selectors import ENTITY_MEMBERSHIP
 from conformance.model.version import parse_version
+from conformance.reports import cli as report_cli
+from conformance.reports.model import ReportError
 from conformance.upgrade import cli as upgrade_cli
 from conformance.upgrade.static import CheckInputError
 
@@ -78,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--format", choices=("text", "json"), default="text")
     li.add_argument("--list-rules", action="store_true", help="print the lint rules and exit")
     upgrade_cli.add_parser(sub)
+    report_cli.add_parser(sub)
     generate_cli.add_parser(sub)
     return parser
 
@@ -95,13 +98,15 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     try:
         if args.command == "upgrade-check":
             return upgrade_cli.run(args, out)
+        if args.command == "report":
+            return report_cli.run(args, out)
         _check_version(args.cilium_version)
         if args.command == "explain":
             return _explain(args, out)
         if args.command == "generate":
             return generate_cli.run(args, out)
         return _lint(args, out)
-    except (PolicyError, VersionError, BadInput, CheckInputError) as exc:
+    except (PolicyError, VersionError, BadInput, CheckInputError, ReportError) as exc:
         sys.stderr.write(_paragraph(exc))
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # `... | head`: the reader left; nothing more to say

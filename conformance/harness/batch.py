@@ -77,6 +77,8 @@ class ScenarioRun:
     flow_error: str | None = None  # why the Hubble stream ended before the batch did
     flows_since: datetime | None = None  # when following the flows started
     timings: Timings = field(default_factory=Timings)
+    # cell id -> its judged attempts, kept for the JUnit properties (conformance/reports)
+    judged: dict[str, list[tuple[Attempt, list[evidence.Check]]]] = field(default_factory=dict)
 
     @property
     def flows(self) -> list[Flow]:
@@ -293,7 +295,7 @@ class ScenarioRun:
             raise ScenarioSkipped(self.skipped_cells[cell.id])
         if cell.id in self.disagreements:
             return self.disagreements[cell.id]
-        judged = self.judge(cell)
+        judged = self.judged[cell.id] = self.judge(cell)
         report.write_cell(self, cell, judged)
         if all(check.ok for _, checks in judged for check in checks):
             return None

@@ -115,14 +115,29 @@ def strict_failure(report: pytest.TestReport) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _cell_properties(request: pytest.FixtureRequest) -> None:
-    """JUnit properties per cell: its scenario and written expectation."""
+def _cell_properties(request: pytest.FixtureRequest) -> Iterator[None]:
+    """JUnit properties per cell (conformance/reports/properties.py): which cell it is, and
+    after the test how it was judged (the teardown report carries them to JUnit)."""
+    from conformance.reports import properties
+
     callspec = getattr(request.node, "callspec", None)
     cell = callspec.params.get("cell") if callspec else None
     scenario = getattr(request.module, "SCENARIO", None)
-    if isinstance(cell, Cell) and isinstance(scenario, Scenario):
-        request.node.user_properties.extend([
-            ("scenario", scenario.name), ("expected", cell.expect.label())])
+    if not (isinstance(cell, Cell) and isinstance(scenario, Scenario)):
+        yield
+        return
+    request.node.user_properties.extend(properties.setup_properties(scenario, cell))
+    yield
+    run = getattr(request.node, "funcargs", {}).get("scenario_run")
+    if isinstance(run, ScenarioRun):
+        request.node.user_properties.extend(properties.verdict_properties(run, cell))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Progress lines, truth tables, report.html and the CI summary (conformance/reports)."""
+    from conformance.reports.plugin import ReportPlugin
+
+    config.pluginmanager.register(ReportPlugin(config), "ztc-reports")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
