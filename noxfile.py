@@ -76,7 +76,8 @@ def conformance(session: nox.Session) -> None:
 # The emulated suite runs whose coverage of the cluster client is measured: a clean run,
 # the conditions of real clusters, and the faults at the emulator's boundary.
 COVERAGE_FAULTS = ("revision-race", "proxy-lag", "exec-v4", "exec-dies", "relay-drop",
-                   "policy-rejected")
+                   "policy-rejected", "agent-down", "metrics-down", "prober-garbage",
+                   "relay-down")
 CLIENT_FILES = "conformance/harness/kube*.py,conformance/harness/policy_wait.py"
 CLIENT_COVERAGE_MIN = "90"
 

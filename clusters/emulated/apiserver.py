@@ -208,7 +208,7 @@ def make_handler(plane: ControlPlane, relay_dial: Dial,
             relay = (obj["metadata"].get("labels") or {}).get("k8s-app") == "hubble-relay"
 
             def dial(port: int) -> socket.socket:
-                if relay and port == RELAY_PORT:
+                if relay and port == RELAY_PORT and plane.fault != "relay-down":
                     return relay_dial(port)
                 raise ConnectionRefusedError(f"dial tcp {obj['status']['podIP']}:{port}: "
                                              "connect: connection refused")
@@ -219,7 +219,8 @@ def make_handler(plane: ControlPlane, relay_dial: Dial,
 
         def _proxy(self, namespace: str, pod: str, port: int, path: str) -> None:
             node = plane.agent_node(pod) if namespace == "kube-system" else None
-            text = plane.metrics(node, port) if node and path == "metrics" else None
+            text = plane.metrics(node, port) if node and path == "metrics" and \
+                plane.fault != "metrics-down" else None
             if text is None:
                 # The pod proxy's answer when nothing listens: 503 from the dial.
                 raise status(503, "ServiceUnavailable", f"error trying to reach service: "

@@ -31,6 +31,11 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("wrong-drop-reason", BREAKING, "drops carry another drop reason"),
     Fault("metrics-frozen", BREAKING, "no counter ever moves"),
     Fault("exec-dies", BREAKING, "the prober's exec connection drops before its answer"),
+    Fault("agent-down", BREAKING, "every agent's cilium-dbg fails (API socket refused)"),
+    Fault("metrics-down", BREAKING, "nothing answers on the agents' metrics ports"),
+    Fault("prober-garbage", BREAKING, "prober run prints something that is not its answer"),
+    Fault("relay-down", BREAKING, "Hubble Relay refuses connections (port-forward dial "
+                                  "refused)"),
     Fault("policy-rejected", BREAKING, "the API server refuses every network policy "
                                        "(422 Invalid)"),
     Fault("relay-drop", BREAKING, "Hubble Relay ends every flow stream when its first "

@@ -99,6 +99,11 @@ FAULTS: dict[str, Fault] = {
     "metrics-frozen": Fault(DENIED, DENIED, "FAIL metrics"),
     # Every batch's exec dies: every cell fails, with the exec named.
     "exec-dies": Fault(EVERY, EVERY, "prober run"),
+    # The cluster's own parts fail at the boundary: every cell fails with what failed.
+    "agent-down": Fault(EVERY, EVERY, "Cannot get policy"),
+    "metrics-down": Fault(EVERY, EVERY, "scraping kube-system/"),
+    "prober-garbage": Fault(EVERY, EVERY, "printed no JSON"),
+    "relay-down": Fault(EVERY, EVERY, "hubble-relay"),
     # Every policy is refused: every cell fails with the server's words.
     "policy-rejected": Fault(EVERY, EVERY, "the API server rejected"),
     # The relay ends each stream when its first flow is due: every cell that needs a flow
