@@ -18,6 +18,9 @@ def _short(path: str) -> str:
 def render_table(r: StaticReport) -> str:
     out = [f"upgrade-check: Cilium {r.from_version} -> {r.to_version} "
            f"({r.documents} document(s), {r.probes} probe(s); CRD schema of {r.schema_release})"]
+    for kind, src in r.schema_sources.items():
+        out.append(f"  {kind} schema: {src.get('repo')}@{src.get('commit', '')[:10]} "
+                   f"{src.get('path')}")
     out.append("")
     out.append(f"INVALID under {r.schema_release} ({len(r.invalid)})")
     for inv in r.invalid:

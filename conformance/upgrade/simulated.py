@@ -1,6 +1,10 @@
 """The upgrade run against the emulated cluster, in-process on a virtual clock: the plane
 (clusters/emulated/controlplane.py) at the old release, a rolling agent upgrade
-(clusters/emulated/rollout.py) sampled by the disruption watch, then the new release."""
+(clusters/emulated/rollout.py) sampled by the disruption watch, then the new release.
+
+Simpler than the live run, and said here: the cells before and after are decided by the
+plane's datapath decider (the one its `run_probes` uses, with the run's fault), not sent
+through the API by the pytest suite; the watch decides each sample the same way."""
 
 from __future__ import annotations
 

@@ -70,6 +70,7 @@ class StaticReport:
     changes: list[Change] = field(default_factory=list)
     not_modelled: list[str] = field(default_factory=list)  # documents the model cannot read
     notes: list[str] = field(default_factory=list)  # what the check did not do, and why
+    schema_sources: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> source
 
     @property
     def blocking(self) -> bool:
@@ -88,7 +89,8 @@ class StaticReport:
     def to_json(self) -> dict[str, Any]:
         counts = {s: sum(f.severity == s for f in self.findings) for s in SEVERITIES}
         return {"from": self.from_version, "to": self.to_version,
-                "schema_release": self.schema_release, "documents": self.documents,
+                "schema_release": self.schema_release,
+                "schema_sources": self.schema_sources, "documents": self.documents,
                 "probes": self.probes, "exit_code": self.exit_code,
                 "summary": {"invalid": len(self.invalid), **counts,
                             "changed_probes": len(self.changes)},
@@ -134,6 +136,13 @@ def schema_release(version: str) -> str:
     return same[-1]
 
 
+def schema_sources(release: str) -> dict[str, dict[str, str]]:
+    """Where each kind's CRD data came from (repository, commit, path; crds/extract.py)."""
+    from clusters.emulated.crds.schema import crds
+
+    return {kind: dict(crd.source) for kind, crd in sorted(crds(release).items())}
+
+
 def scenario_groups() -> list[ProbeGroup]:
     """Every scenario of conformance/scenarios: its policy directory and its cells as probes
     (the probe id is the cell id, so a change names the cell)."""
@@ -154,7 +163,7 @@ def check(groups: Sequence[ProbeGroup], old: str, new: str) -> StaticReport:
     that cannot be read at all raise CheckInputError naming them."""
     a, b = versions_of(old, new)
     release = schema_release(new)
-    report = StaticReport(old, new, release)
+    report = StaticReport(old, new, release, schema_sources=schema_sources(release))
     seen: dict[Path, list[Document]] = {}
     for group in groups:
         docs: list[Document] = []

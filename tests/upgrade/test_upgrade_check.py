@@ -110,8 +110,11 @@ def test_kafka_rules_block_an_upgrade_to_1_20_and_are_deprecated_before(tmp_path
     assert [(f["severity"], f["path"]) for f in kafka] == [
         ("blocking", "spec.ingress[0].toPorts[0].rules.kafka")]
     assert "upgrade.rst" in kafka[0]["source"]
-    # the 1.20 CRD refuses it too (the emulated cluster's schema data)
+    # the 1.20 CRD refuses it too (the emulated cluster's schema data, its source named)
     assert report["invalid"] and report["invalid"][0]["name"] == "kafka-consumer"
+    assert any("rules" in c for c in report["invalid"][0]["causes"])
+    source = report["schema_sources"]["CiliumNetworkPolicy"]
+    assert source["path"].endswith("ciliumnetworkpolicies.yaml") and source["commit"]
     code, text = run("--from", "1.18.12", "--to", "1.19.6", "--policies", str(d),
                      "--format", "json")
     report = json.loads(text)
