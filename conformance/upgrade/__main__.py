@@ -64,8 +64,9 @@ def _main(args: argparse.Namespace) -> int:
         from conformance.upgrade.live import run_live
 
         return int(run_live(args, budget))
-    from conformance.upgrade.simulated import run_simulated
+    from conformance.upgrade.simulated import check_inputs, run_simulated
 
+    check_inputs(args.from_version, args.to_version, args.fault)  # before anything is written
     out = Path(args.report)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "emulator.log").open("w", encoding="utf-8") as log:

@@ -17,7 +17,7 @@ from clusters.emulated.controlplane import ControlPlane
 from clusters.emulated.rollout import AgentRollout, StaticPolicies
 from clusters.emulated.world import WORKER_NODES
 from conformance.model.loader import load_documents
-from conformance.upgrade.run import UpgradeReport, run_upgrade
+from conformance.upgrade.run import UpgradeReport, chain, run_upgrade
 from conformance.upgrade.static import CheckInputError, ProbeGroup, scenario_groups, versions_of
 from conformance.upgrade.watch import (
     Budget,
@@ -105,6 +105,18 @@ def run_simulated(old: str, new: str, fault: str | None, budget: Budget,
                   log: TextIO | None = None) -> UpgradeReport:
     """The whole chain `old` -> `new` on one emulated cluster started at `old`. The
     emulator's log (every change and endpoint) goes to `log` (default: discarded)."""
+    from clusters.emulated.validation import versions
+
+    check_inputs(old, new, fault)
+    with contextlib.redirect_stderr(log or io.StringIO()):
+        target = SimulatedTarget(old.lstrip("v"), fault)
+        return run_upgrade(target, new.lstrip("v"), versions(),
+                           scenario_groups() if groups is None else groups, watch_spec(),
+                           budget, fault)
+
+
+def check_inputs(old: str, new: str, fault: str | None) -> None:
+    """CheckInputError for what the simulated run cannot do, before anything is written."""
     from clusters.emulated.faults import UnknownFault, check
     from clusters.emulated.validation import versions
 
@@ -116,8 +128,4 @@ def run_simulated(old: str, new: str, fault: str | None, budget: Budget,
     if old.lstrip("v") not in versions():
         raise CheckInputError(f"--from {old}: the emulated cluster runs only "
                               f"{', '.join(versions())}")
-    with contextlib.redirect_stderr(log or io.StringIO()):
-        target = SimulatedTarget(old.lstrip("v"), fault)
-        return run_upgrade(target, new.lstrip("v"), versions(),
-                           scenario_groups() if groups is None else groups, watch_spec(),
-                           budget, fault)
+    chain(old.lstrip("v"), new.lstrip("v"), versions())

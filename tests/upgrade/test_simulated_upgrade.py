@@ -170,3 +170,4 @@ def test_cli_writes_the_report_and_exits_by_result(tmp_path: Path,
                  "--report", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "unknown fault 'nope'" in err and "runs only" in err
+    assert not (tmp_path / "x").exists()  # bad input writes nothing
