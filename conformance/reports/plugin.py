@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ class ReportPlugin:
             return
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None and (self.config.getoption("numprocesses", None) or 0):
-            self.follower = progress.Follower(self.root, self._run_id(), tr.write_line)
+            self.follower = progress.Follower(self.root, self._run_id(), _line_writer(tr))
             self.follower.start()
 
     def _emit(self, event: dict[str, Any]) -> None:
@@ -75,7 +75,7 @@ class ReportPlugin:
             return
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None and not self.is_worker:
-            tr.write_line(progress.describe({"worker": self.worker, **event}))
+            _line_writer(tr)(progress.describe({"worker": self.worker, **event}))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any],
@@ -187,6 +187,17 @@ class ReportPlugin:
             tr.write_line(f"report: {path}")
         if self.problem:
             tr.write_line(f"zt-conformance: {self.problem}", yellow=True)
+
+
+def _line_writer(tr: Any) -> Callable[[str], None]:
+    """A line on its own, also after xdist's dots (which leave the line open)."""
+
+    def say(text: str) -> None:
+        if tr._tw.width_of_current_line:
+            tr._tw.line()
+        tr.write_line(text)
+
+    return say
 
 
 def from_cells(root: Path, cells: list[CellResult]) -> RunReport:

@@ -28,18 +28,17 @@ def describe(event: Event) -> str:
     who = f"[{event.get('worker', '?')}] {event.get('scenario', '')}".rstrip()
     what = event.get("what")
     if what == "workspace-start":
-        return f"{who} deploying the probe workloads and waiting until they are ready"
+        return f"{who} deploying the probe workloads, waiting until they are ready"
     if what == "workspace-done":
         return f"{who} probe workloads ready in {event.get('seconds', 0):.1f} s"
     if what == "start":
-        return (f"{who}: applying policies, waiting until every endpoint enforces them (up "
-                f"to {event.get('policy_timeout', 0):g} s), then probes and evidence (flow "
-                f"grace up to {event.get('flow_grace', 0):g} s)")
+        return (f"{who}: applied, waiting for enforcement (max "
+                f"{event.get('policy_timeout', 0):g} s), then evidence (grace "
+                f"{event.get('flow_grace', 0):g} s)")
     if what == "done":
-        return (f"{who}: enforced in {event.get('realize_s', 0):.1f} s (time-to-enforce); "
-                f"probes {event.get('probes_s', 0):.1f} s; evidence "
-                f"{event.get('evidence_wait_s', 0):.1f} s of the {event.get('flow_grace', 0):g}"
-                f" s grace; cleanup {event.get('cleanup_s', 0):.1f} s")
+        return (f"{who}: enforced in {event.get('realize_s', 0):.1f} s; probes "
+                f"{event.get('probes_s', 0):.1f} s; evidence {event.get('evidence_wait_s', 0):.1f}"
+                f" s; cleanup {event.get('cleanup_s', 0):.1f} s")
     if what == "waiting":
         return f"{who}: still busy after {event.get('seconds', 0):.0f} s"
     return f"{who}: {what}: {event.get('detail', '')}".rstrip(": ")
