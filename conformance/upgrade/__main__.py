@@ -1,6 +1,6 @@
 """`python -m conformance.upgrade --from A --to B [--cluster simulated|kind|existing]`: the
 upgrade run (what `nox -s upgrade` runs). Exit 0 passed, 1 failed (the cluster is left as
-it is, the rollback command printed), 2 bad input, 130 interrupted."""
+it is, the rollback command printed), 2 bad input, 3 internal error, 130 interrupted."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from conformance.cli import _Parser  # usage errors exit 2, like every CLI of th
 from conformance.upgrade.report import summary, write
 from conformance.upgrade.static import CheckInputError
 
-EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_REPORT_DIR = "artifacts/upgrade"
 
 
@@ -49,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug, not bad input: one paragraph, no traceback
+        sys.stderr.write(f"error: internal error in the upgrade run: {type(exc).__name__}: "
+                         f"{exc}. Please report it with the command line.\n")
+        return EXIT_INTERNAL
 
 
 def _main(args: argparse.Namespace) -> int:
