@@ -14,6 +14,7 @@ from clusters.coredns import check_fqdn, check_upstream
 from clusters.errors import InputError
 from clusters.paths import package_dir
 from clusters.yamldata import deep_merge, load_yaml_mapping
+from conformance.model.options import AgentOptions, OptionsError, options_from_helm
 
 DEFAULT_PROFILE = "default"
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
@@ -40,6 +41,12 @@ class Profile:
     helm_values: dict[str, Any]
     mutual_auth_helm_values: dict[str, Any]
     raw: dict[str, Any]  # the merged document, hashed into the config hash
+
+    @property
+    def agent_options(self) -> AgentOptions:
+        """The agent options its Helm values give (policy enforcement mode, DNS reject
+        code, L7 proxy) plus mutual auth: what the policy model assumes for this cluster."""
+        return options_from_helm(self.helm_values, mutual_auth=self.mutual_auth)
 
 
 def profiles_dir() -> Path:
@@ -103,6 +110,10 @@ def load_profile(name: str = DEFAULT_PROFILE, directory: Path | None = None) -> 
         raise InputError(f"profile {src}: {exc}") from None
     if ttl < 1:
         raise InputError(f"profile {src}: field `coredns.ttl` must be at least 1 (seconds)")
+    try:
+        options_from_helm(_field(doc, "helm_values", dict, src))
+    except OptionsError as exc:
+        raise InputError(f"profile {src}: field `helm_values`: {exc}") from None
     return Profile(
         name=name,
         description=str(doc.get("description", "")),

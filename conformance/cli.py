@@ -31,6 +31,7 @@ from conformance.model import (
 )
 from conformance.model.lint import RULES, LintResult, lint_paths
 from conformance.model.loader import read_capped
+from conformance.model.options import DNS_REJECT_CODES, ENFORCEMENT_MODES, AgentOptions
 from conformance.model.probe import Entity
 from conformance.model.selectors import ENTITY_MEMBERSHIP
 from conformance.model.version import parse_version
@@ -74,15 +75,36 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--no-mutual-auth", action="store_true",
                     help="the cluster runs without mutual authentication (SPIRE): rules with "
                          "authentication.mode required drop their traffic")
+    _add_agent_options(ex)
     li = sub.add_parser("lint", help="report policy mistakes; exit 1 when errors are found")
     li.add_argument("paths", nargs="*", metavar="PATH")
     li.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y")
     li.add_argument("--format", choices=("text", "json"), default="text")
     li.add_argument("--list-rules", action="store_true", help="print the lint rules and exit")
+    _add_agent_options(li)
     upgrade_cli.add_parser(sub)
     report_cli.add_parser(sub)
     generate_cli.add_parser(sub)
     return parser
+
+
+def _add_agent_options(p: argparse.ArgumentParser) -> None:
+    """Agent options that change verdicts (conformance/model/options.py)."""
+    p.add_argument("--policy-enforcement-mode", choices=ENFORCEMENT_MODES, default="default",
+                   help="the agent's policy-enforcement-mode (Helm policyEnforcementMode)")
+    p.add_argument("--dns-reject-response-code", choices=DNS_REJECT_CODES, default="refused",
+                   help="what the DNS proxy answers a denied query (Helm "
+                        "dnsProxy.dnsRejectResponseCode)")
+    p.add_argument("--no-l7-proxy", action="store_true",
+                   help="the agent runs without the L7 proxy (Helm l7Proxy: false): policies "
+                        "with L7 rules are refused")
+
+
+def _agent_options(args: argparse.Namespace) -> AgentOptions:
+    return AgentOptions(enforcement=args.policy_enforcement_mode,
+                        dns_reject=args.dns_reject_response_code,
+                        l7_proxy=not args.no_l7_proxy,
+                        mutual_auth=not getattr(args, "no_mutual_auth", False))
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
@@ -136,14 +158,17 @@ def _paragraph(exc: Exception) -> str:
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
     policies = load_policies(args.policies)
     probes = read_probes(args.probes)
-    results = [evaluate(policies, p, args.cilium_version, mutual_auth=not args.no_mutual_auth)
-               for p in probes]
+    options = _agent_options(args)
+    results = [evaluate(policies, p, args.cilium_version, options=options) for p in probes]
+    assumed = {"cilium-version": args.cilium_version, **options.to_json()}
     if args.format == "json":
         for r in results:
             row = r.to_json()
-            out.write(json.dumps({"id": row.pop("id"), **row}) + "\n")
+            out.write(json.dumps({"id": row.pop("id"), **row, "assumed": assumed}) + "\n")
     else:
         out.write(render_table(results))
+        out.write("assumed: " + ", ".join(f"{k}={str(v).lower()}" for k, v in assumed.items())
+                  + "\n")
     return 0
 
 
@@ -243,7 +268,7 @@ def _lint(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     if not args.paths:
         raise BadInput("lint: give at least one policy file or directory")
-    result = lint_paths(args.paths, args.cilium_version)
+    result = lint_paths(args.paths, args.cilium_version, _agent_options(args))
     if result.fatal:
         raise PolicyError(list(result.fatal))
     _print_lint(result, args.format, out)

@@ -17,7 +17,8 @@ from conformance.model.expectation import (
     HubbleEvidence,
 )
 from conformance.model.matchers import PortMatch
-from conformance.model.policy import PeerRule, PolicyRef, PortRule
+from conformance.model.options import DEFAULT_OPTIONS, AgentOptions
+from conformance.model.policy import PeerRule, Policy, PolicyRef, PortRule
 from conformance.model.policyset import PolicySet
 from conformance.model.probe import DnsQuery, Fqdn, HttpRequest, Pod, Probe
 from conformance.model.selectors import Identity, identity_of
@@ -80,30 +81,39 @@ class Side:
 
 
 def evaluate(policies: PolicySet, probe: Probe, cilium_version: str = DEFAULT_VERSION, *,
-             mutual_auth: bool = True) -> Expectation:
+             mutual_auth: bool = True, options: AgentOptions | None = None) -> Expectation:
     """What Cilium `cilium_version` does with `probe` under `policies`.
 
     `mutual_auth`: the cluster runs mutual authentication (SPIRE). Without it, rules with
     `authentication.mode: required` drop their traffic with AUTH_REQUIRED.
+    `options`: the agent options assumed (conformance/model/options.py); they replace
+    `mutual_auth` when given.
     """
     version = parse_version(cilium_version)
-    return _Evaluation(policies, multi_label_wildcard(version), mutual_auth,
-                       l7_default_allow=l7_wildcard_in_default_allow(version)).run(probe)
+    opts = options or AgentOptions(mutual_auth=mutual_auth)
+    return _Evaluation(policies, multi_label_wildcard(version), opts.mutual_auth,
+                       l7_default_allow=l7_wildcard_in_default_allow(version),
+                       options=opts).run(probe)
 
 
 def dns_proxy_learns(policies: PolicySet, source: Pod, name: str,
-                     cilium_version: str = DEFAULT_VERSION) -> bool:
+                     cilium_version: str = DEFAULT_VERSION,
+                     options: AgentOptions = DEFAULT_OPTIONS) -> bool:
     """Does `source`'s lookup of `name` pass the DNS proxy (so toFQDNs can learn its IPs)?"""
     version = parse_version(cilium_version)
     ev = _Evaluation(policies, multi_label_wildcard(version),
-                     l7_default_allow=l7_wildcard_in_default_allow(version))
+                     l7_default_allow=l7_wildcard_in_default_allow(version), options=options)
     probe = Probe(id="dns-lookup", source=source, destination=Fqdn(name), port=DNS_PORT)
     return ev.lookup(probe, name)[1]
 
 
 class _Evaluation:
     def __init__(self, policies: PolicySet, multi_label: bool, mutual_auth: bool = True, *,
-                 l7_default_allow: bool = True) -> None:
+                 l7_default_allow: bool = True, options: AgentOptions = DEFAULT_OPTIONS) -> None:
+        self.options = options
+        self.refused: tuple[Policy, ...] = ()
+        if not options.l7_proxy:  # the agent refuses policies with L7 rules (options.py)
+            policies, self.refused = policies.without_l7()
         self.policies = policies
         self.multi = multi_label
         self.mutual_auth = mutual_auth
@@ -116,6 +126,10 @@ class _Evaluation:
         src = identity_of(probe.source)
         dst = identity_of(probe.destination)
         prefix: list[str] = []
+        refused = [str(p.ref) for p in self.refused if p.selects(src) or p.selects(dst)]
+        if refused:
+            prefix.append("the agent refuses " + ", ".join(refused) + " (L7 policy is not "
+                          "supported since L7 proxy is not enabled), so it never applies")
         learned = False
         if isinstance(probe.destination, Fqdn):
             sides, learned = self.lookup(probe, probe.destination.fqdn)
@@ -160,8 +174,13 @@ class _Evaluation:
             side.text = f"{direction} of {who}: not subject to policy"
             side.enforcing = False
             return side
-        l4 = self._l4(direction, endpoint, peer, probe.port, probe.protocol, learned)
         where = f"{direction} of {who}"
+        mode = self.options.enforcement
+        if mode == "never":  # repository.go computePolicyEnforcementAndRules: never enforced
+            side.text = f"{where}: not enforced (policy-enforcement-mode=never)"
+            return side
+        l4 = self._l4(direction, endpoint, peer, probe.port, probe.protocol, learned)
+        enforced = l4.enforced or mode == "always"
         if l4.deny is not None:
             side.verdict, side.reason = "dropped", "POLICY_DENY"
             side.text = f"{where}: denied by {l4.deny.describe()}"
@@ -171,10 +190,11 @@ class _Evaluation:
             side.text = (f"{where}: traffic from the local host is always allowed "
                          "(allow-localhost)")
             return side
-        if l4.enforced and not l4.allows:
+        if enforced and not l4.allows:
             side.verdict, side.reason = "dropped", "POLICY_DENIED"
-            side.text = (f"{where}: {DEFAULT_DENY} (default deny switched on by "
-                         f"{l4.default_deny_by})")
+            by = (l4.default_deny_by if l4.default_deny_by is not None
+                  else "policy-enforcement-mode=always")
+            side.text = f"{where}: {DEFAULT_DENY} (default deny switched on by {by})"
             return side
         if l4.auth_fail is not None:
             side.verdict, side.reason = "dropped", "AUTH_REQUIRED"
@@ -200,7 +220,7 @@ class _Evaluation:
             return side
         # The endpoint's default deny for this direction is one value over every policy
         # selecting it (any policy keeping it on wins), as upstream's policy context.
-        wildcard = self.l7_default_allow and not l4.enforced
+        wildcard = self.l7_default_allow and not enforced
         self._l7(probe, side, where, l4.allows, wildcard)
         return side
 
@@ -324,7 +344,8 @@ class _Evaluation:
         if failed.verdict == "l7-denied":
             client = "grpc-permission-denied" if probe.grpc is not None else "http-403"
         elif failed.verdict == "dns-refused":
-            client = "dns-refused"
+            # tofqdns-dns-reject-response-code: REFUSED, or NXDOMAIN with nameError
+            client = "dns-refused" if self.options.dns_reject == "refused" else "dns-nxdomain"
         is_l7 = failed.verdict in ("l7-denied", "dns-refused")
         hubble = HubbleEvidence("DROPPED", "L7" if is_l7 else "L3_L4",
                                 None if is_l7 else failed.reason, _upper(failed.name))

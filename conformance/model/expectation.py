@@ -9,7 +9,8 @@ Verdict = Literal["allowed", "dropped", "l7-denied", "dns-refused"]
 DropReason = Literal["POLICY_DENIED", "POLICY_DENY", "AUTH_REQUIRED"]
 Direction = Literal["ingress", "egress"]
 # What the client sees; the prober's `outcome` vocabulary plus the 403 detail.
-ClientSignal = Literal["ok", "timeout", "http-403", "grpc-permission-denied", "dns-refused"]
+ClientSignal = Literal["ok", "timeout", "http-403", "grpc-permission-denied", "dns-refused",
+                       "dns-nxdomain"]
 
 ACCESS_DENIED_BODY = "Access denied\r\n"
 

@@ -15,6 +15,7 @@ from conformance.model.lint_findings import RULES, Finding, LintResult, Severity
 from conformance.model.lint_model import model_findings
 from conformance.model.lint_structural import structural_findings
 from conformance.model.loader import Document, load_documents, parse_document
+from conformance.model.options import DEFAULT_OPTIONS, AgentOptions
 from conformance.model.policy import CCNP, CNP, KNP, Policy
 from conformance.model.policyset import PolicySet
 from conformance.model.version import DEFAULT_VERSION, parse_version
@@ -22,13 +23,16 @@ from conformance.model.version import DEFAULT_VERSION, parse_version
 __all__ = ["RULES", "Finding", "LintResult", "Severity", "lint_documents", "lint_paths"]
 
 
-def lint_paths(paths: Sequence[str | Path], cilium_version: str = DEFAULT_VERSION) -> LintResult:
+def lint_paths(paths: Sequence[str | Path], cilium_version: str = DEFAULT_VERSION,
+               options: AgentOptions = DEFAULT_OPTIONS) -> LintResult:
     docs, problems = load_documents(paths)
-    return lint_documents(docs, cilium_version, problems)
+    return lint_documents(docs, cilium_version, problems, options)
 
 
 def lint_documents(docs: Sequence[Document], cilium_version: str = DEFAULT_VERSION,
-                   fatal: Sequence[Problem] = ()) -> LintResult:
+                   fatal: Sequence[Problem] = (),
+                   options: AgentOptions = DEFAULT_OPTIONS) -> LintResult:
+    """`options`: the agent options assumed (conformance/model/options.py)."""
     version = parse_version(cilium_version)
     fatal_list = list(fatal)
     findings: list[Finding] = []
@@ -49,6 +53,34 @@ def lint_documents(docs: Sequence[Document], cilium_version: str = DEFAULT_VERSI
                 mixed = "toFQDNs" in p.message and "cannot be combined" in p.message
                 rule = "fqdn-mixed-l3" if mixed else "rejected"
                 findings.append(Finding(rule, p.file, p.document, p.path, p.message))
-    findings.extend(model_findings(PolicySet(policies), cilium_version))
+    policy_set = PolicySet(policies)
+    findings.extend(_option_findings(policy_set, options))
+    if not options.l7_proxy:
+        policy_set = policy_set.without_l7()[0]
+    findings.extend(model_findings(policy_set, cilium_version, options))
     return LintResult(tuple(sorted(findings, key=lambda f: (f.file, f.document, f.path))),
                       tuple(fatal_list))
+
+
+def _option_findings(policies: PolicySet, options: AgentOptions) -> list[Finding]:
+    """What the agent options alone do to these policies."""
+    out: list[Finding] = []
+    if options.enforcement == "never":
+        seen = set()
+        for p in policies:
+            if (p.ref.file, p.ref.document) not in seen:
+                seen.add((p.ref.file, p.ref.document))
+                out.append(Finding("not-enforced", p.ref.file, p.ref.document, p.ref.spec_path,
+                                   f"{p.ref} is never enforced: the agent runs with "
+                                   "policy-enforcement-mode=never (repository.go "
+                                   "computePolicyEnforcementAndRules)"))
+    if not options.l7_proxy:
+        for p in policies.without_l7()[1]:
+            for rule in (*p.ingress, *p.egress):
+                out.extend(Finding("rejected", p.ref.file, p.ref.document,
+                                   f"{rule.path}.{pr.path}.rules",
+                                   "L7 policy is not supported since L7 proxy is not enabled "
+                                   "(enable-l7-proxy=false): the agent refuses the whole "
+                                   "policy, so none of its rules apply")
+                           for pr in rule.port_rules if pr.http is not None or pr.dns is not None)
+    return out

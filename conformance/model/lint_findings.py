@@ -48,6 +48,7 @@ RULES: dict[str, tuple[Severity, str]] = {
                               "nothing, yet switches default deny on"),
     "auth-deprecated": ("warning", "mutual authentication: deprecated in 1.20, first packets "
                                    "dropped with AUTH_REQUIRED, needs authentication.enabled"),
+    "not-enforced": ("warning", "policy-enforcement-mode never: the agent enforces no policy"),
     "not-modelled": ("warning", "a construct the model cannot evaluate offline (named ports, "
                                 "toServices, toNodes, CIDR groups, secrets, host policies)"),
 }

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from conformance.model.engine import KUBE_DNS, dns_proxy_learns, evaluate
 from conformance.model.lint_findings import Finding
+from conformance.model.options import DEFAULT_OPTIONS, AgentOptions
 from conformance.model.policy import PeerRule, Policy
 from conformance.model.policyset import PolicySet
 from conformance.model.probe import DnsQuery, Entity, HttpRequest, Pod, Probe
@@ -19,7 +20,8 @@ from conformance.model.version import (
 UPSTREAM = "192.0.2.53"  # a documentation address standing for CoreDNS's upstream resolver
 
 
-def model_findings(policies: PolicySet, cilium_version: str) -> Iterator[Finding]:
+def model_findings(policies: PolicySet, cilium_version: str,
+                   options: AgentOptions = DEFAULT_OPTIONS) -> Iterator[Finding]:
     """Checks across the whole policy set, answered by evaluating probes with the model."""
     kube_dns = identity_of(KUBE_DNS)
     for policy in policies:
@@ -28,20 +30,21 @@ def model_findings(policies: PolicySet, cilium_version: str) -> Iterator[Finding
             continue
         if policy.cluster_wide and policy.selects(kube_dns) and (
                 policy.default_deny_ingress or policy.default_deny_egress):
-            yield from _ccnp_cuts_kube_dns(policies, policy, cilium_version)
-        yield from _fqdns_never_learned(policies, policy, pod, cilium_version)
-        open_dirs = _default_allow_directions(policies, pod, cilium_version)
+            yield from _ccnp_cuts_kube_dns(policies, policy, cilium_version, options)
+        yield from _fqdns_never_learned(policies, policy, pod, cilium_version, options)
+        open_dirs = _default_allow_directions(policies, pod, cilium_version, options)
         yield from _l7_default_allow(policy, pod, open_dirs)
         for rule in (*policy.ingress, *policy.egress):
             if rule.direction not in open_dirs:  # there l7-default-allow says it already
-                yield from _l7_bypassed(policies, policy, pod, rule, cilium_version)
+                yield from _l7_bypassed(policies, policy, pod, rule, cilium_version, options)
         if policy.default_deny_egress and _uses_names(policy):
-            yield from _dns_cut_off(policies, policy, pod, cilium_version)
+            yield from _dns_cut_off(policies, policy, pod, cilium_version, options)
 
 
 def _ccnp_cuts_kube_dns(policies: PolicySet, policy: Policy,
-                        cilium_version: str) -> Iterator[Finding]:
-    cut = _kube_dns_cut(policies, cilium_version)
+                        cilium_version: str,
+                        options: AgentOptions = DEFAULT_OPTIONS) -> Iterator[Finding]:
+    cut = _kube_dns_cut(policies, cilium_version, options)
     if cut:
         ref = policy.ref
         yield Finding("ccnp-selects-kube-system", ref.file, ref.document,
@@ -52,15 +55,16 @@ def _ccnp_cuts_kube_dns(policies: PolicySet, policy: Policy,
 
 
 def _fqdns_never_learned(policies: PolicySet, policy: Policy, pod: Pod,
-                         cilium_version: str) -> Iterator[Finding]:
+                         cilium_version: str,
+                         options: AgentOptions = DEFAULT_OPTIONS) -> Iterator[Finding]:
     multi = multi_label_wildcard(parse_version(cilium_version))
     ref = policy.ref
     for rule in policy.egress:
         for k, name in enumerate(rule.fqdns):
             sample = sample_name(name.text, name.is_pattern, multi)
-            if dns_proxy_learns(policies, pod, sample, cilium_version):
+            if dns_proxy_learns(policies, pod, sample, cilium_version, options):
                 continue
-            lookup = evaluate(policies, _lookup(pod, sample), cilium_version)
+            lookup = evaluate(policies, _lookup(pod, sample), cilium_version, options=options)
             why = lookup.explanation if lookup.verdict != "allowed" else (
                 "the lookup bypasses the DNS proxy: no DNS rule (rules.dns) on the egress to "
                 "kube-dns port 53")
@@ -75,9 +79,10 @@ def _fqdns_never_learned(policies: PolicySet, policy: Policy, pod: Pod,
 
 
 def _dns_cut_off(policies: PolicySet, policy: Policy, pod: Pod,
-                 cilium_version: str) -> Iterator[Finding]:
+                 cilium_version: str,
+                 options: AgentOptions = DEFAULT_OPTIONS) -> Iterator[Finding]:
     lookup = evaluate(policies, _lookup(pod, "kubernetes.default.svc.cluster.local"),
-                      cilium_version)
+                      cilium_version, options=options)
     if lookup.verdict == "dropped":
         ref = policy.ref
         yield Finding("dns-cut-off", ref.file, ref.document, f"{ref.spec_path}.egress",
@@ -85,27 +90,31 @@ def _dns_cut_off(policies: PolicySet, policy: Policy, pod: Pod,
                       f"talks to FQDNs or services by name. Model says: {lookup.explanation}")
 
 
-def _kube_dns_cut(policies: PolicySet, cilium_version: str) -> list[str]:
+def _kube_dns_cut(policies: PolicySet, cilium_version: str,
+                  options: AgentOptions = DEFAULT_OPTIONS) -> list[str]:
     """What the policy set breaks for CoreDNS itself (pods' queries in, upstream out)."""
     cut = []
     query = Probe(id="lint-dns-in", source=Pod("zt-lint", {"app": "lint"}), destination=KUBE_DNS,
                   port=53, protocol="UDP", dns=DnsQuery("kubernetes.default.svc.cluster.local"))
-    got = evaluate(policies, query, cilium_version)
+    got = evaluate(policies, query, cilium_version, options=options)
     if got.verdict == "dropped":
         where = "CoreDNS's ingress" if got.direction == "ingress" else "the pods' egress"
         cut.append(f"pods' DNS queries are dropped at {where}")
     upstream = Probe(id="lint-dns-out", source=KUBE_DNS, destination=Entity("world", UPSTREAM),
                      port=53, protocol="UDP")
-    got = evaluate(policies, upstream, cilium_version)
+    got = evaluate(policies, upstream, cilium_version, options=options)
     if got.verdict == "dropped" and got.direction == "egress":
         cut.append("CoreDNS cannot reach its upstream resolvers")
     return cut
 
 
 def _default_allow_directions(policies: PolicySet, pod: Pod,
-                              cilium_version: str) -> frozenset[str]:
+                              cilium_version: str,
+                              options: AgentOptions = DEFAULT_OPTIONS) -> frozenset[str]:
     """Directions in which `pod`'s L7 rules get upstream's allow-all L7 rule (from 1.18)."""
     if not l7_wildcard_in_default_allow(parse_version(cilium_version)):
+        return frozenset()
+    if options.enforcement != "default":  # `always` keeps default deny on; `never` no L7
         return frozenset()
     ident = identity_of(pod)
     return frozenset(d for d in ("ingress", "egress")
@@ -191,7 +200,8 @@ _UNLIKELY = (HttpRequest("PATCH", "/zt-lint/never-allowed"), HttpRequest("TRACE"
 
 
 def _l7_bypassed(policies: PolicySet, policy: Policy, pod: Pod, rule: PeerRule,
-                 cilium_version: str) -> Iterator[Finding]:
+                 cilium_version: str,
+                 options: AgentOptions = DEFAULT_OPTIONS) -> Iterator[Finding]:
     """HTTP rules that another rule makes moot: Cilium ORs rules, and a rule without L7 for
     the same peer and port lets every request through."""
     if rule.deny:
@@ -209,8 +219,8 @@ def _l7_bypassed(policies: PolicySet, policy: Policy, pod: Pod, rule: PeerRule,
             if peer is None:
                 continue
             src, dst = (peer, pod) if rule.direction == "ingress" else (pod, peer)
-            got = evaluate(policies, Probe(id="lint-l7", source=src, destination=dst,
-                                           port=port, http=request), cilium_version)
+            probe = Probe(id="lint-l7", source=src, destination=dst, port=port, http=request)
+            got = evaluate(policies, probe, cilium_version, options=options)
             if got.verdict == "allowed":
                 ref = policy.ref
                 yield Finding("l7-bypassed", ref.file, ref.document, f"{rule.path}.{pr.path}",

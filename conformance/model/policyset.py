@@ -38,6 +38,7 @@ class PolicySet:
         self._views: dict[tuple[Any, ...], EndpointView] = {}
         # Engine-owned memo of L3/L4 decisions; cleared with the set, never shared.
         self.side_cache: dict[tuple[Any, ...], Any] = {}
+        self._without_l7: tuple[PolicySet, tuple[Policy, ...]] | None = None
 
     @classmethod
     def from_documents(cls, docs: list[dict[str, Any]], source: str = "<memory>") -> PolicySet:
@@ -50,6 +51,17 @@ class PolicySet:
             else:
                 items.append(Document(source, i, "", data))
         return _compile(items, [])
+
+    def without_l7(self) -> tuple[PolicySet, tuple[Policy, ...]]:
+        """The set an agent with the L7 proxy off imports, and the policies it refuses: an
+        object with any L7 rule is refused whole (pkg/policy/api/rule_validation.go)."""
+        if self._without_l7 is None:
+            bad = {(p.ref.file, p.ref.document, p.ref.name) for p in self.policies if _has_l7(p)}
+            refused = tuple(p for p in self.policies
+                            if (p.ref.file, p.ref.document, p.ref.name) in bad)
+            kept = [p for p in self.policies if p not in refused]
+            self._without_l7 = (PolicySet(kept) if refused else self, refused)
+        return self._without_l7
 
     def __len__(self) -> int:
         return len(self.policies)
@@ -110,6 +122,11 @@ class _SelectorIndex:
             for p in self._by_label.get((key, value), ()):
                 found[id(p)] = p
         return sorted(found.values(), key=lambda p: self._order[id(p)])
+
+
+def _has_l7(policy: Policy) -> bool:
+    return any(pr.http is not None or pr.dns is not None
+               for rule in (*policy.ingress, *policy.egress) for pr in rule.port_rules)
 
 
 def _index_pairs(policy: Policy) -> list[tuple[str, str]]:

@@ -147,3 +147,21 @@ def test_corefile_bad_input(targets: dict[str, str], upstream: tuple[str, ...],
                             message: str) -> None:
     with pytest.raises(InputError, match=message):
         render_coredns_configmap(targets, upstream, 5)
+
+
+def test_profile_agent_options(tmp_path: Path) -> None:
+    """Profiles carry the agent options the model assumes (conformance/model/options.py)."""
+    from conformance.model.options import AgentOptions
+    assert load_profile("default").agent_options == AgentOptions()
+    assert load_profile("no-auth").agent_options == AgentOptions(mutual_auth=False)
+    default = (Path(__file__).parents[2] / "clusters" / "profiles" / "default.yaml").read_text()
+    (tmp_path / "default.yaml").write_text(default)
+    (tmp_path / "strict.yaml").write_text(
+        "extends: default\nhelm_values: {policyEnforcementMode: always, l7Proxy: false}\n")
+    assert load_profile("strict", tmp_path).agent_options == AgentOptions(
+        enforcement="always", l7_proxy=False)
+    (tmp_path / "bad.yaml").write_text(
+        "extends: default\nhelm_values: {policyEnforcementMode: sometimes}\n")
+    with pytest.raises(InputError, match=r"bad\.yaml: field `helm_values`: Helm value "
+                                         "policyEnforcementMode"):
+        load_profile("bad", tmp_path)

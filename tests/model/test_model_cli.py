@@ -64,7 +64,10 @@ def test_explain_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     lines = out.splitlines()
     assert lines[0].split() == ["ID", "VERDICT", "REASON", "DIRECTION", "CLIENT", "HUBBLE"]
     assert any(line.split()[:3] == ["stranger", "dropped", "POLICY_DENIED"] for line in lines)
-    assert lines[-1] == "4 probe(s): 2 allowed, 1 dropped, 1 l7-denied"
+    assert lines[-2] == "4 probe(s): 2 allowed, 1 dropped, 1 l7-denied"
+    assert lines[-1] == ("assumed: cilium-version=1.20, policy-enforcement-mode=default, "
+                         "tofqdns-dns-reject-response-code=refused, enable-l7-proxy=true, "
+                         "mutual-auth=true")
 
 
 def test_explain_version_changes_the_answer(tmp_path: Path,
