@@ -76,7 +76,7 @@ def render(root: Path, cell: CellResult) -> str:
     parts.append("<h4>Model</h4>")
     parts.append(f'<p class="explanation"><b>{escape(str(exp.get("verdict", "?")))}</b>'
                  f' — {escape(str(exp.get("explanation", "")))}</p>')
-    parts.append("<h4>Probe</h4>" + _pre(json.dumps(probes.get("probe"), indent=1)))
+    parts.append("<h4>Probe</h4>" + _pre(json.dumps(probes.get("probe"), separators=(", ", ": "))))
     ids = []
     for n, attempt in enumerate(probes.get("attempts") or [], 1):
         ids.append(str(attempt.get("id")))

@@ -39,6 +39,7 @@ white-space:pre-wrap;word-break:break-all;font-size:12px}
 dialog{width:min(1100px,95vw);max-height:90vh;overflow:auto}
 table.checks,table.metrics{table-layout:fixed;width:100%}
 table.checks td,table.metrics td{word-break:break-word}
+table.checks th:nth-child(-n+2){width:5.5em}
 table.checks tr.fail td{background:#ffebee}table.checks tr.ok td{background:#e8f5e9}
 .legend span{display:inline-block;padding:0 .6em;color:#fff;margin-right:.3em}
 """
