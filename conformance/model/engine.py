@@ -16,7 +16,7 @@ from conformance.model.expectation import (
     Expectation,
     HubbleEvidence,
 )
-from conformance.model.matchers import PortMatch
+from conformance.model.matchers import NamedPorts, PortMatch
 from conformance.model.options import DEFAULT_OPTIONS, AgentOptions
 from conformance.model.policy import PeerRule, Policy, PolicyRef, PortRule
 from conformance.model.policyset import PolicySet
@@ -234,8 +234,12 @@ class _Evaluation:
         view = self.policies.view(endpoint, direction)
         deny: Hit | None = None
         allows: list[Hit] = []
+        # A port name resolves through the destination's ports: the endpoint's own on
+        # ingress; on egress upstream uses every pod's names (a NamedPortMultiMap, nothing
+        # when two pods give one name different numbers), the model the destination's.
+        named = endpoint.named_ports if direction == "ingress" else peer.named_ports
         for rule in view.rules:
-            hits = self._match(rule, peer, port, protocol, learned)
+            hits = self._match(rule, peer, port, protocol, learned, named)
             if hits and rule.deny:
                 deny = deny or hits[0]
             elif hits:
@@ -255,7 +259,7 @@ class _Evaluation:
         return result
 
     def _match(self, rule: PeerRule, peer: Identity, port: int, protocol: str,
-               learned: bool) -> list[Hit]:
+               learned: bool, named: NamedPorts = ()) -> list[Hit]:
         """One hit per `toPorts` item covering the port (their L7 rules are ORed too)."""
         if rule.l4_blocked:
             return []
@@ -265,7 +269,7 @@ class _Evaluation:
         if not rule.port_rules:
             return [Hit(rule, None, None, how)]
         return [Hit(rule, pr, pm, how) for pr in rule.port_rules
-                if (pm := pr.covers(port, protocol)) is not None]
+                if (pm := pr.covers(port, protocol, named)) is not None]
 
     def _l7(self, probe: Probe, side: Side, where: str, allows: tuple[Hit, ...],
             wildcard: bool) -> None:

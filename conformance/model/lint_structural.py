@@ -80,12 +80,6 @@ def structural_findings(doc: Document, version: tuple[int, int]) -> Iterator[Fin
             if deny and rules is not None:
                 yield finding("l7-on-deny", f"{pr_path}.rules",
                               "deny rules carry ports only; L7 rules (http/dns) are rejected")
-            for k, port in enumerate(_list(pr.get("ports"))):
-                if isinstance(port, dict) and isinstance(port.get("port"), str) and not str(
-                        port["port"]).isdigit():
-                    yield finding("not-modelled", f"{pr_path}.ports[{k}].port",
-                                  f"named port {port['port']!r} cannot be resolved offline; "
-                                  "the model treats it as matching nothing")
             if not isinstance(rules, dict):
                 continue
             for k, http in enumerate(_list(rules.get("http"))):
@@ -106,11 +100,6 @@ def _np_structural(doc: Document) -> Iterator[Finding]:
         for i, rule in enumerate(_list(spec.get(direction))):
             if not isinstance(rule, dict):
                 continue
-            for k, port in enumerate(_list(rule.get("ports"))):
-                if isinstance(port, dict) and isinstance(port.get("port"), str):
-                    yield Finding("not-modelled", doc.file, doc.index,
-                                  f"{doc.prefix}spec.{direction}[{i}].ports[{k}].port",
-                                  f"named port {port['port']!r} cannot be resolved offline")
             for k, peer in enumerate(_list(rule.get(peers))):
                 block = peer.get("ipBlock") if isinstance(peer, dict) else None
                 if isinstance(block, dict):

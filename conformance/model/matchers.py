@@ -9,6 +9,19 @@ from conformance.model.probe import HttpRequest
 from conformance.model.regex import Regex, compile_re2, escape
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The destination's container ports by name: (name, port, protocol) items.
+NamedPorts = tuple[tuple[str, int, str], ...]
+
+
+def resolve_named_port(name: str, protocol: str, named: NamedPorts) -> int | None:
+    """The number a port name stands for at the destination, as upstream's
+    `NamedPortMap.GetNamedPort` (pkg/policy/types): an unknown name, a name declared for
+    another protocol, or port 0 resolve to nothing, so the rule allows nothing there.
+    Names are case-sensitive IANA_SVC_NAMEs (the API server lower-cases nothing)."""
+    for n, number, proto in named:
+        if n == name and proto == protocol and number:
+            return number
+    return None
 
 
 @dataclass(frozen=True)
@@ -18,13 +31,13 @@ class PortMatch:
     port: int
     end_port: int
     protocol: str
-    name: str | None = None  # a named port; the model cannot resolve it, so it never matches
+    name: str | None = None  # a named port, resolved through the destination's ports
 
-    def covers(self, port: int, protocol: str) -> bool:
-        if self.name is not None:
-            return False
+    def covers(self, port: int, protocol: str, named: NamedPorts = ()) -> bool:
         if self.protocol != "ANY" and self.protocol != protocol:
             return False
+        if self.name is not None:
+            return resolve_named_port(self.name, protocol, named) == port
         return self.port == 0 or self.port <= port <= max(self.port, self.end_port)
 
     def describe(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conformance.model.matchers import CidrMatch, HttpMatch, NameMatch, PortMatch
+from conformance.model.matchers import CidrMatch, HttpMatch, NamedPorts, NameMatch, PortMatch
 from conformance.model.selectors import Identity, Selector
 
 CNP = "CiliumNetworkPolicy"
@@ -35,11 +35,12 @@ class PortRule:
     dns: tuple[NameMatch, ...] | None
     path: str  # e.g. "toPorts[0]"
 
-    def covers(self, port: int, protocol: str) -> PortMatch | None:
-        """The first port item covering (port, protocol); a wildcard when `ports` is empty."""
+    def covers(self, port: int, protocol: str, named: NamedPorts = ()) -> PortMatch | None:
+        """The first port item covering (port, protocol); a wildcard when `ports` is empty.
+        `named`: the destination's named ports, for items naming a port."""
         if not self.ports:
             return PortMatch(0, 0, "ANY")
-        return next((p for p in self.ports if p.covers(port, protocol)), None)
+        return next((p for p in self.ports if p.covers(port, protocol, named)), None)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ class Pod:
     namespace: str
     labels: dict[str, str] = field(default_factory=dict)
     ip: str | None = None
+    # container ports by name: name -> (port, protocol); resolves `port: <name>` rules
+    ports: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # labels of the pod's namespace (besides kubernetes.io/metadata.name, always implied)
+    namespace_labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,9 +104,33 @@ def _peer(data: Any, where: str, allow_fqdn: bool) -> Peer:
         ):
             raise ProbeError(f"{where}.labels: expected a map of strings to strings")
         ip = data.get("ip")
+        ns_labels = data.get("namespace_labels", {})
+        if not isinstance(ns_labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in ns_labels.items()
+        ):
+            raise ProbeError(f"{where}.namespace_labels: expected a map of strings to strings")
         return Pod(namespace=_str(data, "namespace", where), labels=dict(labels),
-                   ip=str(ip) if ip else None)
+                   ip=str(ip) if ip else None, ports=_ports(data.get("ports"), where),
+                   namespace_labels=dict(ns_labels))
     raise ProbeError(f"{where}: needs one of 'namespace' (pod), 'entity' or 'fqdn'")
+
+
+def _ports(data: Any, where: str) -> dict[str, tuple[int, str]]:
+    """`{"http": 8080}` or `{"http": {"port": 8080, "protocol": "TCP"}}`."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ProbeError(f"{where}.ports: expected a map of port name to port")
+    out: dict[str, tuple[int, str]] = {}
+    for name, item in data.items():
+        port, protocol = (item.get("port"), item.get("protocol", "TCP")) if isinstance(
+            item, dict) else (item, "TCP")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise ProbeError(f"{where}.ports.{name}: expected a port 1-65535")
+        if protocol not in ("TCP", "UDP", "SCTP"):
+            raise ProbeError(f"{where}.ports.{name}.protocol: expected TCP, UDP or SCTP")
+        out[str(name)] = (port, protocol)
+    return out
 
 
 def _str(data: dict[str, Any], key: str, where: str) -> str:

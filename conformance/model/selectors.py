@@ -46,6 +46,7 @@ class Identity:
     ip: str | None = None
     fqdn: str | None = None
     key: tuple[Any, ...] = ()  # hashable cache key
+    named_ports: tuple[tuple[str, int, str], ...] = ()  # a pod's container ports by name
 
     def describe(self) -> str:
         if self.kind == "pod":
@@ -63,11 +64,16 @@ def identity_of(peer: Peer) -> Identity:
     if isinstance(peer, Pod):
         labels: dict[str, tuple[str, str]] = {k: ("k8s", v) for k, v in peer.labels.items()}
         labels[NAMESPACE_LABEL] = ("k8s", peer.namespace)
+        for k, v in peer.namespace_labels.items():  # Cilium's namespace labels, as pod labels
+            labels[f"{NAMESPACE_LABELS_PREFIX}{k}"] = ("k8s", v)
         labels[f"{NAMESPACE_LABELS_PREFIX}kubernetes.io/metadata.name"] = ("k8s", peer.namespace)
         labels.setdefault(CLUSTER_LABEL, ("k8s", "default"))
         labels.setdefault(SERVICE_ACCOUNT_LABEL, ("k8s", "default"))
-        key = ("pod", peer.namespace, frozenset(peer.labels.items()))
-        return Identity("pod", labels, POD_MEMBERSHIP, peer.namespace, peer.ip, key=key)
+        named = tuple(sorted((n, p, proto) for n, (p, proto) in peer.ports.items()))
+        key = ("pod", peer.namespace, frozenset(peer.labels.items()),
+               frozenset(peer.namespace_labels.items()), named)
+        return Identity("pod", labels, POD_MEMBERSHIP, peer.namespace, peer.ip, key=key,
+                        named_ports=named)
     if isinstance(peer, Fqdn):
         return Identity("world", {"world": ("reserved", "")}, ENTITY_MEMBERSHIP["world"],
                         fqdn=peer.fqdn, key=("fqdn", peer.fqdn))

@@ -81,8 +81,6 @@ CASES = [
     ("auth-deprecated", "  ingress:\n  - fromEntities: [cluster]\n"
      "    authentication: {mode: required}\n", "  ingress:\n  - fromEntities: [cluster]\n",
      "1.20"),
-    ("not-modelled", "  ingress:\n  - toPorts: [{ports: [{port: http, protocol: TCP}]}]\n",
-     "  ingress:\n  - toPorts: [{ports: [{port: '80', protocol: TCP}]}]\n", "1.20"),
     ("not-modelled", "  egress:\n  - toServices: [{k8sService: {serviceName: s, namespace: n}}]"
      "\n" + DNS_OK, "  egress:\n  - toEndpoints: [{matchLabels: {app: s}}]\n" + DNS_OK, "1.20"),
     ("not-modelled", "  egress:\n  - toEntities: [world]\n    toPorts:\n"
