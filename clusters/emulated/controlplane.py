@@ -38,6 +38,7 @@ from clusters.emulated.world import (
     World,
 )
 from conformance.harness.policy_wait import endpoint_identity
+from conformance.harness.workload_facts import deployment_ports
 from conformance.model import evaluate
 from conformance.model.probe import Entity, HttpRequest, Probe
 
@@ -210,10 +211,14 @@ class ControlPlane:
                   labels.get("app") or doc["metadata"]["name"])
         existing = [p for p in self.world.pods.get(namespace, []) if p.app == app]
         ready_at = self.clock() + POD_START_S
+        ports = tuple((n, p, proto) for n, (p, proto) in deployment_ports(spec).items())
+        ns_obj = self.objects.objects.get(("namespaces", "", namespace)) or {}
+        ns_labels = tuple(sorted(((ns_obj.get("metadata") or {}).get("labels") or {}).items()))
         for i in range(len(existing), int(spec.get("replicas", 1))):
             pod = self.world.add_pod(namespace, app, {**labels, "pod-template-hash":
                                                       "7d9f8c6b5"},
-                                     WORKER_NODES[i % len(WORKER_NODES)], listen, standin)
+                                     WORKER_NODES[i % len(WORKER_NODES)], listen, standin,
+                                     ports, ns_labels)
             self._add_pod_object(pod, ready_at)
 
     def _service_applied(self, namespace: str, name: str) -> None:

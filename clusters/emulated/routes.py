@@ -52,7 +52,9 @@ class Route:
 
 
 def pod_peer(pod: SimPod) -> Pod:
-    return Pod(namespace=pod.info.namespace, labels=dict(pod.info.labels), ip=pod.info.ip)
+    return Pod(namespace=pod.info.namespace, labels=dict(pod.info.labels), ip=pod.info.ip,
+               ports={n: (p, proto) for n, p, proto in pod.ports},
+               namespace_labels=dict(pod.namespace_labels))
 
 
 def _timeout(probe: dict[str, Any]) -> float:

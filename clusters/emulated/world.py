@@ -65,6 +65,8 @@ class SimPod:
     # The ports its Deployment declares: (port, "http" | "grpc"); empty: LISTEN_PORTS.
     listen: tuple[tuple[int, str], ...] = ()
     standin: bool = False  # account-service --role standin: answers every route and method
+    ports: tuple[tuple[str, int, str], ...] = ()  # named container ports (name, port, proto)
+    namespace_labels: tuple[tuple[str, str], ...] = ()  # its namespace's labels at creation
 
     def serves(self, port: int) -> str | None:
         """"http" or "grpc" when the pod listens on `port`, else None."""
@@ -81,6 +83,9 @@ class SimPod:
         ns = self.info.namespace
         account = "coredns" if ns == "kube-system" else "default"
         out = [f"k8s:{k}={v}" for k, v in self.info.labels.items() if k != "pod-template-hash"]
+        # every namespace label, prefixed (cilium.io const.go PodNamespaceMetaLabels)
+        out += [f"k8s:io.cilium.k8s.namespace.labels.{k}={v}"
+                for k, v in self.namespace_labels if k != "kubernetes.io/metadata.name"]
         out += [
             f"k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name={ns}",
             f"k8s:io.cilium.k8s.policy.cluster={CLUSTER_NAME}",
@@ -113,7 +118,9 @@ class World:
         return world
 
     def add_pod(self, namespace: str, app: str, labels: dict[str, str], node: str,
-                listen: tuple[tuple[int, str], ...] = (), standin: bool = False) -> SimPod:
+                listen: tuple[tuple[int, str], ...] = (), standin: bool = False,
+                ports: tuple[tuple[str, int, str], ...] = (),
+                namespace_labels: tuple[tuple[str, str], ...] = ()) -> SimPod:
         suffix = "".join(self.rng.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
         host = self._next_host.get(node, 10)
         self._next_host[node] = host + 1
@@ -121,7 +128,7 @@ class World:
                        labels=dict(labels), ip=f"{POD_SUBNETS[node]}{host}", node=node)
         pod = SimPod(info=info, app=app, endpoint_id=self._endpoint_id(),
                      identity=self._identity(namespace, labels), listen=listen,
-                     standin=standin)
+                     standin=standin, ports=ports, namespace_labels=namespace_labels)
         self.pods.setdefault(namespace, []).append(pod)
         return pod
 

@@ -38,6 +38,7 @@ from conformance.harness.spec import (
     load_documents,
     version_at_least,
 )
+from conformance.harness.workload_facts import CANONICAL_LABEL
 from conformance.model.expectation import Expectation
 
 FLOW_GRACE_S = 15.0  # default: how long after the batch we wait for flows and counters
@@ -74,7 +75,8 @@ class Workspace:
     def ensure(self, canonical: str) -> list[PodInfo]:
         real = self.namespaces[canonical]
         if real not in self.pods:
-            labels = {WORKER_LABEL: self.worker, **({RUN_LABEL: self.run} if self.run else {})}
+            labels = {WORKER_LABEL: self.worker, CANONICAL_LABEL: canonical,
+                      **({RUN_LABEL: self.run} if self.run else {})}
             self.pods[real] = self.cluster.deploy_workloads(real, labels)
         return self.pods[real]
 

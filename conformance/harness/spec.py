@@ -24,6 +24,7 @@ from conformance.harness.cluster import (
     HTTP_PORT,
     PAYMENT_PROCESSOR,
 )
+from conformance.harness.workload_facts import container_ports, namespace_labels
 from conformance.model.expectation import DropReason, Expectation, Verdict
 from conformance.model.probe import (
     DnsQuery,
@@ -46,6 +47,12 @@ DEFAULT_MODEL_VERSION = "1.20"
 MODEL_VERSION_ENV = "ZTC_CILIUM_VERSION"  # also --cilium-version; the model's Cilium line
 
 
+def workload_pod(namespace: str, app: str) -> Pod:
+    """The model's view of a suite pod: its app label, named ports and namespace labels."""
+    return Pod(namespace=namespace, labels={"app": app}, ports=container_ports(app),
+               namespace_labels=namespace_labels(namespace))
+
+
 @dataclass(frozen=True)
 class Source:
     """A client: a workload app in a canonical namespace, or the node (kubelet)."""
@@ -65,7 +72,7 @@ class Source:
     def model(self) -> Pod | Entity:
         if self.is_host:
             return Entity("host")
-        return Pod(namespace=self.namespace, labels={"app": self.app})
+        return workload_pod(self.namespace, self.app)
 
 
 PAYMENT = Source(PAYMENT_PROCESSOR)
@@ -188,7 +195,7 @@ class Cell:
         if r.kind == "tcp" and r.is_fqdn:
             return Probe(id=probe_id, source=self.source.model(), destination=Fqdn(r.to),
                          port=r.port)
-        dest = Pod(namespace=r.to_namespace, labels={"app": r.to})
+        dest = workload_pod(r.to_namespace, r.to)
         if r.kind == "tcp":
             return Probe(id=probe_id, source=self.source.model(), destination=dest, port=r.port)
         if r.kind == "grpc":

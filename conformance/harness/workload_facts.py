@@ -1,0 +1,55 @@
+"""What policy sees of the suite's workloads besides their labels: container port names and
+namespace labels. Read from the workload manifests (the YAML the harness deploys), so the
+written expectations, the model and the emulated cluster agree with what runs.
+
+Namespaces the suite creates carry `app.kubernetes.io/part-of: zt-conformance` (kube.py
+deploy_workloads) and `zt-conformance/namespace: <canonical name>` (planning.Workspace), so a
+scenario policy can select a namespace by a label other than its (per-run) name.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests" / "workloads"
+CANONICAL_LABEL = "zt-conformance/namespace"  # the canonical name (payments, partners)
+PART_OF = {"app.kubernetes.io/part-of": "zt-conformance"}
+
+
+def namespace_labels(canonical: str) -> dict[str, str]:
+    """The labels of the suite's namespace for canonical namespace `canonical` that do not
+    depend on the run (the run and worker labels are left out: no policy names them)."""
+    return {**PART_OF, CANONICAL_LABEL: canonical}
+
+
+def deployment_ports(spec: dict[str, Any]) -> dict[str, tuple[int, str]]:
+    """A Deployment spec's named container ports: name -> (containerPort, protocol)."""
+    pod_spec = ((spec.get("template") or {}).get("spec")) or {}
+    out: dict[str, tuple[int, str]] = {}
+    for container in pod_spec.get("containers") or []:
+        for p in container.get("ports") or []:
+            if isinstance(p, dict) and p.get("name") and isinstance(p.get("containerPort"), int):
+                out[str(p["name"])] = (p["containerPort"], str(p.get("protocol") or "TCP"))
+    return out
+
+
+@cache
+def _by_app(directory: Path) -> dict[str, dict[str, tuple[int, str]]]:
+    out: dict[str, dict[str, tuple[int, str]]] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "Deployment":
+                spec = doc.get("spec") or {}
+                labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+                app = (labels or {}).get("app") or doc["metadata"]["name"]
+                out[str(app)] = deployment_ports(spec)
+    return out
+
+
+def container_ports(app: str, directory: Path = MANIFESTS) -> dict[str, tuple[int, str]]:
+    """The named ports an app's pods declare in the workload manifests ({} when none)."""
+    return dict(_by_app(directory).get(app, {}))
