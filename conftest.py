@@ -19,6 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent
 SCENARIOS = REPO / "conformance" / "scenarios"
+OWN_POLICIES_MODULE = "test_own_policies.py"
 CLUSTER_KINDS = ("kind", "existing", "simulated")
 
 # option -> (environment variable, default)
@@ -37,6 +38,9 @@ ENV = {
     "allow_existing_cluster": ("ZTC_ALLOW_EXISTING_CLUSTER", None),
     "strict": ("ZTC_STRICT", None),
     "stale_after": ("ZTC_STALE_AFTER", "10800"),
+    "policies": ("ZTC_POLICIES", None),
+    "probes": ("ZTC_PROBES", None),
+    "allow_external_fqdn": ("ZTC_ALLOW_EXTERNAL_FQDN", None),
 }
 # Upper bounds of the duration options (seconds), so a typo cannot park a run for days.
 # The probe timeout is the prober's own cap (workloads/prober/spec.py MAX_TIMEOUT_S).
@@ -152,6 +156,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="at start, delete namespaces and cluster-wide policies of other runs "
                      "older than this; younger ones belong to a live run and are never "
                      "touched (env ZTC_STALE_AFTER, default 10800 = 3 h)")
+    g.addoption("--policies", nargs="+", metavar="PATH",
+                default=[p for p in (_env("policies") or "").split(os.pathsep) if p] or None,
+                help="run your own policies instead of the scenarios: cells generated from "
+                     "these files/directories, on stand-in pods (env ZTC_POLICIES, "
+                     "os.pathsep-separated)")
+    g.addoption("--probes", default=_env("probes"), metavar="FILE",
+                help="with --policies: run this `python -m conformance generate` output "
+                     "instead of generating (env ZTC_PROBES)")
+    g.addoption("--allow-external-fqdn", action="store_true",
+                default=_flag("allow_external_fqdn"),
+                help="with --policies on an existing cluster: FQDN cells reach real names "
+                     "(otherwise skipped with the reason) (env ZTC_ALLOW_EXTERNAL_FQDN=1)")
 
 
 def suite_requested(config: pytest.Config) -> bool:
@@ -180,6 +196,11 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if (collection_path == SCENARIOS or SCENARIOS in collection_path.parents) \
             and not suite_requested(config):
         return True
+    # --policies: only the own-policies module runs (the scenarios' policies are not yours)
+    if config.getoption("policies", None) and collection_path.parent == SCENARIOS \
+            and collection_path.name.startswith("test_") \
+            and collection_path.name != OWN_POLICIES_MODULE:
+        return True
     return None
 
 
@@ -199,11 +220,37 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[MODEL_VERSION_ENV] = version
     from conformance.harness.session import KUBE_KEY
 
+    _own_policies(config)
     if hasattr(config, "workerinput"):
         inp = config.workerinput
         config.stash[KUBE_KEY] = (inp.get("ztc_kubeconfig"), inp.get("ztc_context"))
         return
     _preflight(config)
+
+
+def _own_policies(config: pytest.Config) -> None:
+    """--policies/--probes reach the own-policies module through the environment; bad
+    input is one usage error naming file, document and field, before the cluster is
+    touched."""
+    from conformance.harness import own, own_cells
+    from conformance.harness.spec import DEFAULT_MODEL_VERSION, MODEL_VERSION_ENV
+    from conformance.model import PolicyError
+
+    paths = config.getoption("policies") or []
+    probes = config.getoption("probes")
+    if probes and not paths:
+        raise pytest.UsageError("--probes needs --policies (the policies the cells test)")
+    os.environ[own_cells.POLICIES_ENV] = os.pathsep.join(paths)
+    os.environ[own_cells.PROBES_ENV] = probes or ""
+    os.environ[own.EXTERNAL_FQDN_ENV] = "1" if config.getoption("allow_external_fqdn") else ""
+    if not paths or hasattr(config, "workerinput"):
+        return
+    version = os.environ.get(MODEL_VERSION_ENV) or DEFAULT_MODEL_VERSION
+    try:
+        own_cells.shard_count()
+        own_cells.load_cells(list(paths), probes, version)
+    except (PolicyError, own_cells.OwnInputError) as exc:
+        raise pytest.UsageError(f"--policies: {exc}") from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

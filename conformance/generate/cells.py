@@ -112,16 +112,18 @@ def probe_json(probe: Probe) -> dict[str, Any]:
     return out
 
 
+def describe_peer(peer: Peer) -> str:
+    if isinstance(peer, Pod):
+        labels = ",".join(f"{k}={v}" for k, v in sorted(peer.labels.items()))
+        return f"{peer.namespace}/{{{labels}}}"
+    if isinstance(peer, Fqdn):
+        return peer.fqdn
+    return f"{peer.entity}" + (f"({peer.ip})" if peer.ip else "")
+
+
 def describe_probe(probe: Probe) -> str:
     """One short line: who asks what of whom."""
-    def who(peer: Peer) -> str:
-        if isinstance(peer, Pod):
-            labels = ",".join(f"{k}={v}" for k, v in sorted(peer.labels.items()))
-            return f"{peer.namespace}/{{{labels}}}"
-        if isinstance(peer, Fqdn):
-            return peer.fqdn
-        return f"{peer.entity}" + (f"({peer.ip})" if peer.ip else "")
-
+    who = describe_peer
     what = f"{probe.protocol} {probe.port}"
     if probe.http is not None:
         hdrs = "".join(f" +{k}: {v}" for k, v in probe.http.headers.items())

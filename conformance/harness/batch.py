@@ -110,10 +110,7 @@ class ScenarioRun:
                     f"{what}, yet this cluster was provisioned with every feature: "
                     "feature detection or provisioning regressed")
             raise ScenarioSkipped(what)
-        self.ws.ensure(PAYMENTS)
-        if self.scenario.peer_namespace:
-            self.ws.ensure("partners")
-        plan = planning.plan(self.scenario, self.ws)
+        plan = self._plan()
         self.attempts, self.expected = plan.attempts, plan.expected
         self.skipped_cells, self.disagreements = plan.skipped, plan.disagreements
         if not self.attempts:
@@ -153,6 +150,14 @@ class ScenarioRun:
                                                timeout=opts.policy_timeout)
             self.timings.cleanup_s = time.monotonic() - start
 
+    def _plan(self) -> planning.Plan:
+        """Deploy the workloads the cells need and decide which cells run (an own-policies
+        run deploys stand-ins instead: conformance/harness/own.py)."""
+        self.ws.ensure(PAYMENTS)
+        if self.scenario.peer_namespace:
+            self.ws.ensure("partners")
+        return planning.plan(self.scenario, self.ws)
+
     def _all(self) -> list[Attempt]:
         return [a for group in self.attempts.values() for a in group]
 
@@ -173,7 +178,8 @@ class ScenarioRun:
             self._await_metrics(deadline)
             self.timings.evidence_wait_s = time.monotonic() - start - self.timings.probes_s
             self._read_app_logs(log_marks, deadline)
-            self.ready_after = cluster.pods_ready(self.ws.namespaces[PAYMENTS])
+            home = self.ws.namespaces.get(PAYMENTS)  # kubelet cells' namespace, if any
+            self.ready_after = cluster.pods_ready(home) if home else {}
         finally:
             self.lines = follower.lines()
             # A relay stream that ended early is named in every failing cell's message.
@@ -376,6 +382,19 @@ class ScenarioRun:
         from conformance.harness import report
 
         report.write_scenario(self)
+
+
+def started(run: ScenarioRun) -> ScenarioRun:
+    """A fixture's body: execute the batch; skip or fail its cells with one paragraph."""
+    from conformance.harness.report import ArtifactsError
+
+    try:
+        run.execute()
+    except ScenarioSkipped as exc:
+        pytest.skip(f"{run.scenario.name}: {exc}")
+    except (ClusterError, ArtifactsError) as exc:
+        pytest.fail(f"{run.scenario.name}: {exc}", pytrace=False)
+    return run
 
 
 def check_cell(run: ScenarioRun, cell: Cell) -> None:

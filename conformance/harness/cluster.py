@@ -104,11 +104,14 @@ class FlowFollower(Protocol):
 class Cluster(Protocol):
     def facts(self) -> ClusterFacts: ...
 
-    def deploy_workloads(self, namespace: str,
-                         labels: Mapping[str, str] | None = None) -> list[PodInfo]:
+    def deploy_workloads(self, namespace: str, labels: Mapping[str, str] | None = None,
+                         docs: list[dict[str, Any]] | None = None,
+                         key: str = "app") -> list[PodInfo]:
         """Create the namespace (if needed; with `labels` besides
         app.kubernetes.io/part-of=zt-conformance) with account-service (2 replicas,
-        spread over nodes), payment-processor and audit-logger; wait until all are Ready."""
+        spread over nodes), payment-processor and audit-logger — or the Deployments `docs`
+        (own-policies stand-ins), whose pods carry label `key` — and wait until all are
+        Ready."""
         ...
 
     def list_namespaces(self, label_selector: str) -> list[NamespaceInfo]:

@@ -214,26 +214,31 @@ class KubeCluster:
             raise ClusterError(f"no workload manifests (*.yaml) in {self.manifests_dir}")
         return docs
 
-    def deploy_workloads(self, namespace: str,
-                         labels: Mapping[str, str] | None = None) -> list[PodInfo]:
-        docs = self.workload_manifests()
+    def deploy_workloads(self, namespace: str, labels: Mapping[str, str] | None = None,
+                         docs: list[dict[str, Any]] | None = None,
+                         key: str = "app") -> list[PodInfo]:
+        docs = self.workload_manifests() if docs is None else docs
         ns_labels = {**(labels or {}), "app.kubernetes.io/part-of": "zt-conformance"}
         self._apply_object({"apiVersion": "v1", "kind": "Namespace",
                             "metadata": {"name": namespace, "labels": ns_labels}})
         for doc in docs:
             placed = {**doc, "metadata": {**doc.get("metadata", {}), "namespace": namespace}}
             self._apply_object(placed)
-        return self.wait_workloads(namespace, workload_replicas(docs))
+        return self.wait_workloads(namespace, workload_replicas(docs, key), key)
 
-    def wait_workloads(self, namespace: str, replicas: dict[str, int]) -> list[PodInfo]:
-        """Poll until every app has its replicas Running and Ready, with IP and node."""
+    def wait_workloads(self, namespace: str, replicas: dict[str, int],
+                       key: str = "app") -> list[PodInfo]:
+        """Poll until every app (value of label `key`) has its replicas Running and Ready,
+        with IP and node."""
+        if not replicas:  # a namespace without workloads (own policies name it)
+            return []
         deadline = self._clock() + WORKLOADS_READY_TIMEOUT_S
         while True:
-            pods = self._pods(namespace, f"app in ({','.join(sorted(replicas))})")
-            problems = readiness_problems(pods, replicas)
+            pods = self._pods(namespace, f"{key} in ({','.join(sorted(replicas))})")
+            problems = readiness_problems(pods, replicas, key)
             if not problems:
                 ready = [pod_info(p) for p in pods if pod_ready(p)]
-                return sorted(ready, key=lambda p: (p.labels.get("app", ""), p.name))
+                return sorted(ready, key=lambda p: (p.labels.get(key, ""), p.name))
             if self._clock() > deadline:
                 raise ClusterError(f"workloads in namespace {namespace} not Ready after "
                                    f"{WORKLOADS_READY_TIMEOUT_S:g}s: {'; '.join(problems)}")

@@ -47,15 +47,15 @@ def object_path(doc: dict[str, Any]) -> str:
     return f"{prefix}/namespaces/{namespace}/{plural}/{name}"
 
 
-def workload_replicas(docs: list[dict[str, Any]]) -> dict[str, int]:
-    """app label -> replicas, from the Deployments among the manifests."""
+def workload_replicas(docs: list[dict[str, Any]], key: str = "app") -> dict[str, int]:
+    """app label (or label `key`) -> replicas, from the Deployments among the manifests."""
     out: dict[str, int] = {}
     for doc in docs:
         if doc.get("kind") != "Deployment":
             continue
         spec = doc.get("spec") or {}
         labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-        app = labels.get("app") or (doc.get("metadata") or {}).get("name")
+        app = labels.get(key) or (doc.get("metadata") or {}).get("name")
         out[str(app)] = int(spec.get("replicas", 1))
     return out
 
@@ -81,12 +81,13 @@ def _waiting(pod: dict[str, Any]) -> str:
     return str((pod.get("status") or {}).get("phase", "Unknown"))
 
 
-def readiness_problems(pods: list[dict[str, Any]], replicas: dict[str, int]) -> list[str]:
+def readiness_problems(pods: list[dict[str, Any]], replicas: dict[str, int],
+                       key: str = "app") -> list[str]:
     """What still keeps the workloads from being usable; empty when all are Ready."""
     problems = []
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     for app, want in sorted(replicas.items()):
-        mine = [p for p in live if (p["metadata"].get("labels") or {}).get("app") == app]
+        mine = [p for p in live if (p["metadata"].get("labels") or {}).get(key) == app]
         ready = [p for p in mine if pod_ready(p) and (p.get("status") or {}).get("podIP")
                  and (p.get("spec") or {}).get("nodeName")]
         if len(ready) < want:

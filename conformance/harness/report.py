@@ -79,6 +79,9 @@ def cell_dir(run: ScenarioRun, cell: Cell) -> Path | None:
     root = run.artifacts_dir()
     if root is None:
         return None
+    grouped = getattr(cell, "artifact_dir", None)  # own-policies cells: per policy
+    if isinstance(grouped, str):
+        return root / grouped
     index = run.scenario.cells.index(cell)
     return root / f"{index:02d}-{slug(cell.id)}"
 

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from conformance.harness import runs
-from conformance.harness.batch import ScenarioRun, ScenarioSkipped
+from conformance.harness.batch import ScenarioRun, started
 from conformance.harness.cluster import ClusterError
 from conformance.harness.planning import RunOptions, Workspace, new_workspace
-from conformance.harness.report import ArtifactsError
 from conformance.harness.session import KUBE_KEY, PreflightError, open_cluster
 from conformance.harness.spec import Cell, Scenario
 
@@ -75,14 +74,7 @@ def scenario_run(request: pytest.FixtureRequest, workspace: Workspace) -> Scenar
     scenario = getattr(request.module, "SCENARIO", None)
     if not isinstance(scenario, Scenario):
         raise TypeError(f"{request.module.__name__} defines no SCENARIO")
-    run = ScenarioRun(scenario, workspace)
-    try:
-        run.execute()
-    except ScenarioSkipped as exc:
-        pytest.skip(f"{scenario.name}: {exc}")
-    except (ClusterError, ArtifactsError) as exc:
-        pytest.fail(f"{scenario.name}: {exc}", pytrace=False)
-    return run
+    return started(ScenarioRun(scenario, workspace))
 
 
 @pytest.hookimpl(wrapper=True)
