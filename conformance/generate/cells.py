@@ -88,7 +88,11 @@ class Skipped:
 
 def peer_json(peer: Peer) -> dict[str, Any]:
     if isinstance(peer, Pod):
-        return {"namespace": peer.namespace, "labels": dict(sorted(peer.labels.items()))}
+        out: dict[str, Any] = {"namespace": peer.namespace,
+                               "labels": dict(sorted(peer.labels.items()))}
+        if peer.namespace_labels:
+            out["namespace_labels"] = dict(sorted(peer.namespace_labels.items()))
+        return out
     if isinstance(peer, Fqdn):
         return {"fqdn": peer.fqdn}
     assert isinstance(peer, Entity)

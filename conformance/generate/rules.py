@@ -224,7 +224,8 @@ class RuleCells:
             for k, pm in enumerate(pr.ports):
                 if pm.name is not None:
                     self.skip(policy, f"{path}.ports[{k}]",
-                              f"named port {pm.name!r}: the model cannot resolve it")
+                              f"named port {pm.name!r}: cells use port numbers (the "
+                              "generator does not invent container ports for names)")
                     continue
                 if pm.protocol not in ("TCP", "UDP", "ANY"):
                     self.skip(policy, f"{path}.ports[{k}]",

@@ -35,18 +35,24 @@ def pod_for(selector: Selector, default_namespace: str) -> Pod | None:
     """A pod with exactly the labels `selector` needs, in its namespace (or the default)."""
     namespace = default_namespace
     labels: dict[str, str] = {}
+    ns_labels: dict[str, str] = {}  # labels of the pod's namespace (Cilium's namespace labels)
     for req in selector.requirements:
         if req.source not in ("k8s", "any"):
             return None
         if req.key in NAMESPACE_KEYS:
             namespace = _namespace_for(req, namespace)
-        elif req.key in IMPLIED or req.key.startswith(NAMESPACE_LABELS_PREFIX):
-            continue  # implied, or a namespace label the model does not carry: check below
-        elif req.op == "In" and req.values:
-            labels[req.key] = labels.get(req.key) or sorted(req.values)[0]
+            continue
+        if req.key in IMPLIED:
+            continue  # every pod carries it; checked below
+        into = labels
+        if req.key.startswith(NAMESPACE_LABELS_PREFIX):
+            into = ns_labels
+        key = req.key.removeprefix(NAMESPACE_LABELS_PREFIX)
+        if req.op == "In" and req.values:
+            into[key] = into.get(key) or sorted(req.values)[0]
         elif req.op == "Exists":
-            labels.setdefault(req.key, EXISTS_VALUE)
-    pod = Pod(namespace=namespace, labels=labels)
+            into.setdefault(key, EXISTS_VALUE)
+    pod = Pod(namespace=namespace, labels=labels, namespace_labels=ns_labels)
     return pod if selector.matches(identity_of(pod)) else None
 
 
@@ -75,7 +81,8 @@ def off_label(selector: Selector, pod: Pod) -> Pod | None:
             labels[req.key] = EXISTS_VALUE
         else:
             continue
-        other = Pod(namespace=pod.namespace, labels=labels)
+        other = Pod(namespace=pod.namespace, labels=labels,
+                    namespace_labels=dict(pod.namespace_labels))
         if not selector.matches(identity_of(other)):
             return other
     return None
@@ -83,7 +90,8 @@ def off_label(selector: Selector, pod: Pod) -> Pod | None:
 
 def off_namespace(selector: Selector, pod: Pod) -> Pod | None:
     """The same pod in a namespace the selector does not cover."""
-    other = Pod(namespace=pod.namespace + OTHER_SUFFIX, labels=dict(pod.labels))
+    other = Pod(namespace=pod.namespace + OTHER_SUFFIX, labels=dict(pod.labels),
+                namespace_labels=dict(pod.namespace_labels))
     return None if selector.matches(identity_of(other)) else other
 
 

@@ -21,7 +21,13 @@ from typing import Any
 from conformance.generate.cells import describe_peer
 from conformance.harness.batch import ScenarioRun
 from conformance.harness.cluster import ClusterError, PodInfo
-from conformance.harness.own_cells import KUBE_SYSTEM, STANDIN_LABEL, OwnCell, standin_key
+from conformance.harness.own_cells import (
+    KUBE_SYSTEM,
+    STANDIN_LABEL,
+    OwnCell,
+    OwnScenario,
+    standin_key,
+)
 from conformance.harness.planning import (
     MAX_NAMESPACE_LEN,
     Attempt,
@@ -140,17 +146,22 @@ class OwnRun(ScenarioRun):
                                                     else {})}
         for canonical, wanted in sorted(pods_of(cells).items()):
             real = self.ws.namespaces[canonical]
+            ns_labels = self._namespace_labels().get(canonical, {})
             have = {p.labels.get(STANDIN_LABEL) for p in self.ws.pods.get(real, [])}
             docs = [standin_deployment(k, pod, ports) for k, (pod, ports) in
                     sorted(wanted.items()) if k not in have]
             if docs or real not in self.ws.pods:
-                ready = self.ws.cluster.deploy_workloads(real, labels, docs=docs,
-                                                         key=STANDIN_LABEL)
+                ready = self.ws.cluster.deploy_workloads(real, {**ns_labels, **labels},
+                                                         docs=docs, key=STANDIN_LABEL)
                 self.ws.pods[real] = [*self.ws.pods.get(real, []), *ready]
         for real in self.ws.namespaces.values():  # namespaces only the policies name
             if real not in self.ws.pods:
                 self.ws.pods[real] = self.ws.cluster.deploy_workloads(
                     real, labels, docs=[], key=STANDIN_LABEL)
+
+    def _namespace_labels(self) -> dict[str, dict[str, str]]:
+        assert isinstance(self.scenario, OwnScenario)
+        return self.scenario.namespace_labels
 
     def _pod(self, pod: Pod) -> PodInfo | None:
         real = self.ws.namespaces.get(pod.namespace)
@@ -166,6 +177,12 @@ class OwnRun(ScenarioRun):
         if not isinstance(p.source, Pod) or p.source.namespace == KUBE_SYSTEM:
             return (f"the source is {describe_peer(p.source)}: probes are sent from pods the "
                     "suite deploys (the model's verdict is in the generated cell)")
+        for peer in (p.source, p.destination):
+            if isinstance(peer, Pod) and peer.namespace_labels and any(
+                    self._namespace_labels().get(peer.namespace, {}).get(k) != v
+                    for k, v in peer.namespace_labels.items()):
+                return (f"namespace {peer.namespace} cannot carry the labels "
+                        f"{peer.namespace_labels} as well as those another cell needs")
         source = self._pod(p.source)
         if source is None:
             raise ClusterError(f"no stand-in for {describe_peer(p.source)}")

@@ -69,6 +69,9 @@ class OwnScenario(Scenario):
 
     paths: tuple[str, ...] = ()
     policy_set: PolicySet | None = field(default=None, compare=False)
+    # canonical namespace -> the labels its mirror carries (what the cells' selectors ask
+    # of it; the same for every shard, as the mirrors are shared by a worker's shards)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
 
     def policy_documents(self) -> list[dict[str, Any]]:
         docs, _ = load_documents(list(self.paths))
@@ -171,9 +174,15 @@ def shards(gen: list[GenCell], policies: PolicySet, paths: list[str], count: int
         policy = str(g.rule.policy)
         groups[zlib.crc32(policy.encode()) % count].append(own_cell(g))
     l7 = any(c.request.kind in ("http", "grpc", "dns") for grp in groups for c in grp)
+    ns_labels: dict[str, dict[str, str]] = {}
+    for g in gen:  # the first cell's wish wins; a cell wanting others is skipped (own.py)
+        for peer in (g.probe.source, g.probe.destination):
+            if isinstance(peer, Pod) and peer.namespace_labels:
+                ns_labels[peer.namespace] = {**peer.namespace_labels,
+                                             **ns_labels.get(peer.namespace, {})}
     return [OwnScenario(name=f"{NAME}-{k}", title=f"own policies, shard {k + 1}/{count}",
                         cells=tuple(cells), requires=(FEATURE_L7_PROXY,) if l7 else (),
-                        paths=tuple(paths), policy_set=policies)
+                        paths=tuple(paths), policy_set=policies, namespace_labels=ns_labels)
             for k, cells in enumerate(groups) if cells]
 
 
