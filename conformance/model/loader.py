@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from conformance.model.errors import Problem
+from conformance.model.icmp import ICMP_PROTOCOL, icmp_type_code
 from conformance.model.matchers import (
     HeaderCheck,
     HttpMatch,
@@ -286,7 +287,9 @@ def _cilium_rule(ref: PolicyRef, direction: str, deny: bool, path: str,
                                  "rejects the policy")
     port_rules = tuple(
         _port_rule(p, f"{path}.toPorts[{i}]", f"toPorts[{i}]", direction, out)
-        for i, p in enumerate(rule.get("toPorts") or []))
+        for i, p in enumerate(rule.get("toPorts") or [])) + tuple(
+        _icmp_rule(p, f"{path}.icmps[{i}]", f"icmps[{i}]", out)
+        for i, p in enumerate(rule.get("icmps") or []))
     auth = (rule.get("authentication") or {}).get("mode")
     return PeerRule(
         policy=ref,
@@ -302,7 +305,7 @@ def _cilium_rule(ref: PolicyRef, direction: str, deny: bool, path: str,
         any_peer=not any(f in rule for f in L3_FIELDS[direction])
         and bool(port_rules or rule.get("icmps")),
         port_rules=port_rules,
-        l4_blocked=bool(rule.get("icmps")) and not port_rules,
+        l4_blocked=False,
         auth=None if auth in (None, "disabled") else str(auth),
     )
 
@@ -348,6 +351,30 @@ def _port_rule(item: dict[str, Any], path: str, short: str, direction: str,
         out.add(f"{path}.ports", "L7 rules cannot be used with port 0; Cilium rejects the "
                                  "policy")
     return PortRule(ports, http, dns, short)
+
+
+def _icmp_rule(item: dict[str, Any], path: str, short: str, out: _Problems) -> PortRule:
+    """An `icmps[]` item as upstream compiles it (pkg/policy/api/icmp.go GetPortRule): one
+    port item per field, the ICMP type as the port, protocol ICMP or ICMPv6."""
+    ports = []
+    for j, field_ in enumerate(item.get("fields") or []):
+        where = f"{path}.fields[{j}]"
+        if not isinstance(field_, dict):
+            out.add(where, "expected an object with family and type")
+            continue
+        family = str(field_.get("family") or "IPv4")
+        if family not in ("IPv4", "IPv6"):
+            out.add(f"{where}.family", f"{family!r} is not IPv4 or IPv6")
+            continue
+        code = icmp_type_code(field_.get("type"), family)
+        if code is None:
+            out.add(f"{where}.type", f"{field_.get('type')!r} is not an {family} ICMP type "
+                                     "(0-255 or a CamelCase name of pkg/policy/api/icmp.go)")
+            continue
+        ports.append(PortMatch(code, 0, ICMP_PROTOCOL[family]))
+    if not ports:
+        out.add(f"{path}.fields", "an icmps item needs at least one field")
+    return PortRule(tuple(ports), None, None, short)
 
 
 def _port_match(p: dict[str, Any]) -> PortMatch:

@@ -34,6 +34,8 @@ class PortMatch:
     name: str | None = None  # a named port, resolved through the destination's ports
 
     def covers(self, port: int, protocol: str, named: NamedPorts = ()) -> bool:
+        if self.protocol == "ANY" and protocol in ("ICMP", "ICMPv6"):
+            return False  # ANY is TCP, UDP and SCTP; ICMP is allowed by `icmps` only
         if self.protocol != "ANY" and self.protocol != protocol:
             return False
         if self.name is not None:
@@ -41,6 +43,8 @@ class PortMatch:
         return self.port == 0 or self.port <= port <= max(self.port, self.end_port)
 
     def describe(self) -> str:
+        if self.protocol in ("ICMP", "ICMPv6"):
+            return f"type {self.port}/{self.protocol}"
         if self.name is not None:
             where = self.name
         elif self.port == 0:

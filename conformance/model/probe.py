@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Protocol = Literal["TCP", "UDP"]
+from conformance.model.icmp import ECHO_REQUEST, icmp_type_code
+
+Protocol = Literal["TCP", "UDP", "ICMP", "ICMPv6"]
 
 
 class ProbeError(ValueError):
@@ -156,12 +158,20 @@ def _probe_from_dict(data: dict[str, Any]) -> Probe:
     if not isinstance(pid, str | int) or isinstance(pid, bool) or pid == "":
         raise ProbeError("id: expected a non-empty string")
     where = f"probe {pid}"
-    port = data.get("port")
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-        raise ProbeError(f"{where}.port: expected an integer 1-65535")
-    protocol = _opt_str(data, "protocol", where, "TCP").upper()
-    if protocol not in ("TCP", "UDP"):
-        raise ProbeError(f"{where}.protocol: expected TCP or UDP, got {protocol!r}")
+    protocol = _opt_str(data, "protocol", where, "TCP").upper().replace("ICMPV6", "ICMPv6")
+    if protocol not in ("TCP", "UDP", "ICMP", "ICMPv6"):
+        raise ProbeError(f"{where}.protocol: expected TCP, UDP, ICMP or ICMPv6, got "
+                         f"{protocol!r}")
+    if protocol in ECHO_REQUEST:  # an ICMP probe: its type stands where the port would
+        family = "IPv4" if protocol == "ICMP" else "IPv6"
+        port = icmp_type_code(data.get("icmp_type", ECHO_REQUEST[protocol]), family)
+        if port is None:
+            raise ProbeError(f"{where}.icmp_type: expected an {family} ICMP type (0-255 or "
+                             "a name such as EchoRequest)")
+    else:
+        port = data.get("port")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise ProbeError(f"{where}.port: expected an integer 1-65535")
     http = grpc = dns = None
     if (h := data.get("http")) is not None:
         if not isinstance(h, dict):
