@@ -105,3 +105,13 @@ def test_every_container_is_non_root_read_only_and_without_capabilities() -> Non
             assert ctx["allowPrivilegeEscalation"] is False, name
             assert ctx["readOnlyRootFilesystem"] is True, name
             assert ctx["capabilities"] == {"drop": ["ALL"]}, name
+
+
+def test_clients_may_open_icmp_sockets_without_privilege() -> None:
+    """Client pods set net.ipv4.ping_group_range to their own group (65532), so the prober's
+    ICMP probes need no raw socket and no capability (workloads/prober/icmp_probe.py)."""
+    for name in ("payment-processor", "audit-logger"):
+        pod = _get("Deployment", name)["spec"]["template"]
+        group = pod["spec"]["securityContext"]["runAsGroup"]
+        assert {"name": "net.ipv4.ping_group_range", "value": f"{group} {group}"} in pod[
+            "spec"]["securityContext"]["sysctls"], name

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from workloads.prober import http_probe, tcp_probe
+from workloads.prober import http_probe, icmp_probe, tcp_probe
 from workloads.prober.netio import DNS_TIMEOUT, ERROR, Conn, Failure, classify
 from workloads.prober.spec import (
     DnsProbe,
     GrpcProbe,
     HttpProbe,
+    IcmpProbe,
     ProbeSpec,
     SpecError,
     parse,
@@ -45,6 +46,8 @@ async def _dispatch(spec: ProbeSpec, conn: Conn) -> dict[str, Any]:
         from workloads.prober import dns_probe
 
         return await dns_probe.run(spec, conn)
+    if isinstance(spec, IcmpProbe):
+        return await icmp_probe.run(spec, conn)
     return await tcp_probe.run(spec, conn)
 
 

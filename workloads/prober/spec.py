@@ -77,7 +77,18 @@ class TcpProbe:
     timeout: float = 5.0
 
 
-ProbeSpec = HttpProbe | GrpcProbe | DnsProbe | TcpProbe
+@dataclass(frozen=True)
+class IcmpProbe:
+    """An ICMP echo request (workloads/prober/icmp_probe.py)."""
+
+    id: Id
+    host: str
+    family: str = "ipv4"  # ipv4 | ipv6
+    timeout: float = 5.0
+
+
+ProbeSpec = HttpProbe | GrpcProbe | DnsProbe | TcpProbe | IcmpProbe
+ICMP_FAMILIES = ("ipv4", "ipv6")
 
 COMMON = ("id", "kind", "timeout")
 FIELDS = {
@@ -85,6 +96,7 @@ FIELDS = {
     "grpc": ("target", "method", "request", "metadata"),
     "dns": ("name", "qtype", "server", "transport"),
     "tcp": ("host", "port"),
+    "icmp": ("host", "family"),
 }
 
 
@@ -251,8 +263,15 @@ def _tcp(pid: Id, raw: dict[str, Any], timeout: float) -> TcpProbe:
                     timeout=timeout)
 
 
+def _icmp(pid: Id, raw: dict[str, Any], timeout: float) -> IcmpProbe:
+    family = _str(raw, "family", "ipv4").lower()
+    if family not in ICMP_FAMILIES:
+        raise SpecError(f"field 'family': expected ipv4 or ipv6, got {_short(family)}")
+    return IcmpProbe(id=pid, host=_host(raw, "host"), family=family, timeout=timeout)
+
+
 PARSERS: dict[str, Callable[[Id, dict[str, Any], float], ProbeSpec]] = {
-    "http": _http, "grpc": _grpc, "dns": _dns, "tcp": _tcp,
+    "http": _http, "grpc": _grpc, "dns": _dns, "tcp": _tcp, "icmp": _icmp,
 }
 
 
