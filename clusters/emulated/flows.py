@@ -75,6 +75,8 @@ def parse_timestamp(stamp: str) -> float:
 
 
 def _l4(protocol: str, sport: int, dport: int, flags: tuple[str, ...]) -> dict[str, Any]:
+    if protocol == "ICMPv4":  # flow.proto ICMPv4 {type, code}: no ports; `flags` = (type,)
+        return {"ICMPv4": {"type": int(flags[0]) if flags else 0}}
     if protocol == "UDP":
         return {"UDP": {"source_port": sport, "destination_port": dport}}
     tcp: dict[str, Any] = {"source_port": sport, "destination_port": dport}
@@ -84,6 +86,8 @@ def _l4(protocol: str, sport: int, dport: int, flags: tuple[str, ...]) -> dict[s
 
 
 def _summary(protocol: str, flags: tuple[str, ...]) -> str:
+    if protocol == "ICMPv4":
+        return "ICMPv4 " + ("EchoReply" if flags == ("0",) else "EchoRequest")
     if protocol == "UDP":
         return "UDP"
     return "TCP Flags: " + ", ".join(flags) if flags else "TCP"

@@ -26,7 +26,8 @@ from clusters.emulated.world import (
 from conformance.model.probe import DnsQuery, Entity, Fqdn, GrpcCall, HttpRequest, Pod, Probe
 
 DEFAULT_TIMEOUT_S = 5.0  # the prober's default
-PROBE_KINDS = ("http", "grpc", "tcp", "dns")
+PROBE_KINDS = ("http", "grpc", "tcp", "dns", "icmp")
+ICMP_ECHO_REQUEST = 8  # the model's ICMP "port" is the type (conformance/model/icmp.py)
 
 
 class RouteError(ValueError):
@@ -108,6 +109,10 @@ def route(world: World, client: SimPod, probe: dict[str, Any], rng: random.Rando
         return _connect_route(world, client, "grpc", host, int(port_text), timeout, rng,
                               grpc=GrpcCall(service=service, method=name))
     host = _str_field(probe, "host")
+    if kind == "icmp":
+        if probe.get("family", "ipv4") != "ipv4":
+            raise RouteError("family: the simulated cluster is IPv4 only")
+        return _connect_route(world, client, "icmp", host, 0, timeout, rng)
     tcp_port = probe.get("port")
     if not isinstance(tcp_port, int) or isinstance(tcp_port, bool) or not 0 < tcp_port < 65536:
         raise RouteError(f"port: expected an integer 1-65535, got {tcp_port!r}")
@@ -184,6 +189,9 @@ def model_probe(probe_id: str, client: SimPod, r: Route) -> Probe:
         destination = Fqdn(fqdn=r.fqdn)
     else:
         destination = Entity(entity="world", ip=r.dest_ip)
+    if r.kind == "icmp":
+        return Probe(id=probe_id, source=pod_peer(client), destination=destination,
+                     port=ICMP_ECHO_REQUEST, protocol="ICMP")
     return Probe(id=probe_id, source=pod_peer(client), destination=destination, port=r.port,
                  protocol="UDP" if r.kind == "dns" and r.transport == "udp" else "TCP",
                  http=r.http, grpc=r.grpc,

@@ -137,6 +137,8 @@ class Traffic:
         world = world_probe(str(pid), b.client, r) if r.fqdn else None
         decision = self.decider.decide(b.version(r.dest_pod),
                                        model_probe(str(pid), b.client, r), world)
+        if r.kind == "icmp":
+            return {"id": pid, **self._ping(b, r, decision, b.start + elapsed, elapsed)}
         return {"id": pid, **self._connect(b, str(pid), r, decision, b.start + elapsed, elapsed)}
 
     # ---- DNS ---------------------------------------------------------------------
@@ -250,6 +252,27 @@ class Traffic:
         if r.kind == "tcp":
             return {"outcome": "ok", "elapsed_ms": elapsed, **base}
         return {**self._request(b, r, d, pid, sport, t, src_node, dst_node), "elapsed_ms": elapsed,
+                **base}
+
+    def _ping(self, b: Batch, r: Route, d: Decision, t: float, spent: float) -> dict[str, Any]:
+        """One echo request from the client's ICMP socket (the prober sends one, never
+        retries): the reply, or one drop by the deciding side and a timeout."""
+        ident = self._port()  # the socket's echo identifier
+        client = _endpoint(b.client)
+        server = _endpoint(r.dest_pod) if r.dest_pod else _world(r.dest_ip)
+        echo = Packet(client, server, "ICMPv4", ident, 0, ("8",))
+        reply = Packet(server, client, "ICMPv4", 0, ident, ("0",))
+        src_node = b.client.info.node
+        dst_node = r.dest_pod.info.node if r.dest_pod else None
+        base = {"local": f"{b.client.info.ip}:{ident}", "remote": f"{r.connect_ip}:0"}
+        if d.verdict == "dropped":
+            self._drops(b, echo, d, min(r.timeout_s, SYN_RETRIES_AT_S[1]), t, src_node,
+                        dst_node)
+            return {"outcome": "timeout", "phase": "connect",
+                    "error": f"connect did not complete within {r.timeout_s:g}s",
+                    "elapsed_ms": round((spent + r.timeout_s) * 1000), **base}
+        self._forward(b, echo, reply, t, src_node, dst_node, to_pod=r.dest_pod is not None)
+        return {"outcome": "ok", "icmp_id": ident, "elapsed_ms": round(spent * 1000) + 1,
                 **base}
 
     def _request(self, b: Batch, r: Route, d: Decision, pid: str, sport: int, t: float,

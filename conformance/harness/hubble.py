@@ -215,6 +215,7 @@ class Socket:
     destination_ips: frozenset[str]  # IPs the request may show up at (pod IPs)
     port: int
     via_service: bool = False  # remote is a Service IP: flows show the backend instead
+    icmp: bool = False  # an ICMP echo: its flows have no ports
 
 
 class FlowIndex:
@@ -291,6 +292,8 @@ def _loose(sock: Socket, f: Flow) -> bool:
         other = f.source
     else:
         return False
+    if sock.icmp:  # by addresses and protocol: ICMP flows carry no ports
+        return f.protocol in ("ICMPv4", "ICMPv6") and other.ip in sock.destination_ips
     if other.port != sock.port:
         return False
     return sock.via_service or not sock.destination_ips or other.ip in sock.destination_ips

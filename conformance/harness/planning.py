@@ -113,14 +113,18 @@ class Attempt:
         result = self.result or {}
         ip = self.target.ip if self.target else self.destination_ip
         dest_ips = frozenset([ip]) if ip else frozenset()
+        # Hubble's ICMP flows carry type and code, no ports (flow.proto ICMPv4): an echo is
+        # matched by its addresses, not by the socket's echo identifier.
+        icmp = self.cell.request.kind == "icmp"
         return Socket(
             probe_id=self.id,
             source_ip=self.source.ip if self.source else "",
-            local=split_hostport(result.get("local")),
-            remote=split_hostport(result.get("remote")),
+            local=None if icmp else split_hostport(result.get("local")),
+            remote=None if icmp else split_hostport(result.get("remote")),
             destination_ips=dest_ips,
             port=self.cell.request.port,
             via_service=self.via_service,
+            icmp=icmp,
         )
 
     def path_kind(self) -> str:
@@ -193,6 +197,8 @@ def prober_request(r: Request, host: str, timeout: float) -> dict[str, Any]:
         return {"kind": "dns", "name": host, "qtype": "A", "timeout": timeout}
     if r.kind == "tcp":
         return {"kind": "tcp", "host": host, "port": r.port, "timeout": timeout}
+    if r.kind == "icmp":
+        return {"kind": "icmp", "host": host, "family": "ipv4", "timeout": timeout}
     if r.kind == "grpc":
         return {"kind": "grpc", "target": f"{host}:{r.port}",
                 "method": f"/{GRPC_SERVICE}/{r.grpc_method}", "timeout": timeout}

@@ -80,7 +80,8 @@ AUDIT = Source(AUDIT_LOGGER)
 PARTNER_PAYMENT = Source(PAYMENT_PROCESSOR, PARTNERS)
 HOST = Source("host")
 
-RequestKind = Literal["http", "grpc", "dns", "tcp", "kubelet"]
+RequestKind = Literal["http", "grpc", "dns", "tcp", "kubelet", "icmp"]
+ICMP_ECHO_REQUEST = 8  # the model's ICMP "port" is the type (conformance/model/icmp.py)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ class Request:
             return f"DNS A {self.dns_name}"
         if self.kind == "kubelet":
             return f"readiness GET {self.path} -> {dest}:{self.port}"
+        if self.kind == "icmp":
+            return f"ICMP echo -> {dest}"
         return f"TCP {'ip-of ' if self.by_ip else ''}{self.to}:{self.port}"
 
 
@@ -140,6 +143,11 @@ def tcp(fqdn: str, port: int, *, by_ip: bool = False) -> Request:
 def connect(port: int, *, to: str = ACCOUNT_SERVICE, namespace: str = PAYMENTS) -> Request:
     """A bare TCP connect to every pod of an app (no L7 request)."""
     return Request("tcp", to, port, namespace)
+
+
+def ping(*, to: str = ACCOUNT_SERVICE, namespace: str = PAYMENTS) -> Request:
+    """An ICMP echo request (IPv4) to every pod of an app, from an unprivileged ICMP socket."""
+    return Request("icmp", to, 0, namespace)
 
 
 def kubelet(path: str = "/healthz", *, to: str = ACCOUNT_SERVICE) -> Request:
@@ -196,6 +204,9 @@ class Cell:
             return Probe(id=probe_id, source=self.source.model(), destination=Fqdn(r.to),
                          port=r.port)
         dest = workload_pod(r.to_namespace, r.to)
+        if r.kind == "icmp":
+            return Probe(id=probe_id, source=self.source.model(), destination=dest,
+                         port=ICMP_ECHO_REQUEST, protocol="ICMP")
         if r.kind == "tcp":
             return Probe(id=probe_id, source=self.source.model(), destination=dest, port=r.port)
         if r.kind == "grpc":
