@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from conformance.model import PolicySet, evaluate
+from conformance.model.options import DEFAULT_OPTIONS, AgentOptions
 from conformance.model.probe import Fqdn, Probe
 
 
@@ -46,14 +47,18 @@ def _direction(exp_direction: str | None, hubble_direction: str | None) -> str |
 class Decider:
     """Model verdicts per policy version, with the fault applied."""
 
-    def __init__(self, fault: str | None, cilium_version: str = CILIUM_VERSION) -> None:
+    def __init__(self, fault: str | None, cilium_version: str = CILIUM_VERSION,
+                 options: AgentOptions = DEFAULT_OPTIONS) -> None:
         self.fault = fault
         self.version = cilium_version
+        # The agents' options (policy enforcement mode, DNS reject code, L7 proxy): the
+        # emulated agents run with the chart's defaults unless told otherwise.
+        self.options = options
         self._auth_probe_sets: dict[int, PolicySet | None] = {}
 
     def decide(self, version: Version, probe: Probe, world_probe: Probe | None = None
                ) -> Decision:
-        exp = evaluate(version.policies(), probe, self.version)
+        exp = evaluate(version.policies(), probe, self.version, options=self.options)
         decision = Decision(verdict=exp.verdict, drop_reason=exp.drop_reason,
                             direction=_direction(exp.direction, exp.hubble.traffic_direction),
                             l7=exp.hubble.type == "L7", explanation=exp.explanation)
@@ -70,7 +75,7 @@ class Decider:
         variant = self._auth_probe_sets[key]
         if variant is None:
             return False
-        exp = evaluate(variant, probe, self.version)
+        exp = evaluate(variant, probe, self.version, options=self.options)
         return exp.verdict == "dropped" and exp.drop_reason == "AUTH_REQUIRED"
 
     def _bend(self, d: Decision, version: Version, probe: Probe,
@@ -90,7 +95,7 @@ class Decider:
                            explanation="fault auth-off")
         if (fault == "fqdn-broken" and isinstance(probe.destination, Fqdn)
                 and world_probe is not None and d.verdict in ("allowed", "l7-denied")):
-            plain = evaluate(version.policies(), world_probe, self.version)
+            plain = evaluate(version.policies(), world_probe, self.version, options=self.options)
             if plain.verdict == "dropped":
                 return Decision(verdict="dropped", drop_reason="POLICY_DENIED",
                                 direction="EGRESS", explanation="fault fqdn-broken")

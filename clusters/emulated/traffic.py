@@ -187,6 +187,8 @@ class Traffic:
         if d.verdict == "dns-refused":
             b.flows.append(dns_flow(query, src_node, t, "DROPPED", "EGRESS", response=False,
                                     query=name, qtype=qtype))
+            if self.decider.options.dns_reject == "nameError":  # the agent's reject code
+                return {"outcome": "dns-nxdomain", "rcode": "NXDOMAIN", **answered}
             return {"outcome": "dns-refused", "rcode": "REFUSED", **answered}
         answers = self._answers(name, qtype)
         rcode = 0 if answers is not None else 3
