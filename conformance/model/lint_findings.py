@@ -49,8 +49,9 @@ RULES: dict[str, tuple[Severity, str]] = {
     "auth-deprecated": ("warning", "mutual authentication: deprecated in 1.20, first packets "
                                    "dropped with AUTH_REQUIRED, needs authentication.enabled"),
     "not-enforced": ("warning", "policy-enforcement-mode never: the agent enforces no policy"),
-    "not-modelled": ("warning", "a construct the model cannot evaluate offline (named ports, "
-                                "toServices, toNodes, CIDR groups, secrets, host policies)"),
+    "not-modelled": ("warning", "a construct the model cannot evaluate offline (toServices, "
+                                "toNodes, CIDR groups, secrets, host policies, serverNames "
+                                "and TLS interception)"),
 }
 
 

@@ -74,8 +74,11 @@ def structural_findings(doc: Document, version: tuple[int, int]) -> Iterator[Fin
             for key in ("serverNames", "listener", "terminatingTLS", "originatingTLS"):
                 if key in pr:
                     yield finding("not-modelled", f"{pr_path}.{key}",
-                                  f"{key} (TLS inspection / custom listeners) is not "
-                                  "modelled: verdicts ignore it")
+                                  f"{key} (Cilium's TLS SNI matching / TLS interception / "
+                                  "CiliumEnvoyConfig listeners, enforced by Envoy) is not "
+                                  "modelled: verdicts ignore it. How Envoy ends a connection "
+                                  "whose SNI matches no serverNames, and what Hubble records "
+                                  "for it, is not pinned down here")
             rules = pr.get("rules")
             if deny and rules is not None:
                 yield finding("l7-on-deny", f"{pr_path}.rules",
