@@ -11,18 +11,23 @@ What follows is upstream's bookkeeping, which the suite's policy wait must handl
 - Every imported rule carries its object's labels, the uid among them
   (`pkg/k8s/apis/cilium.io/utils/utils.go` GetPolicyLabels).
 - Endpoints the change selects regenerate and reach the new revision after a
-  regeneration lag; the others get a no-op bump at import
-  (`pkg/endpoint/policy.go` UpdatePolicy: "Policy update is a no-op, bumping
-  policyRevision"), but only when they are not behind (its `policyRevision >= fromRev`
-  condition), so a bump never overtakes a pending regeneration.
-- The proxy policy revision moves when Envoy acknowledges the NetworkPolicy of a
-  regenerated endpoint (`pkg/envoy/xds_server.go` UpdateNetworkPolicy ->
+  regeneration lag; the others get a no-op bump at import (`pkg/endpoint/policy.go`
+  UpdatePolicy: "Policy update is a no-op, bumping policyRevision"; 1.18/1.19 regenerate
+  an endpoint that is behind instead, 1.20 bumps it anyway, commit 0fe3895813).
+- The importer handles one change at a time: UpdatePolicy waits for the selected
+  endpoints' regenerations before the next import (`pkg/policy/cell/policy_importer.go`),
+  so on a node a later import never comes before an earlier change's regenerations.
+- The proxy policy revision moves when Envoy acknowledges the NetworkPolicy of an
+  endpoint whose policy was recomputed (`pkg/envoy/xds_server.go` UpdateNetworkPolicy ->
   `pkg/endpoint/endpoint.go` OnProxyPolicyUpdate), to the revision the policy was
-  computed at. Emulated for endpoints that the change's L7 rules select; other endpoints
-  keep the proxy revision they had. (Upstream pushes a NetworkPolicy for every
-  regenerated endpoint with an L4 policy; the suite relies only on the weaker property,
-  so the emulator holds it to that.) The regeneration reports its revision only after
-  the acknowledgement (`pkg/endpoint/bpf.go` regenerateBPF -> waitForProxyCompletions).
+  computed at. Emulated for endpoints that the change's HTTP rules select (an Envoy
+  redirect; DNS rules go to the agent's DNS proxy); other endpoints keep the proxy
+  revision they had. (Upstream may also move it for other recomputed endpoints once
+  Envoy has listeners; the suite relies only on the weaker property.) The regeneration
+  reports its revision only after the acknowledgement (`pkg/endpoint/bpf.go`
+  regenerateBPF -> waitForProxyCompletions, bounded by EndpointGenerationTimeout).
+- Not emulated: revision bumps without an import (forced recalculations,
+  `pkg/policy/trigger.go`); the suite proves imports by content, so they cannot matter.
 - Traffic is decided per endpoint, with the policy version that endpoint has realized.
 """
 
@@ -80,7 +85,7 @@ class Change:
     index: int
     imported_at: dict[str, float]  # node -> when its agent imported it
     subjects: list[Policy]  # policies of the changed object, before and after
-    l7_subjects: list[Policy]
+    envoy_subjects: list[Policy]
 
 
 class Agents:
@@ -98,6 +103,7 @@ class Agents:
         self.versions: list[Version] = [Version(docs={}, uids={})]
         self.changes: list[Change] = [Change(0, dict.fromkeys(nodes, 0.0), [], [])]
         self.endpoints: dict[int, Endpoint] = {}
+        self._busy_until: dict[str, float] = {}  # node -> its importer is free again
 
     # ---- the object store's changes ------------------------------------------------
 
@@ -126,27 +132,31 @@ class Agents:
         index = len(self.changes)
         imported = {}
         for node in self.nodes:
-            previous = self.changes[-1].imported_at[node]
-            # Imports are processed in order: never before the previous one.
-            imported[node] = max(previous, now + self.import_lag() + extra_lag)
-        change = Change(index, imported, subjects, [p for p in subjects if _has_l7(p)])
+            # In order, and after the previous change's regenerations on the node.
+            imported[node] = max(self._busy_until.get(node, 0.0),
+                                 now + self.import_lag() + extra_lag)
+        change = Change(index, imported, subjects,
+                        [p for p in subjects if _has_envoy_rules(p)])
         self.versions.append(version)
         self.changes.append(change)
+        self._busy_until = dict(imported)
         for ep in self.endpoints.values():
-            self._schedule(ep, change)
+            done = self._schedule(ep, change)
+            self._busy_until[ep.node] = max(self._busy_until[ep.node], done)
 
-    def _schedule(self, ep: Endpoint, change: Change) -> None:
+    def _schedule(self, ep: Endpoint, change: Change) -> float:
         at = change.imported_at[ep.node]
         selected = ep.identity is not None and any(p.selects(ep.identity)
                                                    for p in change.subjects)
         done = at + self.regen_lag() if selected else at
-        if ep.identity is not None and any(p.selects(ep.identity) for p in change.l7_subjects):
+        if ep.identity is not None and any(p.selects(ep.identity) for p in change.envoy_subjects):
             # The regeneration waits for Envoy's acknowledgement before it reports its
             # revision (pkg/endpoint/bpf.go regenerateBPF -> waitForProxyCompletions); the
             # proxy revision is the one the policy was computed at (the change's).
             done += self.proxy_lag()
             ep.proxy_at[change.index] = done
         ep.realized_at.append(done)
+        return done
 
     # ---- endpoints -------------------------------------------------------------------
 
@@ -213,8 +223,10 @@ def _policies(docs: list[dict[str, Any]]) -> list[Policy]:
         return []
 
 
-def _has_l7(policy: Policy) -> bool:
-    return any(pr.http is not None or pr.dns is not None
+def _has_envoy_rules(policy: Policy) -> bool:
+    """HTTP rules redirect to Envoy; DNS rules go to the agent's DNS proxy
+    (pkg/policy/l4.go redirectTypeEnvoy vs redirectTypeDNS)."""
+    return any(pr.http is not None
                for rule in (*policy.ingress, *policy.egress) for pr in rule.port_rules)
 
 

@@ -33,14 +33,22 @@ PEER_FIELDS = ("fromEndpoints", "toEndpoints", "fromEntities", "toEntities", "fr
 def _specs(doc: dict[str, Any]) -> list[dict[str, Any]]:
     if doc.get("kind") == NETWORK_POLICY:
         spec = doc.get("spec") or {}
-        # Cilium turns a NetworkPolicy into one rule selecting its pods
-        # (pkg/k8s/network_policy.go ParseNetworkPolicy); the peers are not reproduced.
-        return [{"endpointSelector": spec.get("podSelector") or {}}]
-    out = [doc["spec"]] if isinstance(doc.get("spec"), dict) else []
-    return out + [s for s in doc.get("specs") or [] if isinstance(s, dict)]
+        # Cilium turns a NetworkPolicy into a rule selecting its pods with one item per
+        # ingress/egress rule, and an empty item where policyTypes names a direction with
+        # no rules (pkg/k8s/network_policy.go ParseNetworkPolicy); peers are not reproduced.
+        types = spec.get("policyTypes") or ["Ingress"] + (["Egress"] if spec.get("egress")
+                                                           else [])
+        rule: dict[str, Any] = {"endpointSelector": spec.get("podSelector") or {}}
+        for direction, field in (("Ingress", "ingress"), ("Egress", "egress")):
+            if direction in types:
+                rule[field] = [{"toPorts": [{"ports": r.get("ports")}]} if r.get("ports")
+                               else {} for r in spec.get(field) or []] or [{}]
+        return [rule]
+    specs: list[dict[str, Any]] = [doc["spec"]] if isinstance(doc.get("spec"), dict) else []
+    return specs + [s for s in doc.get("specs") or [] if isinstance(s, dict)]
 
 
-def _rules_1_19(version: Version) -> list[dict[str, Any]]:
+def _rules_1_18(version: Version) -> list[dict[str, Any]]:
     rules = []
     for key, doc in sorted(version.docs.items()):
         for spec in _specs(doc):
@@ -50,7 +58,7 @@ def _rules_1_19(version: Version) -> list[dict[str, Any]]:
     return rules
 
 
-def _entries_1_20(version: Version) -> list[dict[str, Any]]:
+def _entries_1_19(version: Version) -> list[dict[str, Any]]:
     entries = []
     for key, doc in sorted(version.docs.items()):
         labels = rule_labels(key, version.uids[key])
@@ -65,19 +73,13 @@ def _entries_1_20(version: Version) -> list[dict[str, Any]]:
                         "L4": item.get("toPorts") or [], "Labels": labels,
                         "DefaultDeny": True, "Deny": deny, "Ingress": ingress,
                         "Node": "nodeSelector" in spec})
-            if not any(spec.get(f) for f, _, _ in DIRECTIONS):
-                entries.append({"Priority": 0, "Authentication": None, "Log": {},
-                                "Subject": subject, "L3": None, "L4": None,
-                                "Labels": labels, "DefaultDeny": False, "Deny": False,
-                                "Ingress": True, "Node": False})
     return entries
 
 
 def policy_answer(version: Version, revision: int, cilium_version: str) -> str:
-    entries = _entries_1_20(version) if parse_version(cilium_version) >= (1, 20) \
-        else _rules_1_19(version)
-    # A nil slice marshals as null (an empty repository).
-    text = json.dumps(entries, indent=2) if entries else "null"
+    entries = _entries_1_19(version) if parse_version(cilium_version) >= (1, 19) \
+        else _rules_1_18(version)
+    text = json.dumps(entries, indent=2)
     return json.dumps({"policy": text, "revision": revision}, indent=2)
 
 
@@ -86,9 +88,9 @@ def endpoint_json(endpoint_id: int, pod: SimPod | None, realized: int, proxy: in
     """One endpoint; `pod` None is the node's host endpoint (or, `pending`, an endpoint
     still waiting for its identity)."""
     if pending:
+        # Zero and nil fields are left out (`omitempty` in api/v1/models).
         return {"id": endpoint_id, "spec": {}, "status": {
-            "state": "waiting-for-identity", "identity": None,
-            "policy": {"proxy-policy-revision": 0, "proxy-statistics": [], "spec": {}}}}
+            "state": "waiting-for-identity", "policy": {"spec": {}}}}
     if pod is None:
         identity_id, labels, ext, addressing = 1, ["reserved:host"], {}, []
     else:

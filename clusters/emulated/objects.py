@@ -1,11 +1,12 @@
 """The emulated API server's object store: server-side apply, get, list, delete.
 
 Only what the suite's client uses. Each object gets what the real API server gives it
-(`apiserver/pkg/registry/rest/create.go` FillObjectMetaSystemFields): a uid (kept across
-updates, new after delete and re-create), a creationTimestamp, and a resourceVersion that
-moves on every write that changes the object. A server-side apply whose result equals the
-stored object writes nothing (`apiserver/pkg/endpoints/handlers/patch.go`: no-op updates
-are not persisted), so watchers such as the Cilium agents see no event.
+(`apiserver/pkg/registry/rest/meta.go` FillObjectMetaSystemFields): a uid (kept across
+updates, `registry/rest/update.go` BeforeUpdate; new after delete and re-create), a
+creationTimestamp, and a resourceVersion that moves on every write that changes the
+object. A server-side apply whose result equals the stored object writes nothing
+(`apiserver/pkg/storage/etcd3/store.go` GuaranteedUpdate: identical bytes, no Put), so
+watchers such as the Cilium agents see no event.
 """
 
 from __future__ import annotations

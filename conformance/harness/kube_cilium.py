@@ -3,11 +3,11 @@
 `cilium-dbg policy get -o json` prints the REST API's `models.Policy`
 (`api/v1/models/policy.go`): `{"policy": "<JSON text of the rules>", "revision": N}`,
 both from one `Repo.Search()` (`daemon/restapi/policy.go` getPolicyHandler). The rules
-are `api.Rule`s up to 1.19 (`labels` of `{"key", "value", "source"}`) and
-`types.PolicyEntry`s in 1.20 (`pkg/policy/types/policyentry.go`: no JSON tags, so the
+are `api.Rule`s in 1.18 (`labels` of `{"key", "value", "source"}`) and
+`types.PolicyEntry`s from 1.19 (`pkg/policy/types/policyentry.go`: no JSON tags, so the
 field is `Labels`); both forms are read. Only 1.18 filters by label arguments; 1.19 and
-1.20 print the whole repository (and 1.20 marks the command deprecated), so the whole
-repository is read on every version.
+1.20 print the whole repository (the command is marked deprecated from 1.18.3), so the
+whole repository is read on every version. An empty repository prints `[]`.
 `cilium-dbg endpoint list -o json` prints every endpoint on the node with
 `status.identity.{id,labels}`, `status.policy.realized["policy-revision"]` and
 `status.policy["proxy-policy-revision"]`.
@@ -49,7 +49,7 @@ def parse_policy(node: str, text: str) -> AgentPolicy:
     what = f"agent on {node}: `{' '.join(POLICY_GET_ARGV)}`"
     try:
         answer = json.loads(text)
-        # An empty repository marshals as `null` (a nil api.Rules slice).
+        # `[]` when empty (tolerated: `null`, an empty string).
         rules = (json.loads(answer["policy"]) if answer.get("policy") else None) or []
         revision = answer["revision"]
     except (ValueError, KeyError, TypeError, AttributeError) as err:

@@ -16,17 +16,19 @@ effect"), proved by content rather than by a revision that merely moved:
    (`pkg/endpoint/policy.go` UpdatePolicy: "Policy update is a no-op, bumping
    policyRevision").
 3. Proxy. `proxy-policy-revision` moves only when Envoy acknowledges a NetworkPolicy
-   pushed for a regenerating endpoint (`pkg/envoy/xds_server.go` UpdateNetworkPolicy
-   registers the `OnProxyPolicyUpdate` callback of `pkg/endpoint/endpoint.go`), and it
-   is the revision the endpoint computed its policy at, which may be below the target of
-   step 1 (a foreign change imported after ours, before our first poll, only bumps it).
-   An endpoint that did not regenerate stays behind for ever. So the proxy revision is
-   awaited only on endpoints that the change's L7 rules select, and only up to the first
-   revision that can hold our rules: one above what the agent answered before the
-   change. (The proof that Envoy has our rules is step 2: a regeneration waits for the
-   proxy's acknowledgements before it reports its revision, `pkg/endpoint/bpf.go`
-   regenerateBPF -> waitForProxyCompletions; the proxy revision is reported
-   asynchronously and is checked as well.)
+   pushed for an endpoint whose policy was recomputed (`pkg/envoy/xds_server.go`
+   UpdateNetworkPolicy registers the `OnProxyPolicyUpdate` callback of
+   `pkg/endpoint/endpoint.go`), to the revision the policy was computed at, which may be
+   below the target of step 1 (a foreign change imported after ours, before our first
+   poll, only bumps it). An endpoint that did not regenerate stays behind for ever, and
+   Envoy acknowledges nothing while it has no listeners (DNS rules go to the agent's DNS
+   proxy, not Envoy: `pkg/policy/l4.go` redirectTypeDNS). So the proxy revision is
+   awaited only on endpoints that the change's HTTP rules select (an Envoy redirect), and
+   only up to the first revision that can hold our rules: one above what the agent
+   answered before the change. (The proof that Envoy has our rules is step 2: a
+   regeneration waits for the proxy's acknowledgements before it reports its revision,
+   `pkg/endpoint/bpf.go` regenerateBPF -> waitForProxyCompletions; the proxy revision is
+   reported asynchronously and is checked as well.)
 
 `cilium-dbg policy wait` is not used: it hangs under concurrent changes.
 """
@@ -137,7 +139,7 @@ def _realize(cluster: PolicyAPI, docs: list[dict[str, Any]], change: Change, pre
     targets = _wait_imported(cluster, uids, present, deadline, clock, what)
     if endpoints:
         floors = {node: before.get(node, rev - 1) + 1 for node, rev in targets.items()}
-        _wait_endpoints_realized(cluster, targets, floors, l7_subjects(docs), deadline,
+        _wait_endpoints_realized(cluster, targets, floors, envoy_subjects(docs), deadline,
                                  clock, what)
     return targets
 
@@ -171,9 +173,9 @@ def _wait_imported(cluster: PolicyAPI, uids: set[str], present: bool, deadline: 
         clock.sleep(POLL_INTERVAL_S)  # poll
 
 
-def l7_subjects(docs: list[dict[str, Any]]) -> list[Policy]:
-    """The policies among `docs` that carry L7 rules (HTTP or DNS): the endpoints they
-    select get proxy redirects and regenerate with them."""
+def envoy_subjects(docs: list[dict[str, Any]]) -> list[Policy]:
+    """The policies among `docs` that carry HTTP rules (gRPC is HTTP): the endpoints they
+    select get Envoy redirects and regenerate with them."""
     try:
         policies = PolicySet.from_documents(docs, "<applied>")
     except PolicyError:
@@ -181,8 +183,7 @@ def l7_subjects(docs: list[dict[str, Any]]) -> list[Policy]:
         # revision of every endpoint would never complete, so wait for none of them.
         return []
     return [p for p in policies if any(
-        pr.http is not None or pr.dns is not None
-        for rule in (*p.ingress, *p.egress) for pr in rule.port_rules)]
+        pr.http is not None for rule in (*p.ingress, *p.egress) for pr in rule.port_rules)]
 
 
 def endpoint_identity(labels: Iterable[str]) -> Identity | None:

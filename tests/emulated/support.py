@@ -33,7 +33,7 @@ from conformance.harness.cluster import (
 )
 from conformance.harness.kube_cilium import parse_endpoints, parse_policy
 from conformance.harness.kube_objects import pod_info
-from conformance.harness.policy_wait import l7_subjects, unrealized
+from conformance.harness.policy_wait import envoy_subjects, unrealized
 
 WORKLOADS = Path(__file__).resolve().parents[2] / "manifests" / "workloads"
 NS = "payments"
@@ -115,7 +115,7 @@ def realized(plane: ControlPlane, docs: list[dict[str, Any]], floors: dict[str, 
     """Every endpoint at its agent's revision, and the L7-selected ones' proxies at the
     floor (the first revision that can hold `docs`): the policy wait's rule
     (conformance/harness/policy_wait.py unrealized)."""
-    return not unrealized(endpoints(plane), revisions(plane), floors, l7_subjects(docs))
+    return not unrealized(endpoints(plane), revisions(plane), floors, envoy_subjects(docs))
 
 
 def counters(plane: ControlPlane) -> Counters:

@@ -270,8 +270,9 @@ def test_metrics_frozen_never_moves_a_counter() -> None:
 @pytest.mark.parametrize("fault", ["hubble-late", "slow-realization", "jitter"])
 def test_benign_faults_keep_decisions_once_realized_and_flows_once_due(fault: str) -> None:
     em = Emulated(fault, seed=2)
+    # Two changes: a node's importer takes the second after the first's regenerations.
     em.apply(L7_POLICY, DENY_EGRESS_AUDIT,
-             settle=SLOW_REALIZATION_S + 3 * JITTER_MAX_S + SETTLE_S)
+             settle=2 * (SLOW_REALIZATION_S + 3 * JITTER_MAX_S + SETTLE_S))
     assert em.realized()
     em.mark()
     assert em.http(PAYMENT_PROCESSOR, "DELETE", "/api/v1/accounts/ab")["status"] == 403

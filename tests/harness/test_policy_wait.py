@@ -180,7 +180,9 @@ def test_a_foreign_change_imported_right_after_ours_does_not_strand_the_proxy_wa
     revision stays R (the foreign change only bumps them). Waiting for R+1 on the proxy
     revision would never end; the floor is the revision before the change, plus one."""
     t = FakeTime()
-    cluster = AgentsCluster(t)
+    # Regeneration and ack quicker than a poll: the foreign import (which waits for our
+    # regenerations) lands before the first poll that sees our uid.
+    cluster = AgentsCluster(t, regen_lag=0.02, proxy_lag=0.03)
     apply = cluster.apply
 
     def then_foreign(docs: list[dict[str, Any]]) -> list[str]:
