@@ -6,16 +6,25 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from html import escape
+from html import escape as _escape
 from pathlib import Path
 from typing import Any
 
 from conformance.reports.model import CellResult, ReportError, read_json
 
 MAX_FLOWS = 20
+MAX_BODY = 200  # of a client result's response body
+# With the checks table beside it, a failure message mostly repeats it: its head is enough
+# (results.jsonl keeps it whole).
+MAX_MESSAGE_WITH_EVIDENCE = 600
 MAX_APP_LINES = 20
 MAX_TEXT = 2000
 MAX_MESSAGE = 4000
+
+
+def escape(text: str) -> str:
+    """Text-node escaping: quotes stay (JSON is full of them; &quot; would triple its size)."""
+    return _escape(text, quote=False)
 
 
 def _cut(text: str, limit: int = MAX_TEXT) -> str:
@@ -61,13 +70,15 @@ def flow_summary(raw: str) -> str:
 def render(root: Path, cell: CellResult) -> str:
     parts = [f"<h3>{escape(cell.scenario)}: {escape(cell.cell)}</h3>",
              f'<p class="outcome {escape(cell.outcome)}">{escape(cell.outcome.upper())}</p>']
-    if cell.message:
-        parts.append(_pre(_cut(cell.message, MAX_MESSAGE), "message"))
     folder = root / cell.scenario / cell.folder if cell.folder else None
     probes_path = folder / "probes.json" if folder else None
     if probes_path is None or not probes_path.is_file():
+        if cell.message:
+            parts.append(_pre(_cut(cell.message, MAX_MESSAGE), "message"))
         parts.append("<p>No evidence was recorded for this cell (it did not run).</p>")
         return "".join(parts)
+    if cell.message:
+        parts.append(_pre(_cut(cell.message, MAX_MESSAGE_WITH_EVIDENCE), "message"))
     try:
         probes = read_json(probes_path)
     except ReportError as exc:
@@ -102,10 +113,13 @@ def _attempt(n: int, attempt: dict[str, Any]) -> str:
         f'<td>{"ok" if c.get("ok") else "FAIL"}</td><td>{escape(_cut(str(c.get("expected"))))}'
         f'</td><td>{escape(_cut(str(c.get("observed"))))}</td></tr>'
         for c in attempt.get("checks") or [])
-    result = json.dumps(attempt.get("result"), indent=1)
+    result = attempt.get("result")
+    if isinstance(result, dict):  # the status and outcome matter; a long body does not
+        result = {k: _cut(v, MAX_BODY) if isinstance(v, str) else v
+                  for k, v in result.items() if k != "headers"}
     return (head + '<table class="checks"><tr><th>evidence</th><th></th><th>expected</th>'
             f"<th>observed</th></tr>{rows}</table>"
-            + "<p>client result:</p>" + _pre(_cut(result), "client"))
+            + "<p>client result:</p>" + _pre(json.dumps(result), "client"))
 
 
 def _metrics(path: Path) -> str:

@@ -1,16 +1,23 @@
 """report.html: one self-contained file (inline CSS, SVG and script; nothing fetched).
 
 Per scenario a matrix (rows: sources, columns: requests), each cell coloured by its
-outcome; clicking a cell opens a dialog with its evidence and the scenario's policy YAML,
-which travel in <template> elements so the page stays light until one is opened.
+outcome; clicking a cell opens a dialog with its evidence and the scenario's policy YAML.
+The evidence of a scenario travels as one gzip'd, base64'd JSON document
+({"cells": [html, ...], "policy": html}) that the page inflates with the browser's
+DecompressionStream when a cell is opened: evidence repeats itself across cells, so 2,000
+cells stay well under 10 MB (tests/bench/bench_report.py).
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 import os
 import tempfile
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from conformance.reports import evidence_html, sections
 from conformance.reports.compare import Comparison
@@ -45,17 +52,38 @@ table.checks tr.fail td{background:#ffebee}table.checks tr.ok td{background:#e8f
 """
 
 SCRIPT = """
-function openCell(td){
-  const body=document.getElementById('evidence-body');
-  body.replaceChildren(document.getElementById('ev-'+td.dataset.ev).content.cloneNode(true));
-  const pol=document.getElementById('pol-'+td.dataset.sc);
-  if(pol){body.append(pol.content.cloneNode(true));}
+const cache={};
+async function evidence(n){
+  if(!cache[n]){
+    const bytes=Uint8Array.from(atob(document.getElementById('ev-'+n).textContent.trim()),
+                                c=>c.charCodeAt(0));
+    const text=await new Response(new Blob([bytes]).stream()
+                                  .pipeThrough(new DecompressionStream('gzip'))).text();
+    cache[n]=JSON.parse(text);
+  }
+  return cache[n];
+}
+async function openCell(td){
+  const ev=await evidence(td.dataset.sc);
+  document.getElementById('evidence-body').innerHTML=ev.cells[+td.dataset.i]+ev.policy;
   document.getElementById('evidence').showModal();
 }
 document.addEventListener('click',e=>{const td=e.target.closest('td.cell');if(td)openCell(td);});
 document.addEventListener('keydown',e=>{
   if(e.key==='Enter'&&e.target.matches&&e.target.matches('td.cell'))openCell(e.target);});
 """
+GZIP_LEVEL = 6  # most of level 9's size at a fraction of its time
+
+
+def pack(cells: list[str], policy: str) -> str:
+    """A scenario's evidence as the page carries it (see the module docstring)."""
+    doc = json.dumps({"cells": cells, "policy": policy}).encode()
+    return base64.b64encode(gzip.compress(doc, GZIP_LEVEL, mtime=0)).decode("ascii")
+
+
+def unpack(blob: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(gzip.decompress(base64.b64decode(blob)))
+    return data
 
 
 def write(run: RunReport, path: Path, comparison: Comparison | None = None) -> Path:
@@ -83,12 +111,12 @@ def render(run: RunReport, comparison: Comparison | None = None) -> str:
     if run.upgrade is not None:
         out.append(sections.upgrade(run.upgrade))
     out.append(sections.enforce_chart(run))
-    templates: list[str] = []
+    blobs: list[str] = []
     for n, scenario in enumerate(run.scenarios):
-        out.append(_scenario(run, n, scenario, templates))
+        out.append(_scenario(run, n, scenario, blobs))
     out.append('<dialog id="evidence"><form method="dialog"><button id="close">close</button>'
                '</form><div id="evidence-body"></div></dialog>')
-    out.extend(templates)
+    out.extend(blobs)
     out.append(f"<script>{SCRIPT}</script></body></html>\n")
     return "".join(out)
 
@@ -102,7 +130,7 @@ def _totals(run: RunReport) -> str:
             f'scenarios: {items}</p><p class="legend">{legend}</p>')
 
 
-def _scenario(run: RunReport, n: int, scenario: ScenarioResult, templates: list[str]) -> str:
+def _scenario(run: RunReport, n: int, scenario: ScenarioResult, blobs: list[str]) -> str:
     # Columns are requests; a request one source sends twice (another expectation) gets
     # a second column, so every matrix cell holds exactly one truth-table cell.
     grid: dict[tuple[str, tuple[str, int]], tuple[int, CellResult]] = {}
@@ -118,7 +146,7 @@ def _scenario(run: RunReport, n: int, scenario: ScenarioResult, templates: list[
         tds = []
         for column in columns:
             entry = grid.get((source, column))
-            tds.append(_td(run, n, *entry, templates) if entry else '<td class="empty"></td>')
+            tds.append(_td(n, *entry) if entry else '<td class="empty"></td>')
         rows.append(f"<tr><th>{escape(source)}</th>{''.join(tds)}</tr>")
     counts = scenario.counts()
     facts = ", ".join(f"{counts[o]} {o}" for o in reversed(OUTCOMES) if counts.get(o))
@@ -127,10 +155,11 @@ def _scenario(run: RunReport, n: int, scenario: ScenarioResult, templates: list[
     if scenario.worker:
         facts += f"; worker {scenario.worker}"
     policy = _policy(run, scenario)
-    if policy:
-        templates.append(f'<template id="pol-{n}"><h4>Policies ({escape(scenario.name)}/'
-                         f'policies.yaml)</h4><pre class="policy">{escape(policy)}</pre>'
-                         "</template>")
+    policy_html = (f"<h4>Policies ({escape(scenario.name)}/policies.yaml)</h4>"
+                   f'<pre class="policy">{escape(policy, quote=False)}</pre>' if policy else "")
+    cells = [evidence_html.render(run.root, cell) for cell in scenario.cells]
+    blobs.append(f'<script type="application/gzip-base64" id="ev-{n}">'
+                 f"{pack(cells, policy_html)}</script>")
     title = f" — {escape(scenario.title)}" if scenario.title else ""
     return (f'<section class="scenario" id="scenario-{n}" data-scenario="{escape(scenario.name)}">'
             f"<h2>{escape(scenario.name)}{title}</h2><p>{facts}</p>"
@@ -138,13 +167,11 @@ def _scenario(run: RunReport, n: int, scenario: ScenarioResult, templates: list[
             "</table></section>")
 
 
-def _td(run: RunReport, n: int, i: int, cell: CellResult, templates: list[str]) -> str:
-    key = f"{n}-{i}"
-    templates.append(f'<template id="ev-{key}">{evidence_html.render(run.root, cell)}</template>')
+def _td(n: int, i: int, cell: CellResult) -> str:
     badges = " ".join(f"{k[0].upper()}{'✓' if v == 'ok' else '✗'}"
                       for k, v in cell.evidence.items())
-    return (f'<td class="cell {escape(cell.outcome)}" tabindex="0" data-ev="{key}" '
-            f'data-sc="{n}" data-outcome="{escape(cell.outcome)}" '
+    return (f'<td class="cell {escape(cell.outcome)}" tabindex="0" data-sc="{n}" '
+            f'data-i="{i}" data-outcome="{escape(cell.outcome)}" '
             f'title="{escape(cell.cell)}: {escape(cell.outcome)}">{escape(cell.expected)}'
             f'<span class="ev">{escape(badges)}</span></td>')
 

@@ -9,6 +9,7 @@ $GITHUB_STEP_SUMMARY when that is set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -109,6 +110,19 @@ class ReportPlugin:
 
     # -- verdicts ------------------------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Name the cell before any fixture runs: a module-scoped fixture (the scenario's
+        batch) that fails must still leave a report that says which cell it was."""
+        from conformance.harness.spec import Cell, Scenario
+        from conformance.reports.properties import setup_properties
+
+        callspec = getattr(item, "callspec", None)
+        cell = callspec.params.get("cell") if callspec else None
+        scenario = getattr(getattr(item, "module", None), "SCENARIO", None)
+        if isinstance(cell, Cell) and isinstance(scenario, Scenario):
+            item.user_properties.extend(setup_properties(scenario, cell))
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker:
             return
@@ -192,10 +206,14 @@ class ReportPlugin:
 def _line_writer(tr: Any) -> Callable[[str], None]:
     """A line on its own, also after xdist's dots (which leave the line open)."""
 
+    capture = tr.config.pluginmanager.get_plugin("capturemanager")
+
     def say(text: str) -> None:
-        if tr._tw.width_of_current_line:
-            tr._tw.line()
-        tr.write_line(text)
+        # Outside a worker this runs inside a fixture's setup, where output is captured.
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            if tr._tw.width_of_current_line:
+                tr._tw.line()
+            tr.write_line(text)
 
     return say
 

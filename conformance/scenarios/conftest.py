@@ -108,20 +108,16 @@ def strict_failure(report: pytest.TestReport) -> None:
 
 @pytest.fixture(autouse=True)
 def _cell_properties(request: pytest.FixtureRequest) -> Iterator[None]:
-    """JUnit properties per cell (conformance/reports/properties.py): which cell it is, and
-    after the test how it was judged (the teardown report carries them to JUnit)."""
+    """JUnit properties per cell, after the test: how it was judged (the teardown report
+    carries them to JUnit; which cell it is was added before setup by the report plugin,
+    conformance/reports/plugin.py)."""
     from conformance.reports import properties
 
+    yield
     callspec = getattr(request.node, "callspec", None)
     cell = callspec.params.get("cell") if callspec else None
-    scenario = getattr(request.module, "SCENARIO", None)
-    if not (isinstance(cell, Cell) and isinstance(scenario, Scenario)):
-        yield
-        return
-    request.node.user_properties.extend(properties.setup_properties(scenario, cell))
-    yield
     run = getattr(request.node, "funcargs", {}).get("scenario_run")
-    if isinstance(run, ScenarioRun):
+    if isinstance(cell, Cell) and isinstance(run, ScenarioRun):
         request.node.user_properties.extend(properties.verdict_properties(run, cell))
 
 

@@ -139,16 +139,21 @@ def test_html_is_self_contained_with_one_matrix_and_evidence_per_cell(tmp_path: 
     page = (run / REPORT).read_text()
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched
     assert page.count('<section class="scenario"') == 3
-    cells = re.findall(r'<td class="cell (\w+)"[^>]*data-ev="([\d-]+)"', page)
-    assert sorted(o for o, _ in cells) == ["failed"] + ["passed"] * 10 + ["skipped"]
-    for _, key in cells:
-        assert f'<template id="ev-{key}">' in page
-    failed = next(k for o, k in cells if o == "failed")
-    evidence = page.split(f'<template id="ev-{failed}">')[1].split("</template>")[0]
-    for part in ("Model", "Probe", "Matching flows (3)", "Application log (1)",
-                 "Metric deltas", "no L7 flow", "hubble: no L7 flow"):
-        assert part in evidence
-    assert page.count('<template id="pol-') == 3 and "account-service-ingress" in page
+    cells = re.findall(r'<td class="cell (\w+)"[^>]*data-sc="(\d+)" data-i="(\d+)"', page)
+    assert sorted(o for o, _, _ in cells) == ["failed"] + ["passed"] * 10 + ["skipped"]
+    blobs = dict(re.findall(r'<script type="application/gzip-base64" id="ev-(\d+)">([^<]+)<',
+                            page))
+    evidence = {n: html.unpack(blob) for n, blob in blobs.items()}
+    assert sorted(evidence) == ["0", "1", "2"]
+    assert all(len(e["cells"]) == 4 and "account-service-ingress" in e["policy"]
+               for e in evidence.values())
+    outcome, n, i = next(c for c in cells if c[0] == "failed")
+    failed = evidence[n]["cells"][int(i)]
+    for part in ("Model", "Probe", "Matching flows (6)", "Application log (1)",
+                 "Metric deltas", "missing: L7 REQUEST FORWARDED", "hubble: no L7 flow"):
+        assert part in failed, part
+    skipped = next(c for c in cells if c[0] == "skipped")
+    assert "did not run" in evidence[skipped[1]]["cells"][int(skipped[2])]
 
 
 def test_html_shows_the_upgrade_report_and_changes_since_a_baseline(tmp_path: Path) -> None:
