@@ -149,17 +149,21 @@ class ControlPlane:
         store.apply(("namespaces", "", "kube-system"), {"metadata": {"labels": {
             "kubernetes.io/metadata.name": "kube-system"}}})
         image = AGENT_IMAGE.format(version=self.version)
-        store.apply(("daemonsets", "kube-system", "cilium"), {"spec": {"template": {"spec": {
-            "containers": [{"name": "cilium-agent", "image": image}]}}}})
+        if self.fault != "no-cilium":
+            store.apply(("daemonsets", "kube-system", "cilium"), {"spec": {"template": {
+                "spec": {"containers": [{"name": "cilium-agent", "image": image}]}}}})
         store.apply(("configmaps", "kube-system", "cilium-config"), {"data": CILIUM_CONFIG})
+        targets = "{api.stripe.com: 203.0.113.10" if self.fault == "marker-garbage" else \
+            json.dumps(EXTERNAL_TARGETS, sort_keys=True)
         store.apply(("configmaps", "kube-system", "zt-conformance"), {"data": {
-            "external-targets": json.dumps(EXTERNAL_TARGETS, sort_keys=True)}})
+            "external-targets": targets}})
         relay = ("deployments", "kube-system", "hubble-relay")
         store.apply(relay, {"spec": {"replicas": 1}})
         store.set_status(relay, {"replicas": 1, "readyReplicas": 1})
-        store.apply(("services", "kube-system", "kube-dns"), {"spec": {
-            "clusterIP": KUBE_DNS_IP, "ports": [{"name": "dns", "port": DNS_PORT,
-                                                 "protocol": "UDP"}]}})
+        if self.fault != "no-kube-dns":
+            store.apply(("services", "kube-system", "kube-dns"), {"spec": {
+                "clusterIP": KUBE_DNS_IP, "ports": [{"name": "dns", "port": DNS_PORT,
+                                                     "protocol": "UDP"}]}})
         for i, node in enumerate(NODES):
             name = f"cilium-{'bcdfg'[i]}{node[-1]}x{i}q"
             key = ("pods", "kube-system", name)

@@ -3,7 +3,8 @@
 `breaking`: enforcement or evidence is wrong, so the suite must fail (exactly the cells
 the fault covers). `benign`: evidence is late or slow, so the suite must still pass.
 `condition`: a condition of real clusters that the harness must handle (it must pass,
-and a harness that ignores the condition must not). `upgrade`: acts only during or after a
+and a harness that ignores the condition must not). `refused`: a broken install; the run
+must stop before any test with one paragraph naming what is missing. `upgrade`: acts only during or after a
 simulated upgrade (clusters/emulated/rollout.py); the upgrade validation must fail.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 BREAKING, BENIGN, CONDITION, UPGRADE = "breaking", "benign", "condition", "upgrade"
+REFUSED = "refused"  # a broken install: the run is refused before any test, one paragraph
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("prober-garbage", BREAKING, "prober run prints something that is not its answer"),
     Fault("relay-down", BREAKING, "Hubble Relay refuses connections (port-forward dial "
                                   "refused)"),
+    Fault("no-cilium", REFUSED, "no DaemonSet kube-system/cilium: Cilium is not installed"),
+    Fault("no-kube-dns", REFUSED, "no Service kube-system/kube-dns"),
+    Fault("marker-garbage", REFUSED, "the suite's marker ConfigMap holds no JSON targets"),
     Fault("policy-rejected", BREAKING, "the API server refuses every network policy "
                                        "(422 Invalid)"),
     Fault("relay-drop", BREAKING, "Hubble Relay ends every flow stream when its first "

@@ -32,15 +32,11 @@ POLICY_UID_LABEL = "io.cilium.k8s.policy.uid"
 
 
 def _label_uid(label: Any) -> str | None:
-    """The uid in one label, as `{"key", "value", "source"}` or as `k8s:key=value`."""
-    if isinstance(label, dict):
-        if label.get("key") == POLICY_UID_LABEL and isinstance(label.get("value"), str):
-            return str(label["value"])
-        return None
-    if isinstance(label, str):
-        key, _, value = label.partition("=")
-        if key.split(":", 1)[-1] == POLICY_UID_LABEL and value:
-            return value
+    """The uid in one label. `labels.Label` marshals as `{"key", "value", "source"}` in
+    every release (pkg/labels/labels.go: JSON tags, no MarshalJSON)."""
+    if isinstance(label, dict) and label.get("key") == POLICY_UID_LABEL \
+            and isinstance(label.get("value"), str):
+        return str(label["value"])
     return None
 
 

@@ -25,6 +25,7 @@ from clusters.emulated.faults import (
     BENIGN,
     CONDITION,
     HUBBLE_LATE_S,
+    REFUSED,
     SLOW_REALIZATION_S,
     UPGRADE,
     of_effect,
@@ -118,8 +119,30 @@ pytestmark = pytest.mark.slow
 
 def test_every_emulated_fault_is_in_the_matrix() -> None:
     # upgrade faults act only in a simulated upgrade: tests/upgrade covers them
-    assert set(FAULTS) | set(PASSING) | set(of_effect(UPGRADE)) == set(EMULATED)
+    assert set(FAULTS) | set(PASSING) | set(REFUSING) | set(of_effect(UPGRADE)) == \
+        set(EMULATED)
     assert not set(FAULTS) & set(PASSING)
+
+
+# A broken install: the run stops before any test, exit 4 (usage error), one paragraph.
+REFUSING = {"no-cilium": "DaemonSet kube-system/cilium does not exist",
+            "no-kube-dns": "Service kube-system/kube-dns (the cluster DNS) is missing",
+            "marker-garbage": "ConfigMap kube-system/zt-conformance key 'external-targets' "
+                              "is not JSON"}
+
+
+@pytest.mark.parametrize("fault", sorted(REFUSING))
+def test_a_broken_install_is_refused_before_any_test(fault: str, tmp_path: Path) -> None:
+    assert sorted(REFUSING) == sorted(of_effect(REFUSED))
+    cmd = [sys.executable, "-m", "pytest", "conformance/scenarios", "--cluster=simulated",
+           "-p", "no:cacheprovider", "-q", f"--artifacts={tmp_path}", f"--fault={fault}"]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ZTC_", "PYTEST_XDIST", "PYTEST_ADDOPTS"))}
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT_S, env=env, check=False)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 4, said[-2000:]
+    assert REFUSING[fault] in said and "Traceback" not in said
 
 
 @dataclass(frozen=True)
