@@ -133,7 +133,7 @@ def load_run(root: Path | str) -> RunReport:
         run.upgrade = _object(read_json(root / UPGRADE), root / UPGRADE)
     scenarios = {d.name: _scenario(d) for d in sorted(root.iterdir())
                  if d.is_dir() and (d / SCENARIO_MARKER).is_file()}
-    results = _results(root / RESULTS) if (root / RESULTS).is_file() else None
+    results = read_results(root / RESULTS) if (root / RESULTS).is_file() else None
     if results is None:
         for scenario in scenarios.values():
             scenario.cells = _cells_from_folders(root, scenario)
@@ -171,7 +171,7 @@ def _scenario(folder: Path) -> ScenarioResult:
     return scenario
 
 
-def _results(path: Path) -> list[CellResult]:
+def read_results(path: Path) -> list[CellResult]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -25,15 +25,17 @@ class SuiteRun:
     step_summary: Path
 
 
-def run_suite(folder: Path, *extra: str) -> SuiteRun:
+def run_suite(folder: Path, *extra: str, paths: tuple[str, ...] = ("conformance/scenarios",),
+              workers: str = "2", env_extra: dict[str, str] | None = None) -> SuiteRun:
     folder.mkdir(parents=True, exist_ok=True)
     summary = folder.parent / f"{folder.name}-step-summary.md"
-    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
-    for var in ("ZTC_FAULT", "ZTC_ARTIFACTS", "ZTC_STRICT", "PYTEST_ADDOPTS"):
+    env = dict(os.environ)
+    for var in ("ZTC_FAULT", "ZTC_ARTIFACTS", "ZTC_STRICT", "PYTEST_ADDOPTS", "ZTC_REPORT_MERGE"):
         env.pop(var, None)
+    env.update(GITHUB_STEP_SUMMARY=str(summary), **(env_extra or {}))
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "conformance/scenarios", "--cluster=simulated",
-         "-n", "2", "-p", "no:cacheprovider", "-q", f"--flow-grace={FLOW_GRACE_S}",
+        [sys.executable, "-m", "pytest", *paths, "--cluster=simulated",
+         "-n", workers, "-p", "no:cacheprovider", "-q", f"--flow-grace={FLOW_GRACE_S}",
          f"--artifacts={folder}", f"--junitxml={folder / 'junit.xml'}", *extra],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
     return SuiteRun(folder, proc.returncode, proc.stdout + proc.stderr, summary)

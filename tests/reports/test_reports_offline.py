@@ -147,7 +147,7 @@ def test_html_is_self_contained_with_one_matrix_and_evidence_per_cell(tmp_path: 
     assert sorted(evidence) == ["0", "1", "2"]
     assert all(len(e["cells"]) == 4 and "account-service-ingress" in e["policy"]
                for e in evidence.values())
-    outcome, n, i = next(c for c in cells if c[0] == "failed")
+    _, n, i = next(c for c in cells if c[0] == "failed")
     failed = evidence[n]["cells"][int(i)]
     for part in ("Model", "Probe", "Matching flows (6)", "Application log (1)",
                  "Metric deltas", "missing: L7 REQUEST FORWARDED", "hubble: no L7 flow"):

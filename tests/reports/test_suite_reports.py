@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.reports.model import REPORT
-from tests.reports.conftest import REPO, SuiteRun
+from conformance.reports.model import REPORT, RESULTS
+from tests.reports.conftest import REPO, SuiteRun, run_suite
 
 pytestmark = pytest.mark.slow
 L7_MODULES = {"test_l7_http", "test_l7_headers", "test_grpc", "test_mutual_auth"}
@@ -122,3 +122,26 @@ def test_report_is_redone_from_the_artifacts(clean_run: SuiteRun, tmp_path: Path
     assert len(re.findall(r'<td class="cell ', again)) == count
     assert len(re.findall(r'<td class="cell ', first)) == count
     assert "kubernetes" in again and "v1." in again  # the run's facts survive
+
+
+def test_a_second_pass_merges_into_the_first_and_progress_shows_without_workers(
+        tmp_path: Path) -> None:
+    """nox's disruptive pass runs after the main one into the same folder (noxfile.py sets
+    ZTC_REPORT_MERGE): the report must keep the first pass's cells. Without workers the
+    progress lines print from inside fixture setup, where pytest captures output."""
+    folder = tmp_path / "run"
+    first = run_suite(folder, paths=("conformance/scenarios/test_l3l4_gap.py",), workers="0")
+    assert first.returncode == 0, first.output[-2000:]
+    assert re.search(r"^\[main\] l3l4-gap: enforced in \d+\.\d s", first.output, re.M)
+    second = run_suite(folder, paths=("conformance/scenarios/test_deny.py",), workers="0",
+                       env_extra={"ZTC_REPORT_MERGE": "1"})
+    assert second.returncode == 0, second.output[-2000:]
+    scenarios = {json.loads(line)["scenario"]
+                 for line in (folder / RESULTS).read_text().splitlines()}
+    assert scenarios == {"l3l4-gap", "deny"}
+    page = (folder / REPORT).read_text()
+    assert 'data-scenario="l3l4-gap"' in page and 'data-scenario="deny"' in page
+    third = run_suite(folder, paths=("conformance/scenarios/test_deny.py",), workers="0")
+    assert third.returncode == 0
+    assert {json.loads(line)["scenario"]
+            for line in (folder / RESULTS).read_text().splitlines()} == {"deny"}
