@@ -143,9 +143,9 @@ def load_run(root: Path | str) -> RunReport:
             _fill_evidence(root, cell)
             scenario.cells.append(cell)
             scenario.title = scenario.title or cell.title
-    if not scenarios:
+    if not scenarios and run.upgrade is None:
         raise ReportError(f"{root}: no scenario results in it (neither {RESULTS} nor "
-                          f"scenario folders carrying {SCENARIO_MARKER})")
+                          f"scenario folders carrying {SCENARIO_MARKER}) and no {UPGRADE}")
     # A scenario folder an earlier run left (not run this time) has no cells: not shown.
     run.scenarios = sorted((s for s in scenarios.values() if s.cells),
                            key=lambda s: (s.worst(), s.name))

@@ -83,7 +83,9 @@ def upgrade(data: dict[str, Any]) -> str:
         if not isinstance(step, dict):
             continue
         parts.append(f"<h3>{escape(str(step.get('from')))} → {escape(str(step.get('to')))}</h3>")
-        parts.append(_timeline((step.get("watch") or {}).get("windows") or []))
+        watch = step.get("watch") or {}
+        parts.append("<p>Agent restarts, seconds since the upgrade began:</p>"
+                     + _timeline(watch.get("windows") or []) + _watch_facts(watch))
         changed = step.get("changed_cells") or []
         parts.append(f"<p>{len(changed)} changed cell(s)</p>")
         if changed:
@@ -96,6 +98,20 @@ def upgrade(data: dict[str, Any]) -> str:
                              f"<td>{'yes' if c.get('predicted') else 'NO'}</td></tr>"
                              for c in changed if isinstance(c, dict)) + "</table>")
     return "".join(parts) + "</section>"
+
+
+def _watch_facts(watch: dict[str, Any]) -> str:
+    """Longest gap per watched path and what became of established streams."""
+    items = [f"{node}: {path} longest gap {float(gap):.1f} s"
+             for node, gaps in sorted((watch.get("longest_gap_s") or {}).items())
+             if isinstance(gaps, dict) for path, gap in sorted(gaps.items())]
+    for st in watch.get("streams") or []:
+        if isinstance(st, dict):
+            fate = ("survived" if st.get("reset_at") is None
+                    else f"reset at +{float(st['reset_at']):.1f} s")
+            items.append(f"{st.get('node')}: established {st.get('name')} {fate}")
+    items += [f"FAIL {f}" for f in watch.get("failures") or []]
+    return "<ul>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>" if items else ""
 
 
 def _join(value: Any) -> str:
@@ -111,7 +127,7 @@ def _timeline(windows: list[Any]) -> str:
     if not spans:
         return "<p>No agent restart was observed.</p>"
     end = max(e for _, _, e in spans) or 1.0
-    scale = (CHART_WIDTH - LABEL_PX - 80) / end
+    scale = (CHART_WIDTH - LABEL_PX - 130) / end
     rows = []
     for i, (node, start, stop) in enumerate(spans):
         y = i * (BAR_PX + 4)

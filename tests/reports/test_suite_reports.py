@@ -145,3 +145,25 @@ def test_a_second_pass_merges_into_the_first_and_progress_shows_without_workers(
     assert third.returncode == 0
     assert {json.loads(line)["scenario"]
             for line in (folder / RESULTS).read_text().splitlines()} == {"deny"}
+
+
+def test_report_of_a_simulated_upgrade_run_shows_its_timeline(tmp_path: Path) -> None:
+    """The upgrade run (python -m conformance.upgrade) writes upgrade-report.json; the
+    report of that folder shows each step's agent restarts and changed cells."""
+    folder = tmp_path / "upgrade"
+    run = subprocess.run([sys.executable, "-m", "conformance.upgrade", "--from", "1.19.6",
+                          "--to", "1.20.0", "--cluster", "simulated", "--report", str(folder)],
+                         cwd=REPO, capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
+                         check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    data = json.loads((folder / "upgrade-report.json").read_text())
+    proc = report_cli(str(folder))
+    assert proc.returncode == 0, proc.stderr
+    page = (folder / REPORT).read_text()
+    assert 'id="upgrade"' in page and "1.19.6 → 1.20.0" in page
+    windows = [w for step in data["steps"] for w in step["watch"]["windows"]]
+    assert windows and page.count("agent down +") == len(windows)
+    for w in windows:
+        assert f"{w['node']}: agent down +{w['start']:.1f} s .. +{w['end']:.1f} s" in page
+    changed = sum(len(step["changed_cells"]) for step in data["steps"])
+    assert f"{changed} changed cell(s)" in page
