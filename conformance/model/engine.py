@@ -261,8 +261,6 @@ class _Evaluation:
     def _match(self, rule: PeerRule, peer: Identity, port: int, protocol: str,
                learned: bool, named: NamedPorts = ()) -> list[Hit]:
         """One hit per `toPorts` item covering the port (their L7 rules are ORed too)."""
-        if rule.l4_blocked:
-            return []
         how = rule.peer_match(peer, learned, self.multi)
         if how is None:
             return []

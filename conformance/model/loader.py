@@ -305,7 +305,7 @@ def _cilium_rule(ref: PolicyRef, direction: str, deny: bool, path: str,
         any_peer=not any(f in rule for f in L3_FIELDS[direction])
         and bool(port_rules or rule.get("icmps")),
         port_rules=port_rules,
-        l4_blocked=False,
+        l4_blocked=bool(rule.get("icmps")) and not rule.get("toPorts"),
         auth=None if auth in (None, "disabled") else str(auth),
     )
 

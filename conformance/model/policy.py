@@ -57,7 +57,7 @@ class PeerRule:
     fqdns: tuple[NameMatch, ...]
     any_peer: bool  # no L3 peer field: every peer, including world
     port_rules: tuple[PortRule, ...]  # empty = every port, L3 only
-    l4_blocked: bool = False  # only `icmps`: never matches TCP/UDP
+    l4_blocked: bool = False  # only `icmps` (its port items are ICMP: no TCP/UDP match)
     auth: str | None = None  # "required" | "test-always-fail"
 
     def peer_match(self, ident: Identity, learned: bool, multi_label: bool) -> str | None:
