@@ -35,7 +35,9 @@ class PortMatch:
 
     def covers(self, port: int, protocol: str, named: NamedPorts = ()) -> bool:
         if self.protocol == "ANY" and protocol in ("ICMP", "ICMPv6"):
-            return False  # ANY is TCP, UDP and SCTP; ICMP is allowed by `icmps` only
+            # ANY is TCP, UDP and SCTP; ICMP needs `icmps` (docs security/policy/layer4.rst:
+            # with an L4 policy, ICMP is blocked unless a rule allows it)
+            return False
         if self.protocol != "ANY" and self.protocol != protocol:
             return False
         if self.name is not None:
