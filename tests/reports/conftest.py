@@ -32,6 +32,8 @@ def run_suite(folder: Path, *extra: str, paths: tuple[str, ...] = ("conformance/
     env = dict(os.environ)
     for var in ("ZTC_FAULT", "ZTC_ARTIFACTS", "ZTC_STRICT", "PYTEST_ADDOPTS", "ZTC_REPORT_MERGE"):
         env.pop(var, None)
+    for var in [v for v in env if v.startswith("PYTEST_XDIST_")]:  # this test's own worker
+        env.pop(var)
     env.update(GITHUB_STEP_SUMMARY=str(summary), **(env_extra or {}))
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", *paths, "--cluster=simulated",
