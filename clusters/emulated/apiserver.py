@@ -39,6 +39,7 @@ _GROUP = re.compile(r"^/apis/(?P<gv>[^/]+/[^/]+)/(?:namespaces/(?P<ns>[^/]+)/)?(
 _PROXY = re.compile(r"^(?P<pod>[^/:]+):(?P<port>\d+)$")
 
 Dial = Callable[[int], socket.socket]
+_CRDS_MISSING = [False]  # set once per process by ApiServer for the no-crds fault
 
 
 class Route:
@@ -59,6 +60,9 @@ def route(path: str) -> Route:
             res, name, ns = "namespaces", ns, None  # /api/v1/namespaces/<name>
         if res in RESOURCES and RESOURCES[res][0] == "v1":
             return _checked(Route(res, ns, name, sub))
+    elif (m := _GROUP.match(path)) and m.group("gv") == "cilium.io/v2" and \
+            _CRDS_MISSING[0]:
+        pass  # no-crds: the operator has not created the CRDs (a 404 like any unknown path)
     elif (m := _GROUP.match(path)) and m.group("res") in RESOURCES and \
             RESOURCES[m.group("res")][0] == m.group("gv"):
         return _checked(Route(m.group("res"), m.group("ns"), m.group("name"), None))
@@ -98,13 +102,18 @@ def make_handler(plane: ControlPlane, relay_dial: Dial,
         def _text(self, text: str) -> None:
             self._send(200, text.encode(), "text/plain; charset=utf-8")
 
-        def _body(self) -> Any:
+        def _read_body(self) -> None:
+            """Read the whole body first: an answer given before reading it would leave
+            its bytes on the kept-alive connection as the next request's start."""
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
+                self.close_connection = True
                 raise status(413, "RequestEntityTooLarge", "request entity too large")
-            raw = self.rfile.read(length) if length else b""
+            self._raw = self.rfile.read(length) if length else b""
+
+        def _body(self) -> Any:
             try:
-                return json.loads(raw or b"null")
+                return json.loads(self._raw or b"null")
             except ValueError as err:
                 raise status(400, "BadRequest", f"error decoding the body: {err}") from None
 
@@ -112,6 +121,7 @@ def make_handler(plane: ControlPlane, relay_dial: Dial,
             parts = urlsplit(self.path)
             query = parse_qs(parts.query)
             try:
+                self._read_body()
                 if parts.path == "/version" and method == "GET":
                     self._json(200, VERSION)
                     return
@@ -235,6 +245,7 @@ class ApiServer:
 
     def __init__(self, plane: ControlPlane, relay_dial: Dial, *, port: int = 0) -> None:
         v4_only = plane.fault == "exec-v4"
+        _CRDS_MISSING[0] = plane.fault == "no-crds"
         protocols = ("v4.channel.k8s.io",) if v4_only else \
             ("v5.channel.k8s.io", "v4.channel.k8s.io")
         self._server = ThreadingHTTPServer(("127.0.0.1", port),

@@ -57,6 +57,7 @@ CILIUM_CONFIG = {"enable-l7-proxy": "true", "kube-proxy-replacement": "true",
                  "hubble-metrics-server": ":9965", "mesh-auth-enabled": "true",
                  "mesh-auth-mutual-enabled": "true", "external-envoy-proxy": "true"}
 HOST_ENDPOINT_ID, PENDING_ENDPOINT_ID = 1, 4000
+STUCK_S = 1e9  # agent-stuck / regen-stuck: never, within any run
 
 
 @dataclass
@@ -132,11 +133,13 @@ class ControlPlane:
             if self.fault == "jitter" else 0.0
 
     def _import_lag(self) -> float:
-        return self._rng.uniform(*IMPORT_LAG_S) + self._jitter()
+        stuck = STUCK_S if self.fault == "agent-stuck" else 0.0
+        return self._rng.uniform(*IMPORT_LAG_S) + stuck + self._jitter()
 
     def _regen_lag(self) -> float:
         slow = fault_registry.SLOW_REALIZATION_S if self.fault == "slow-realization" else 0.0
-        return self._rng.uniform(*REGEN_LAG_S) + slow + self._jitter()
+        stuck = STUCK_S if self.fault == "regen-stuck" else 0.0
+        return self._rng.uniform(*REGEN_LAG_S) + slow + stuck + self._jitter()
 
     def _proxy_lag(self) -> float:
         lag = fault_registry.PROXY_LAG_S if self.fault == "proxy-lag" else 0.0

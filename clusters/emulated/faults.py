@@ -41,6 +41,9 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("no-cilium", REFUSED, "no DaemonSet kube-system/cilium: Cilium is not installed"),
     Fault("no-kube-dns", REFUSED, "no Service kube-system/kube-dns"),
     Fault("marker-garbage", REFUSED, "the suite's marker ConfigMap holds no JSON targets"),
+    Fault("agent-stuck", BREAKING, "no agent ever imports a change"),
+    Fault("regen-stuck", BREAKING, "selected endpoints never finish regenerating"),
+    Fault("no-crds", BREAKING, "the cilium.io CRDs do not exist (404 on every CNP/CCNP)"),
     Fault("policy-rejected", BREAKING, "the API server refuses every network policy "
                                        "(422 Invalid)"),
     Fault("relay-drop", BREAKING, "Hubble Relay ends every flow stream when its first "

@@ -66,6 +66,11 @@ def either(a: Select, b: Select) -> Select:
 
 NOTHING: Select = lambda _m, _c: False  # noqa: E731
 EVERY: Select = lambda _m, _c: True  # noqa: E731
+# Scenarios whose policies include a cilium.io kind (all but the NetworkPolicy-only one).
+CILIUM_POLICY: Select = lambda mod, _c: mod != "test_l3l4_gap"  # noqa: E731
+# Faults that keep a change from ever taking effect: a short policy deadline.
+STUCK_FAULTS = ("agent-stuck", "regen-stuck")
+STUCK_POLICY_TIMEOUT_S = "3"
 NOT_KUBELET: Select = lambda _m, cell: "(kubelet)" not in cell  # noqa: E731
 DENIED = label(r"=> (dropped|l7-denied|dns-refused)")
 # Both L3/L4 policy drop reasons: default deny (POLICY_DENIED), denylist (POLICY_DENY).
@@ -105,6 +110,10 @@ FAULTS: dict[str, Fault] = {
     "metrics-down": Fault(EVERY, EVERY, "scraping kube-system/"),
     "prober-garbage": Fault(EVERY, EVERY, "printed no JSON"),
     "relay-down": Fault(EVERY, EVERY, "hubble-relay"),
+    # A change that never takes effect: the policy wait times out naming where.
+    "agent-stuck": Fault(EVERY, EVERY, "has not imported the object uid"),
+    "regen-stuck": Fault(EVERY, EVERY, "did not realize the new policy revision"),
+    "no-crds": Fault(CILIUM_POLICY, CILIUM_POLICY, "the CRD is not installed"),
     # Every policy is refused: every cell fails with the server's words.
     "policy-rejected": Fault(EVERY, EVERY, "the API server rejected"),
     # The relay ends each stream when its first flow is due: every cell that needs a flow
@@ -163,6 +172,8 @@ def run_suite(tmp: Path, fault: str | None) -> tuple[subprocess.CompletedProcess
            f"--flow-grace={FLOW_GRACE_S}"]
     if fault:
         cmd.append(f"--fault={fault}")
+    if fault in STUCK_FAULTS:
+        cmd.append(f"--policy-timeout={STUCK_POLICY_TIMEOUT_S}")
     # The child is its own session: none of our options or xdist identity leak into it.
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ZTC_", "PYTEST_XDIST", "PYTEST_ADDOPTS"))}
