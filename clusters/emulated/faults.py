@@ -4,8 +4,9 @@
 the fault covers). `benign`: evidence is late or slow, so the suite must still pass.
 `condition`: a condition of real clusters that the harness must handle (it must pass,
 and a harness that ignores the condition must not). `refused`: a broken install; the run
-must stop before any test with one paragraph naming what is missing. `upgrade`: acts only during or after a
-simulated upgrade (clusters/emulated/rollout.py); the upgrade validation must fail.
+must stop before any test with one paragraph naming what is missing. `upgrade`: acts only
+during or after a simulated upgrade (clusters/emulated/rollout.py); the upgrade validation
+must fail.
 """
 
 from __future__ import annotations
