@@ -42,7 +42,8 @@ FLOW_GRACE_S = "4"
 # (worker start-up costs more CPU than they save). The clean run uses workers too, so
 # distributed path of `nox -s conformance` is covered.
 WAITING_WORKERS = "4"
-FAST_FAULTS = ("l3l4-off", "dns-open", "fqdn-broken", "auth-off")
+FAST_FAULTS = ("l3l4-off", "dns-open", "fqdn-broken", "auth-off", "exec-dies", "agent-down",
+               "metrics-down", "prober-garbage", "relay-down", "policy-rejected", "no-crds")
 
 Cell = tuple[str, str]  # (module, cell label)
 Select = Callable[[str, str], bool]
