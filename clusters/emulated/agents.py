@@ -14,9 +14,13 @@ What follows is upstream's bookkeeping, which the suite's policy wait must handl
   regeneration lag; the others get a no-op bump at import (`pkg/endpoint/policy.go`
   UpdatePolicy: "Policy update is a no-op, bumping policyRevision"; 1.18/1.19 regenerate
   an endpoint that is behind instead, 1.20 bumps it anyway, commit 0fe3895813).
-- The importer handles one change at a time: UpdatePolicy waits for the selected
-  endpoints' regenerations before the next import (`pkg/policy/cell/policy_importer.go`),
-  so on a node a later import never comes before an earlier change's regenerations.
+- The importer takes the changes queued for it as one batch (`pkg/policy/cell/
+  policy_importer.go`: a `stream.Buffer` of the update channel, 10 ms window, then
+  processUpdates applies them all and calls UpdatePolicy once), and the next batch comes
+  after the selected endpoints' regenerations, so on a node a later import never comes
+  before an earlier change's regenerations. Emulated: a change that arrives while the
+  previous one is still queued joins it (hundreds of policies applied at once are a few
+  batches, not hundreds of lags in a row).
 - The proxy policy revision moves when Envoy acknowledges the NetworkPolicy of an
   endpoint whose policy was recomputed (`pkg/envoy/xds_server.go` UpdateNetworkPolicy ->
   `pkg/endpoint/endpoint.go` OnProxyPolicyUpdate), to the revision the policy was
@@ -131,7 +135,13 @@ class Agents:
         now = self.clock()
         index = len(self.changes)
         imported = {}
+        previous = self.changes[-1].imported_at if self.changes else {}
         for node in self.nodes:
+            if not extra_lag and previous.get(node, 0.0) > now:
+                # Still queued behind the importer with the previous change: both go in
+                # one batch (the importer drains what is queued, then regenerates once).
+                imported[node] = previous[node]
+                continue
             # In order, and after the previous change's regenerations on the node.
             imported[node] = max(self._busy_until.get(node, 0.0),
                                  now + self.import_lag() + extra_lag)

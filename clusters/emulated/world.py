@@ -1,7 +1,8 @@
 """The simulated cluster's fabricated topology: nodes, pods, Services, identities, targets.
 
 Every address is fabricated and never used on a network:
-- node IPs 198.18.0.0/24, pod IPs 198.18.<node>.0/24 (RFC 2544 benchmarking range),
+- node IPs 198.18.0.0/24, pod IPs 198.18.<node>.0/24 then further /24 blocks (RFC 2544
+  benchmarking range; pod_ip),
 - Service ClusterIPs 198.19.0.0/16 (same range), kube-dns at 198.19.0.10,
 - hermetic "internet" targets 203.0.113.0/24 (RFC 5737 TEST-NET-3).
 """
@@ -29,6 +30,8 @@ NODE_IPS = {"sim-control-plane": "198.18.0.4", "sim-worker": "198.18.0.2",
 POD_SUBNETS = {"sim-control-plane": "198.18.3.", "sim-worker": "198.18.1.",
                "sim-worker2": "198.18.2."}
 SERVICE_SUBNET = "198.19."
+PODS_PER_BLOCK = 250  # pod addresses per /24 block of a node
+MAX_OCTET = 255
 KUBE_DNS_IP = "198.19.0.10"
 DNS_PORT = 53
 CLUSTER_DOMAIN = "cluster.local"
@@ -125,7 +128,7 @@ class World:
         host = self._next_host.get(node, 10)
         self._next_host[node] = host + 1
         info = PodInfo(name=f"{app}-7d9f8c6b5-{suffix}", namespace=namespace,
-                       labels=dict(labels), ip=f"{POD_SUBNETS[node]}{host}", node=node)
+                       labels=dict(labels), ip=pod_ip(node, host), node=node)
         pod = SimPod(info=info, app=app, endpoint_id=self._endpoint_id(),
                      identity=self._identity(namespace, labels), listen=listen,
                      standin=standin, ports=ports, namespace_labels=namespace_labels)
@@ -197,6 +200,18 @@ class World:
             if candidate not in self._endpoint_ids:
                 self._endpoint_ids.add(candidate)
                 return candidate
+
+
+def pod_ip(node: str, host: int) -> str:
+    """The node's pod subnet holds 250 pods; more (own-policies stand-ins) go on in further
+    /24 blocks of the same range, one block per node in turn (198.18.4-6., 7-9., ...)."""
+    block, rest = divmod(host, PODS_PER_BLOCK)
+    if block == 0:
+        return f"{POD_SUBNETS[node]}{host}"
+    third = int(POD_SUBNETS[node].split(".")[2]) + len(POD_SUBNETS) * block
+    if third > MAX_OCTET:
+        raise ValueError(f"node {node}: no pod address left for pod number {host}")
+    return f"198.18.{third}.{rest + 1}"
 
 
 def is_ipv4(text: str) -> bool:

@@ -33,6 +33,7 @@ from conformance.harness.spec import PAYMENTS, Cell, Scenario
 from conformance.model.expectation import Expectation
 
 POLL_INTERVAL_S = 0.2
+MAX_PARALLEL_EXECS = 16  # `prober run` execs in flight at once (one per source pod)
 
 
 class ScenarioSkipped(Exception):
@@ -204,7 +205,9 @@ class ScenarioRun:
             for a in batch:
                 a.result = by_id.get(a.id)
 
-        with ThreadPoolExecutor(max_workers=len(by_source)) as pool:
+        # Sources run concurrently, a bounded number at a time: an own-policies batch has
+        # hundreds of source pods, and as many exec streams at once swamp the API server.
+        with ThreadPoolExecutor(max_workers=min(len(by_source), MAX_PARALLEL_EXECS)) as pool:
             futures = [pool.submit(run, pod, batch) for pod, batch in by_source.values()]
             for fut in futures:
                 fut.result()
