@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ STANDIN_IMAGE = "zt-conformance/workloads:dev"
 STANDIN_PREFIX = "standin-"
 KUBE_DNS_LABELS = {"k8s-app": "kube-dns"}
 READINESS_PERIOD_S = 2
+PARALLEL_NAMESPACES = 8  # mirrored namespaces deployed (and deleted) at once
 EXTERNAL_FQDN_ENV = "ZTC_ALLOW_EXTERNAL_FQDN"  # also --allow-external-fqdn
 
 
@@ -144,20 +146,26 @@ class OwnRun(ScenarioRun):
         """Mirrored namespaces with the stand-ins this shard needs (kept for the worker)."""
         labels = {WORKER_LABEL: self.ws.worker, **({RUN_LABEL: self.ws.run} if self.ws.run
                                                     else {})}
-        for canonical, wanted in sorted(pods_of(cells).items()):
-            real = self.ws.namespaces[canonical]
-            ns_labels = self._namespace_labels().get(canonical, {})
+        wanted = pods_of(cells)
+        jobs: dict[str, list[dict[str, Any]]] = {}
+        for canonical, real in self.ws.namespaces.items():  # also those only policies name
             have = {p.labels.get(STANDIN_LABEL) for p in self.ws.pods.get(real, [])}
             docs = [standin_deployment(k, pod, ports) for k, (pod, ports) in
-                    sorted(wanted.items()) if k not in have]
+                    sorted(wanted.get(canonical, {}).items()) if k not in have]
             if docs or real not in self.ws.pods:
-                ready = self.ws.cluster.deploy_workloads(real, {**ns_labels, **labels},
-                                                         docs=docs, key=STANDIN_LABEL)
+                jobs[canonical] = docs
+
+        def deploy(canonical: str) -> list[PodInfo]:
+            ns_labels = self._namespace_labels().get(canonical, {})
+            return self.ws.cluster.deploy_workloads(
+                self.ws.namespaces[canonical], {**ns_labels, **labels}, docs=jobs[canonical],
+                key=STANDIN_LABEL)
+
+        # Namespaces side by side: each one's applies and readiness polls overlap.
+        with ThreadPoolExecutor(max_workers=PARALLEL_NAMESPACES) as pool:
+            for canonical, ready in zip(jobs, pool.map(deploy, jobs), strict=True):
+                real = self.ws.namespaces[canonical]
                 self.ws.pods[real] = [*self.ws.pods.get(real, []), *ready]
-        for real in self.ws.namespaces.values():  # namespaces only the policies name
-            if real not in self.ws.pods:
-                self.ws.pods[real] = self.ws.cluster.deploy_workloads(
-                    real, labels, docs=[], key=STANDIN_LABEL)
 
     def _namespace_labels(self) -> dict[str, dict[str, str]]:
         assert isinstance(self.scenario, OwnScenario)
@@ -268,6 +276,13 @@ def write_rewrite(root: Path, run: OwnRun) -> None:
              for c in sorted((c for c in run.scenario.cells if isinstance(c, OwnCell)),
                              key=lambda c: (c.policy, c.id))]
     (root / "cells-by-policy.json").write_text(json.dumps(cells, indent=2))
+
+
+def close(ws: Workspace) -> None:
+    """Delete the mirrored namespaces, several at once (each waits until it is gone)."""
+    with ThreadPoolExecutor(max_workers=PARALLEL_NAMESPACES) as pool:
+        list(pool.map(ws.cluster.delete_namespace, list(ws.pods)))
+    ws.pods.clear()
 
 
 def own_workspace(ws: Workspace, canonical: Iterable[str]) -> Workspace:

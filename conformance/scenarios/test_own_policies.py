@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conformance.harness import own_cells
+from conformance.harness import own, own_cells
 from conformance.harness.batch import check_cell, started
 from conformance.harness.own import OwnRun, own_workspace
 from conformance.harness.own_cells import OwnCell, OwnScenario
@@ -43,7 +43,7 @@ def own_ws(workspace: Workspace, pytestconfig: pytest.Config) -> Iterator[Worksp
         yield ws
     finally:
         if not pytestconfig.getoption("keep_cluster"):
-            ws.close()
+            own.close(ws)
 
 
 @pytest.fixture(scope="class")
