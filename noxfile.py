@@ -78,7 +78,8 @@ def conformance(session: nox.Session) -> None:
 # the conditions of real clusters, and the faults at the emulator's boundary.
 COVERAGE_FAULTS = ("revision-race", "proxy-lag", "exec-v4", "exec-dies", "relay-drop",
                    "policy-rejected", "agent-down", "metrics-down", "prober-garbage",
-                   "relay-down", "agent-stuck", "regen-stuck", "no-crds")
+                   "relay-down", "agent-stuck", "regen-stuck", "no-crds", "exec-forbidden",
+                   "log-forbidden", "portforward-forbidden", "prober-short")
 STUCK_FAULTS = ("agent-stuck", "regen-stuck")  # run with a short --policy-timeout
 PASSING_FAULTS = (None, "revision-race", "proxy-lag", "exec-v4")
 REFUSED_FAULTS = ("no-cilium", "no-kube-dns", "marker-garbage")  # stopped at preflight

@@ -191,6 +191,7 @@ def make_handler(plane: ControlPlane, relay_dial: Dial,
                 raise status(404, "NotFound", "the server could not find the requested "
                              "resource")
             if r.sub == "log" and method == "GET":
+                self._forbid("log", r.namespace, r.name, "get")
                 self._text(plane.app_log(r.namespace, r.name))
             elif r.sub == "exec" and method in ("GET", "POST"):
                 self._exec(r.namespace, r.name, query)
@@ -202,8 +203,20 @@ def make_handler(plane: ControlPlane, relay_dial: Dial,
                 raise status(404, "NotFound", "the server could not find the requested "
                              "resource")
 
+        def _forbid(self, sub: str, namespace: str, pod: str, verb: str) -> None:
+            """<sub>-forbidden faults: RBAC denies the subresource, worded as the
+            authorizer's Forbidden (apiserver `endpoints/handlers/responsewriters`
+            ForbiddenStatusError)."""
+            if plane.fault == f"{sub}-forbidden":
+                raise status(403, "Forbidden", f'pods "{pod}" is forbidden: User '
+                             f'"zt-conformance" cannot {verb} resource "pods/{sub}" in API '
+                             f'group "" in the namespace "{namespace}"',
+                             {"name": pod, "kind": f"pods/{sub}"})
+
         def _exec(self, namespace: str, pod: str, query: dict[str, list[str]]) -> None:
             plane.get(("pods", namespace, pod))  # 404 before any upgrade
+            if namespace != "kube-system":
+                self._forbid("exec", namespace, pod, "create")
             ws = websocket.accept(self, exec_protocols)
             if ws is None:
                 return
@@ -211,6 +224,7 @@ def make_handler(plane: ControlPlane, relay_dial: Dial,
 
         def _portforward(self, namespace: str, pod: str, query: dict[str, list[str]]) -> None:
             obj = plane.get(("pods", namespace, pod))
+            self._forbid("portforward", namespace, pod, "create")
             try:
                 ports = parse_ports(query.get("ports") or [])
             except ValueError as err:

@@ -139,6 +139,8 @@ def _prober(plane: ControlPlane, ws: WebSocket, namespace: str, pod: str, argv: 
         # Not the prober's JSON answer (a different program on PATH, a banner): exit 0.
         _finish(ws, "zt-prober 0.0 ready\n", "", SUCCESS)
         return
+    if plane.fault == "prober-short":
+        results = results[:-1]  # one answer missing (a prober of another version)
     if plane.fault == "exec-dies":
         ws.close(1011)  # the connection drops: no output, no status
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -70,6 +71,26 @@ def status_error(status: int, body: Any, fallback: str) -> ApiError:
     if not isinstance(data, dict):
         data = {}
     return ApiError(status, str(data.get("message") or fallback), str(data.get("reason") or ""))
+
+
+_HANDSHAKE = re.compile(r"Handshake status (\d+)")
+
+
+def handshake_error(err: Any) -> ApiError:
+    """The ApiError of a refused WebSocket upgrade. The kubernetes client wraps the
+    websocket library's bad-status error as ApiException(status=0, reason=text), the text
+    being `Handshake status <code> <reason> -+-+- <headers> -+-+- <body>`
+    (stream/ws_client.py websocket_call, websocket/_handshake.py): recover the code and
+    the server's Status body from it."""
+    reason = str(getattr(err, "reason", "") or "")
+    found = _HANDSHAKE.search(reason)
+    if getattr(err, "status", 0) or not found:
+        return status_error(int(getattr(err, "status", 0) or 0), getattr(err, "body", None),
+                            reason)
+    body = reason.rsplit("-+-+-", 1)[-1].strip() if "-+-+-" in reason else ""
+    if body.startswith(("b'", 'b"')):
+        body = body[2:-1]
+    return status_error(int(found.group(1)), body or reason, reason)
 
 
 def negotiated(ws: Any) -> str:
@@ -136,20 +157,14 @@ class ClientKubeApi:
 
     def _send(self, method: str, path: str, body: Any, query: list[tuple[str, str]],
               headers: dict[str, str], timeout: float) -> tuple[int, Any]:
-        """(status, body bytes) across both generations of the generated client."""
-        api = self._api
-        if hasattr(api, "param_serialize"):  # kubernetes >= 35: serialize, then send
-            verb, url, sent_headers, sent_body, post = api.param_serialize(
-                method=method, resource_path=path, query_params=query,
-                header_params=headers, body=body, auth_settings=["BearerToken"])
-            response = api.call_api(verb, url, header_params=sent_headers, body=sent_body,
-                                    post_params=post, _request_timeout=timeout)
-            return int(response.status), response.read()
-        response = api.call_api(path, method, query_params=query, header_params=headers,
-                                body=body, auth_settings=["BearerToken"],
-                                _preload_content=False, _return_http_data_only=True,
-                                _request_timeout=timeout)
-        return int(response.status), response.data
+        """(status, body bytes)."""
+        # The generated client of kubernetes >= 35 (pyproject): serialize, then send.
+        verb, url, sent_headers, sent_body, post = self._api.param_serialize(
+            method=method, resource_path=path, query_params=query,
+            header_params=headers, body=body, auth_settings=["BearerToken"])
+        response = self._api.call_api(verb, url, header_params=sent_headers, body=sent_body,
+                                      post_params=post, _request_timeout=timeout)
+        return int(response.status), response.read()
 
     def close(self) -> None:
         self._api.close()
@@ -174,7 +189,7 @@ class ClientKubeApi:
                 ws = stream(client.CoreV1Api(own).connect_get_namespaced_pod_exec, pod,
                             namespace, **kwargs)
             except ApiException as err:
-                raise status_error(int(err.status or 0), err.body, str(err.reason)) from err
+                raise handshake_error(err) from err
             except (WebSocketException, HTTPError, OSError) as err:
                 raise ApiError(0, f"exec into {namespace}/{pod}: {type(err).__name__}: {err}"
                                ) from err
@@ -240,7 +255,8 @@ class ClientKubeApi:
                                pod, namespace, ports=str(port))
         except ApiException as err:
             # ws_client.portforward_call wraps every connect failure as status 0.
-            raise ApiError(int(err.status or 0), f"port-forward to {namespace}/{pod}:{port}"
-                           f": {err.reason or err.body}") from err
+            refused = handshake_error(err)
+            raise ApiError(refused.status, f"port-forward to {namespace}/{pod}:{port}: "
+                           f"{refused.message}", refused.reason) from err
         finally:
             own.close()

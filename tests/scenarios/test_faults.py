@@ -43,7 +43,8 @@ FLOW_GRACE_S = "4"
 # distributed path of `nox -s conformance` is covered.
 WAITING_WORKERS = "4"
 FAST_FAULTS = ("l3l4-off", "dns-open", "fqdn-broken", "auth-off", "exec-dies", "agent-down",
-               "metrics-down", "prober-garbage", "relay-down", "policy-rejected", "no-crds")
+               "metrics-down", "prober-garbage", "relay-down", "policy-rejected", "no-crds",
+               "exec-forbidden", "log-forbidden", "portforward-forbidden", "prober-short")
 
 Cell = tuple[str, str]  # (module, cell label)
 Select = Callable[[str, str], bool]
@@ -111,6 +112,11 @@ FAULTS: dict[str, Fault] = {
     "metrics-down": Fault(EVERY, EVERY, "scraping kube-system/"),
     "prober-garbage": Fault(EVERY, EVERY, "printed no JSON"),
     "relay-down": Fault(EVERY, EVERY, "hubble-relay"),
+    # RBAC refuses a subresource, or the prober answers short: named in every cell.
+    "exec-forbidden": Fault(EVERY, EVERY, 'cannot create resource "pods/exec"'),
+    "log-forbidden": Fault(EVERY, EVERY, 'cannot get resource "pods/log"'),
+    "portforward-forbidden": Fault(EVERY, EVERY, 'cannot create resource "pods/portforward"'),
+    "prober-short": Fault(EVERY, EVERY, "results for"),
     # A change that never takes effect: the policy wait times out naming where.
     "agent-stuck": Fault(EVERY, EVERY, "has not imported the object uid"),
     "regen-stuck": Fault(EVERY, EVERY, "did not realize the new policy revision"),
