@@ -1,0 +1,108 @@
+"""Own policies end to end on the emulated cluster: `pytest conformance/scenarios
+--cluster=simulated --policies DIR...` in a subprocess — clean it passes (skips only with a
+stated reason), with a fault the cells that cover it fail; bad input stops the run before
+anything is deployed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.scenarios.test_faults import (
+    DENIED,
+    EVERY,
+    L3L4_DROPPED,
+    Fault,
+    Select,
+    label,
+    parse_junit,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+POLICIES = [str(REPO / "manifests" / "policies" / d)
+            for d in ("l7-http", "l7-headers", "grpc", "fqdn-dns-refused")]
+RUN_TIMEOUT_S = 240
+FLOW_GRACE_S = "4"
+FQDN_ALLOWED: Select = label(r"-> api\.\S+ TCP \d+ => allowed")
+# The cell-level faults of the scenario matrix (tests/scenarios/test_faults.py), with the
+# cells of generated ids they cover (ids end with `=> <the model's verdict>`).
+OWN_FAULTS: dict[str, Fault] = {
+    "l7-off": Fault(label("=> l7-denied"), label("=> (l7-denied|allowed)"), "FAIL client"),
+    "l3l4-off": Fault(L3L4_DROPPED, L3L4_DROPPED, "FAIL client"),
+    "dns-open": Fault(label("=> dns-refused"), label("=> dns-refused"), "FAIL client"),
+    "fqdn-broken": Fault(FQDN_ALLOWED, FQDN_ALLOWED, "FAIL client"),
+    "hubble-missing-drops": Fault(DENIED, DENIED, "FAIL hubble"),
+    "wrong-drop-reason": Fault(label("=> dropped"), label("=> dropped"), "FAIL hubble"),
+    "metrics-frozen": Fault(DENIED, DENIED, "FAIL metrics"),
+    "exec-dies": Fault(EVERY, EVERY, "prober run"),
+}
+
+pytestmark = pytest.mark.slow
+
+
+def run(tmp: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    junit = tmp / "junit.xml"
+    cmd = [sys.executable, "-m", "pytest", "conformance/scenarios", "--cluster=simulated",
+           "-p", "no:cacheprovider", "-q", f"--junitxml={junit}",
+           f"--artifacts={tmp / 'artifacts'}", f"--flow-grace={FLOW_GRACE_S}", *extra]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ZTC_", "PYTEST_XDIST", "PYTEST_ADDOPTS"))}
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT_S, env=env, check=False)
+    return proc, junit
+
+
+def test_clean_run_passes_and_groups_evidence_per_policy(tmp_path: Path) -> None:
+    proc, junit = run(tmp_path, "-n", "2", "--policies", *POLICIES)
+    outcomes = parse_junit(junit)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    passed = [o for o in outcomes if o.status == "passed"]
+    assert len(passed) >= 40 and all(o.module.startswith("TestOwnPolicies") for o in outcomes)
+    # only own cells ran: the scenarios' modules were not collected
+    assert all(re.search(r"=> (allowed|dropped|l7-denied|dns-refused)", o.cell)
+               for o in outcomes)
+    artifacts = tmp_path / "artifacts"
+    cells = list(artifacts.glob("own-policies-*/CiliumNetworkPolicy_*/*/probes.json"))
+    assert len(cells) == len(passed)
+    rewrite = json.loads(next(artifacts.glob("own-policies-*/rewrite.json")).read_text())
+    assert rewrite["namespaces"]["payments"].endswith("-payments")
+    assert {p["written"]["namespace"] for p in rewrite["policies"]} == {"payments"}
+    assert all(p["applied"]["namespace"] == rewrite["namespaces"]["payments"]
+               for p in rewrite["policies"])
+
+
+@pytest.mark.parametrize("fault", sorted(OWN_FAULTS))
+def test_fault_fails_the_own_cells_that_cover_it(fault: str, tmp_path: Path) -> None:
+    spec = OWN_FAULTS[fault]
+    proc, junit = run(tmp_path, f"--fault={fault}", "--policies", *POLICIES)
+    outcomes = parse_junit(junit)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    failed = {o.cell: o for o in outcomes if o.status == "failed"}
+    must = {o.cell for o in outcomes
+            if o.status != "skipped" and spec.must_fail(o.module, o.cell)}
+    assert must, f"no own cell covers {fault}"
+    assert not sorted(must - failed.keys()), f"--fault={fault}: still passed"
+    assert not sorted(c for c in failed if not spec.may_fail("", c)), \
+        f"--fault={fault} failed cells that do not cover it"
+    assert all(spec.check in failed[c].message for c in must)
+
+
+def test_bad_policy_stops_the_run_before_any_cluster_work(tmp_path: Path) -> None:
+    bad = tmp_path / "team" / "bad.yaml"
+    bad.parent.mkdir()
+    bad.write_text("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
+                   "metadata: {name: x, namespace: a}\n"
+                   "spec:\n  endpointSelector: {}\n  ingress:\n"
+                   "    - toPorts: [{ports: [{port: 80}]}]\n")
+    proc, junit = run(tmp_path, "--policies", str(bad.parent))
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 4, said[-2000:]  # a usage error, before the emulator starts
+    assert f"{bad}: document 1: spec.ingress[0].toPorts[0].ports[0].port" in said
+    assert "Traceback" not in said and not junit.exists()
+    assert not (tmp_path / "artifacts").exists() or not any((tmp_path / "artifacts").iterdir())
