@@ -276,6 +276,10 @@ def write_rewrite(root: Path, run: OwnRun) -> None:
              for c in sorted((c for c in run.scenario.cells if isinstance(c, OwnCell)),
                              key=lambda c: (c.policy, c.id))]
     (root / "cells-by-policy.json").write_text(json.dumps(cells, indent=2))
+    assert isinstance(run.scenario, OwnScenario)
+    # Rules (or parts) without cells: not modelled, a policy selecting nothing, ...
+    (root / "not-generated.txt").write_text("".join(
+        line + "\n" for line in run.scenario.not_generated))
 
 
 def close(ws: Workspace) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conformance.generate import GenCell, RuleRef, describe_probe, generate
+from conformance.generate import GenCell, Generation, RuleRef, describe_probe, generate
 from conformance.harness.cluster import FEATURE_L7_PROXY
 from conformance.harness.report import slug
 from conformance.harness.spec import Cell, Request, Scenario, Source, Written
@@ -72,6 +72,7 @@ class OwnScenario(Scenario):
     # canonical namespace -> the labels its mirror carries (what the cells' selectors ask
     # of it; the same for every shard, as the mirrors are shared by a worker's shards)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
+    not_generated: tuple[str, ...] = ()  # rule parts without cells, with the reason
 
     def policy_documents(self) -> list[dict[str, Any]]:
         docs, _ = load_documents(list(self.paths))
@@ -123,14 +124,14 @@ def shard_count() -> int:
     return int(raw)
 
 
-def load_cells(paths: list[str], probes: str | None, version: str
-               ) -> tuple[list[GenCell], PolicySet]:
+def load_cells(paths: list[str], probes: str | None, version: str) -> Generation:
     """The cells to run: generated from `paths`, or read from a `generate` output. Raises
     PolicyError for bad policies, OwnInputError for a bad probes file."""
     result = generate(paths, cilium_version=version)
     if not probes:
-        return list(result.cells), result.policies
-    return read_generated(Path(probes), result.policies, version), result.policies
+        return result
+    return replace(result, cells=tuple(read_generated(Path(probes), result.policies,
+                                                      version)))
 
 
 def read_generated(path: Path, policies: PolicySet, version: str) -> list[GenCell]:
@@ -166,9 +167,9 @@ def read_generated(path: Path, policies: PolicySet, version: str) -> list[GenCel
     return cells
 
 
-def shards(gen: list[GenCell], policies: PolicySet, paths: list[str], count: int
-           ) -> list[OwnScenario]:
+def shards(result: Generation, paths: list[str], count: int) -> list[OwnScenario]:
     """Cells split into `count` shards by policy (a policy's cells stay together)."""
+    gen, policies = result.cells, result.policies
     groups: list[list[OwnCell]] = [[] for _ in range(count)]
     for g in gen:
         policy = str(g.rule.policy)
@@ -182,7 +183,8 @@ def shards(gen: list[GenCell], policies: PolicySet, paths: list[str], count: int
                                              **ns_labels.get(peer.namespace, {})}
     return [OwnScenario(name=f"{NAME}-{k}", title=f"own policies, shard {k + 1}/{count}",
                         cells=tuple(cells), requires=(FEATURE_L7_PROXY,) if l7 else (),
-                        paths=tuple(paths), policy_set=policies, namespace_labels=ns_labels)
+                        paths=tuple(paths), policy_set=policies, namespace_labels=ns_labels,
+                        not_generated=tuple(str(s) for s in result.skipped))
             for k, cells in enumerate(groups) if cells]
 
 

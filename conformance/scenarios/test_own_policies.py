@@ -28,9 +28,8 @@ def _shards() -> list[OwnScenario]:
         return []
     version = os.environ.get(MODEL_VERSION_ENV) or DEFAULT_MODEL_VERSION
     # Bad input was refused before any cluster work (conftest.py pytest_configure).
-    cells, policies = own_cells.load_cells(paths, os.environ.get(own_cells.PROBES_ENV),
-                                           version)
-    return own_cells.shards(cells, policies, paths, own_cells.shard_count())
+    result = own_cells.load_cells(paths, os.environ.get(own_cells.PROBES_ENV), version)
+    return own_cells.shards(result, paths, own_cells.shard_count())
 
 
 SHARDS = _shards()
