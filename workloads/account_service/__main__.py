@@ -3,6 +3,10 @@ HTTP + TLS with a self-signed certificate (external role, the off-cluster "inter
 
     account-service [--role service] [--http-port 8080] [--grpc-port 9090]
     account-service --role external [--http-port 80] [--tls-port 443] [--tls-name NAME ...]
+    account-service --role standin [--http-port P[,P...]] [--grpc-port P[,P...]]
+
+The stand-in (own-policies runs) answers every method and path with 200 and its echo, and
+every gRPC method with OK and an empty message.
 
 Logs one JSON line per request on stdout (disable with --no-access-log); stops on SIGTERM.
 Exit status: 0 stopped by SIGTERM/SIGINT, 1 (EXIT_CANNOT_START) cannot start, e.g. port in
@@ -32,13 +36,28 @@ from workloads.account_service.http_server import (
 )
 from workloads.cli import OneLineParser, int_in, seconds_in
 
-DEFAULT_PORTS = {"service": {"http": 8080, "grpc": 9090}, "external": {"http": 80, "tls": 443}}
+DEFAULT_PORTS: dict[str, dict[str, int]] = {
+    "service": {"http": 8080, "grpc": 9090}, "external": {"http": 80, "tls": 443},
+    # own-policies stand-in: answers every path and gRPC method on the ports it is given
+    "standin": {}}
 GRPC_STOP_GRACE_S = 2.0
 EXIT_CANNOT_START = 1
 EXIT_INTERRUPTED = 130
 MAX_CONNECTIONS_LIMIT = 65536
 MAX_REQUEST_TIMEOUT_S = 300.0
 PORT = int_in(0, 65535, "a TCP port")
+MAX_PORTS = 64  # ports one process listens on (--http-port/--grpc-port lists)
+
+
+def _ports(text: str) -> list[int]:
+    """An argparse type: a port or a comma-separated list of distinct ports (0, any free
+    port, may repeat)."""
+    ports = [PORT(p) for p in text.split(",")]
+    chosen = [p for p in ports if p]
+    if len(set(chosen)) != len(chosen) or len(ports) > MAX_PORTS:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r}: give at most {MAX_PORTS} distinct ports, comma-separated")
+    return ports
 CONNECTIONS = int_in(1, MAX_CONNECTIONS_LIMIT, "a connection count")
 # A certificate name: an IP literal or an ASCII DNS name (what x509 DNSName accepts).
 DNS_NAME = re.compile(r"(?=.{1,253}$)(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+")
@@ -59,10 +78,12 @@ def _parser() -> argparse.ArgumentParser:
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--role", choices=sorted(DEFAULT_PORTS), default="service")
     parser.add_argument("--bind", default="0.0.0.0", help="address to listen on")
-    parser.add_argument("--http-port", type=PORT,
-                        help="plain HTTP port (8080; external 80; 0: any free port)")
-    parser.add_argument("--grpc-port", type=PORT,
-                        help="gRPC port (service role 9090; external role: off unless given)")
+    parser.add_argument("--http-port", type=_ports,
+                        help="plain HTTP port(s), comma-separated (8080; external 80; 0: any "
+                             "free port; standin: none unless given)")
+    parser.add_argument("--grpc-port", type=_ports,
+                        help="gRPC port(s), comma-separated (service role 9090; external and "
+                             "standin roles: off unless given)")
     parser.add_argument("--tls-port", type=PORT, help="TLS port (external role, default 443)")
     parser.add_argument("--tls-name", action="append", default=[], type=_tls_name,
                         help="DNS name or IP for the certificate (repeatable)")
@@ -82,8 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pick(value: int | None, default: int | None) -> int | None:
-    return default if value is None else value
+def _pick(value: list[int] | int | None, default: int | None) -> list[int]:
+    if value is None:
+        return [] if default is None else [default]
+    return value if isinstance(value, list) else [value]
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -94,27 +117,30 @@ async def _serve(args: argparse.Namespace) -> int:
     listening: dict[str, int] = {}
     limits = Limits(max_connections=args.max_connections, request_timeout=args.request_timeout)
     try:
-        http_port = _pick(args.http_port, defaults.get("http"))
-        grpc_port = _pick(args.grpc_port, defaults.get("grpc"))
-        tls_port = _pick(args.tls_port, defaults.get("tls"))
-        fronts: list[tuple[str, int, ssl.SSLContext | None]] = []
-        if http_port is not None:
-            fronts.append(("http", http_port, None))
-        if tls_port is not None:
+        http_ports = _pick(args.http_port, defaults.get("http"))
+        grpc_ports = _pick(args.grpc_port, defaults.get("grpc"))
+        tls_ports = _pick(args.tls_port, defaults.get("tls"))
+        standin = args.role == "standin"
+        fronts: list[tuple[str, int, ssl.SSLContext | None]] = [
+            ("http" if n == 0 else f"http_{n}", port, None)
+            for n, port in enumerate(http_ports)]
+        for tls_port in tls_ports:
             from workloads.account_service.tls import server_context
 
             names = [*args.tls_name, served_by(), "localhost", "127.0.0.1"]
             ctx, _ = server_context(list(dict.fromkeys(names)))
             fronts.append(("tls", tls_port, ctx))
         for name, port, tls in fronts:
-            server = await HttpFront(log, tls, limits).start(args.bind, port)
+            server = await HttpFront(log, tls, limits, standin).start(args.bind, port)
             servers.append(server)
             listening[name] = server.sockets[0].getsockname()[1]
-        if grpc_port is not None:
+        if grpc_ports:
             from workloads.account_service import grpc_server
 
-            grpc_srv, listening["grpc"] = grpc_server.make_server(args.bind, grpc_port, log,
-                                                                  args.max_connections)
+            grpc_srv, listening["grpc"] = grpc_server.make_server(
+                args.bind, grpc_ports[0], log, args.max_connections, standin)
+            for n, port in enumerate(grpc_ports[1:], start=1):  # one server, more ports
+                listening[f"grpc_{n}"] = grpc_server.add_port(grpc_srv, args.bind, port)
             grpc_srv.start()
     except (OSError, ValueError) as exc:
         print(f"account-service: cannot start ({args.role} role on {args.bind}): {exc}",

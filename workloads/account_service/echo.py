@@ -102,12 +102,18 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
-def handle(req: Request) -> tuple[int, dict[str, Any]]:
-    """Route one request; every answer, 404 and 405 included, carries the echo."""
+STANDIN_ROUTE = "standin"  # --role standin: the route name of every request
+
+
+def handle(req: Request, standin: bool = False) -> tuple[int, dict[str, Any]]:
+    """Route one request; every answer, 404 and 405 included, carries the echo. A
+    stand-in (own-policies runs) answers every method and path with 200."""
     path = urlsplit(req.target).path or "/"
     status, route, data = 404, None, {"error": f"no route for {path}"}
+    if standin:
+        status, route, data = 200, STANDIN_ROUTE, {}
     path_matched = False
-    for method, pattern, name, fn in ROUTES:
+    for method, pattern, name, fn in () if standin else ROUTES:
         match = pattern.fullmatch(path)
         if match is None:
             continue

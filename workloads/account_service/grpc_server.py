@@ -65,21 +65,50 @@ class AccountService:
                                   echo=self._echo("CreateWithdrawal", request, context))
 
 
+class StandinHandler:
+    """--role standin: every unary method of every service answers OK with an empty
+    message (with no serializers grpc passes bytes through), logged like AccountService."""
+
+    def __init__(self, access_log: AccessLog) -> None:
+        self._log = access_log
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        """A generic handler as grpc's server checks them: an object with `service`."""
+        path = str(details.method)
+
+        def answer(_request: bytes, context: grpc.ServicerContext) -> bytes:
+            metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+            self._log.write(event="request", protocol="grpc", method="POST", path=path,
+                            status="OK", probe_id=metadata.get(PROBE_ID_METADATA),
+                            client=peer_address(context.peer()), served_by=served_by())
+            return b""
+
+        return grpc.unary_unary_rpc_method_handler(answer)
+
+
 def make_server(bind: str, port: int, access_log: AccessLog,
-                max_calls: int | None = None) -> tuple[grpc.Server, int]:
+                max_calls: int | None = None, standin: bool = False
+                ) -> tuple[grpc.Server, int]:
     """Bind (errors surface now) and return the server, not yet started, with its port.
     Past max_calls RPCs in flight grpc answers RESOURCE_EXHAUSTED instead of queueing
     (grpcio, grpc/__init__.py server(): maximum_concurrent_rpcs)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS),
                          options=[("grpc.so_reuseport", 0)], maximum_concurrent_rpcs=max_calls)
-    server.add_generic_rpc_handlers((rpc.generic_handler(AccountService(access_log)),))
+    handler = StandinHandler(access_log) if standin else rpc.generic_handler(
+        AccountService(access_log))
+    server.add_generic_rpc_handlers((handler,))
     health_servicer = health.HealthServicer()
     for name in ("", SERVICE):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    return server, add_port(server, bind, port)
+
+
+def add_port(server: grpc.Server, bind: str, port: int) -> int:
+    """Listen on one more port (before start); the bound port; OSError when it cannot."""
     host = f"[{bind}]" if ":" in bind else bind
     bound: int = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
-    return server, bound
+    return bound
 

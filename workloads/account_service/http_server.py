@@ -148,7 +148,7 @@ class _Connection(asyncio.Protocol):
             close = connection == "close" or (version == "HTTP/1.0" and connection != "keep-alive")
             req = Request(method=method, target=target, headers=headers, body=body,
                           client=self._client, protocol=self._front.scheme)
-            status, echo = handle(req)
+            status, echo = handle(req, self._front.standin)
             # Logged before answering: once a client has its reply, the record exists.
             self._front.log.write(event="request", protocol=req.protocol, method=method,
                                   path=target, status=status, probe_id=echo["probe_id"],
@@ -172,8 +172,9 @@ class HttpFront:
     """Serves the routes of echo.handle on one port, plain or TLS, within limits."""
 
     def __init__(self, access_log: AccessLog, tls: ssl.SSLContext | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, standin: bool = False) -> None:
         self.log = access_log
+        self.standin = standin  # every method and path answered 200 (echo.handle)
         self._tls = tls
         self.scheme = "https" if tls else "http"
         self.limits = limits or Limits()
