@@ -118,8 +118,10 @@ FAULTS: dict[str, Fault] = {
     "portforward-forbidden": Fault(EVERY, EVERY, 'cannot create resource "pods/portforward"'),
     "prober-short": Fault(EVERY, EVERY, "results for"),
     # A change that never takes effect: the policy wait times out naming where.
+    # (A stuck regeneration also holds the node's importer: later changes are never
+    # imported, pkg/policy/cell/policy_importer.go; either wait names its deadline.)
     "agent-stuck": Fault(EVERY, EVERY, "has not imported the object uid"),
-    "regen-stuck": Fault(EVERY, EVERY, "did not realize the new policy revision"),
+    "regen-stuck": Fault(EVERY, EVERY, "before the deadline"),
     "no-crds": Fault(CILIUM_POLICY, CILIUM_POLICY, "the CRD is not installed"),
     # Every policy is refused: every cell fails with the server's words.
     "policy-rejected": Fault(EVERY, EVERY, "the API server rejected"),
