@@ -24,6 +24,7 @@ TCP_READ_TIMEOUT_S = 5.0
 
 DEFAULT_TTL = 30
 ACCEPT_POLL_S = 0.1  # how often the serving loops check for shutdown
+BIND_ATTEMPTS = 20
 
 
 @dataclass
@@ -36,13 +37,23 @@ class DnsServer:
     queries: list[tuple[str, str, str]] = field(default_factory=list)  # (transport, name, type)
 
     def __post_init__(self) -> None:
-        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._udp.bind((self.host, 0))
+        # One port number for UDP and TCP: the UDP port the kernel picks may be taken for
+        # TCP by a parallel test, so pick again (bounded) until both bind.
+        for attempt in range(BIND_ATTEMPTS):
+            self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._udp.bind((self.host, 0))
+            self.port: int = self._udp.getsockname()[1]
+            self._tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self._tcp.bind((self.host, self.port))
+                break
+            except OSError:
+                self._udp.close()
+                self._tcp.close()
+                if attempt == BIND_ATTEMPTS - 1:
+                    raise
         self._udp.settimeout(ACCEPT_POLL_S)
-        self.port: int = self._udp.getsockname()[1]
-        self._tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._tcp.bind((self.host, self.port))
         self._tcp.listen(16)
         self._tcp.settimeout(ACCEPT_POLL_S)
         self._stop = threading.Event()
