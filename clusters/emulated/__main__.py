@@ -1,5 +1,12 @@
 """`python -m clusters.emulated --kubeconfig PATH [--fault F] [--cilium-version V]`: serve
-until SIGTERM/SIGINT; prints one READY line with the API server's URL once it answers."""
+until SIGTERM/SIGINT; prints one READY line with the API server's URL once it answers.
+
+The kubeconfig it writes is client-go's `v1.Config` (`tools/clientcmd/api/v1/types.go`:
+clusters, users, contexts, current-context), which the kubernetes Python client reads
+(`kubernetes/config/kube_config.py`). Hubble Relay is served on its own gRPC port and
+reached through pods/portforward to the relay pod's 4245 (chart `hubble-relay`
+listenPort), as on a real cluster.
+"""
 
 from __future__ import annotations
 

@@ -4,8 +4,19 @@ REST paths follow the API server's layout (`/api/v1/...`, `/apis/<group>/<versio
 GET (one object or a list with `labelSelector`), server-side apply (PATCH with
 `application/apply-patch+yaml`; `fieldManager` required, as `apiserver/pkg/endpoints/
 handlers/patch.go` demands), DELETE; `pods/exec` and `pods/portforward` over WebSocket,
-`pods/log`, and the pod proxy (`pods/<name>:<port>/proxy/...`) for metrics. Errors are
-`Status` bodies. No authentication: the kubeconfig points at http://127.0.0.1.
+`pods/log`, and the pod proxy (`pods/<name>:<port>/proxy/...`) for metrics. No
+authentication: the kubeconfig points at http://127.0.0.1.
+
+Upstream it follows, by behaviour:
+- error answers are `Status` bodies (`apimachinery/pkg/api/errors/errors.go` NewNotFound,
+  NewForbidden; `apiserver/pkg/endpoints/handlers/responsewriters/status.go`
+  ErrorToAPIStatus); an unknown path is the NotFound of `apiserver/pkg/endpoints/
+  discovery` / the mux's 404 ("the server could not find the requested resource");
+- `/version` answers `version.Info` (`apimachinery/pkg/version/types.go`);
+- RBAC refusals (faults) are worded as `apiserver/pkg/endpoints/handlers/
+  responsewriters/errors.go` forbiddenMessage;
+- the pod proxy's answer when nothing listens is the 503 of `apiserver/pkg/util/proxy`
+  (upgradeaware.go, "error trying to reach service").
 """
 
 from __future__ import annotations

@@ -4,6 +4,24 @@ run (apiserver.py puts it behind HTTP), so what workers share on a real cluster 
 revisions, cluster-wide policies, the flow stream, counters — is shared here too.
 
 Time: the monotonic clock drives agent lags; flow times are wall-clock epoch seconds.
+
+Upstream it follows, by behaviour:
+- Deployments become pods of `replicas` with the template's labels, spread over the
+  workers (`pkg/controller/deployment` -> `replicaset` syncReplicaSet; the manifests'
+  topologySpreadConstraints), Running, then Ready after start-up;
+- a pod with a readiness probe is Ready only while the kubelet's probe from the node
+  succeeds (`pkg/kubelet/prober/worker.go` doProbe -> the Ready condition); the probe is
+  the `host` entity to Cilium (`pkg/identity/numericidentity.go` ReservedIdentityHost);
+- a deleted namespace is Terminating (deletionTimestamp) until its content is gone, then
+  disappears; creating in it is Forbidden (`pkg/controller/namespace/deletion/
+  namespaced_resources_deleter.go`; `plugin/pkg/admission/namespace/lifecycle`
+  admission.go "because it is being terminated");
+- policy objects reach every agent as watch events (`pkg/k8s/watchers` CNP/CCNP/
+  NetworkPolicy handlers -> `pkg/policy/cell/policy_importer.go`), see agents.py;
+- feature detection reads `cilium-config`, the cilium DaemonSet image and the
+  hubble-relay Deployment status, as a chart-installed Cilium has them (chart
+  `templates/cilium-configmap.yaml`, `cilium-agent/daemonset.yaml`,
+  `hubble-relay/deployment.yaml`).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from conformance.harness.cluster import AgentPolicy, EndpointRevision
 from conformance.harness.kube_api import ApiError
 from conformance.harness.kube_cilium import parse_endpoints, parse_policy
 from conformance.harness.policy_wait import Clock, PolicyTimeout, apply_and_wait
+from tests.emulated.support import FakeClock, apply, delete, deploy
 
 REPO = Path(__file__).resolve().parents[2]
 NS = "ztc-cond-gw0"
@@ -29,26 +30,14 @@ TIMEOUT_S = 30.0
 POLL_S = 0.2
 
 
-@dataclass
-class FakeClock:
-    t: float = 1000.0
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-
 def plane_with_workloads(fault: str | None, clock: FakeClock) -> ControlPlane:
-    plane = ControlPlane(fault=fault, clock=clock.now)
-    plane.apply(("namespaces", "", NS), {"apiVersion": "v1", "kind": "Namespace",
-                                         "metadata": {"name": NS}}, None)
-    for file in sorted((REPO / "manifests" / "workloads").glob("*.yaml")):
-        for doc in yaml.safe_load_all(file.read_text()):
-            resource = {"Deployment": "deployments", "Service": "services"}[doc["kind"]]
-            plane.apply((resource, NS, doc["metadata"]["name"]), doc, None)
+    plane = ControlPlane(fault=fault, clock=clock)
+    deploy(plane, NS)
     return plane
+
+
+def wait_clock(clock: FakeClock) -> Clock:
+    return Clock(now=clock, sleep=clock.advance)
 
 
 def l7_policy() -> dict[str, Any]:
@@ -65,12 +54,10 @@ class PlaneClient:
     plane: ControlPlane
 
     def apply(self, docs: list[dict[str, Any]]) -> list[str]:
-        return [self.plane.apply(("ciliumnetworkpolicies", NS, d["metadata"]["name"]), d,
-                                 None)["metadata"]["uid"] for d in docs]
+        return [obj["metadata"]["uid"] for obj in apply(self.plane, *docs)]
 
     def delete(self, docs: list[dict[str, Any]]) -> list[str]:
-        return [self.plane.delete(("ciliumnetworkpolicies", NS, d["metadata"]["name"])
-                                  )["details"]["uid"] for d in docs]
+        return [obj["details"]["uid"] for obj in delete(self.plane, *docs)]
 
     def agent_policies(self) -> list[AgentPolicy]:
         return [parse_policy(n, self.plane.policy_get(n)) for n in NODES]
@@ -84,25 +71,25 @@ class PlaneClient:
 
 def wait_before_issue_13(client: PlaneClient, docs: list[dict[str, Any]], l7: bool,
                          clock: FakeClock) -> None:
-    deadline = clock.now() + TIMEOUT_S
+    deadline = clock() + TIMEOUT_S
     before = client.policy_revisions()
     client.apply(docs)
     while True:
         now = client.policy_revisions()
         if all(now[n] > rev for n, rev in before.items()):
             break
-        if clock.now() > deadline:
+        if clock() > deadline:
             raise PolicyTimeout("revision did not move")
-        clock.sleep(POLL_S)
+        clock.advance(POLL_S)
     while True:
         late = [ep for ep in client.endpoint_revisions() if ep.has_identity and (
             ep.policy_revision < now[ep.node]
             or (l7 and 0 < ep.proxy_policy_revision < now[ep.node]))]
         if not late:
             return
-        if clock.now() > deadline:
+        if clock() > deadline:
             raise PolicyTimeout(f"{len(late)} endpoints late")
-        clock.sleep(POLL_S)
+        clock.advance(POLL_S)
 
 
 def our_rules_imported(client: PlaneClient, uid: str) -> bool:
@@ -118,7 +105,7 @@ def test_without_conditions_the_old_wait_never_completes_with_l7_rules() -> None
     clock2 = FakeClock()
     client2 = PlaneClient(plane_with_workloads(None, clock2))
     apply_and_wait(client2, [l7_policy()], timeout=TIMEOUT_S,
-                   clock=Clock(now=clock2.now, sleep=clock2.sleep))
+                   clock=wait_clock(clock2))
 
 
 def test_revision_race_lets_the_old_wait_pass_before_our_rules_are_imported() -> None:
@@ -135,7 +122,7 @@ def test_revision_race_lets_the_old_wait_pass_before_our_rules_are_imported() ->
     clock2 = FakeClock()
     client2 = PlaneClient(plane_with_workloads("revision-race", clock2))
     apply_and_wait(client2, [l7_policy()], timeout=TIMEOUT_S,
-                   clock=Clock(now=clock2.now, sleep=clock2.sleep))
+                   clock=wait_clock(clock2))
     uid2 = client2.plane.get(("ciliumnetworkpolicies", NS, policy["metadata"]["name"])
                              )["metadata"]["uid"]
     assert our_rules_imported(client2, uid2)
@@ -144,10 +131,10 @@ def test_revision_race_lets_the_old_wait_pass_before_our_rules_are_imported() ->
 def test_proxy_lag_is_waited_out_on_the_selected_endpoints() -> None:
     clock = FakeClock()
     client = PlaneClient(plane_with_workloads("proxy-lag", clock))
-    start = clock.now()
+    start = clock()
     apply_and_wait(client, [l7_policy()], timeout=TIMEOUT_S,
-                   clock=Clock(now=clock.now, sleep=clock.sleep))
-    assert clock.now() - start >= 3.0  # PROXY_LAG_S
+                   clock=wait_clock(clock))
+    assert clock() - start >= 3.0  # PROXY_LAG_S
     selected = [ep for ep in client.endpoint_revisions() if "k8s:app=account-service" in
                 ep.labels and f"k8s:io.kubernetes.pod.namespace={NS}" in ep.labels]
     assert len(selected) == 2 and all(ep.proxy_policy_revision > 0 for ep in selected)
