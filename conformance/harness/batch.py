@@ -184,8 +184,7 @@ class ScenarioRun:
         finally:
             self.lines = follower.lines()
             # A relay stream that ended early is named in every failing cell's message.
-            error = getattr(follower, "error", None)
-            self.flow_error = error() if callable(error) else None
+            self.flow_error = follower.error()
             follower.close()
         self.index.update(self.lines)
         self._write_scenario_artifacts()

@@ -92,10 +92,15 @@ class MetricsScrape:
 
 
 class FlowFollower(Protocol):
-    """A running `hubble observe --follow -o jsonpb`, started before traffic is sent."""
+    """A running GetFlows stream from Hubble Relay (`hubble observe --follow -o jsonpb`
+    lines), started before traffic is sent."""
 
     def lines(self) -> list[str]:
         """Every raw line received so far (a copy), in arrival order."""
+        ...
+
+    def error(self) -> str | None:
+        """Why the stream ended before close(), once it has; None while it runs."""
         ...
 
     def close(self) -> None: ...
