@@ -87,6 +87,7 @@ class KubeCluster:
         self._clock = clock
         self._sleep = sleep
         self._facts: ClusterFacts | None = None
+        self._detected_objects: dict[str, dict[str, Any] | None] = {}  # path -> as read
         self._followers: list[RelayFollower] = []
 
     # ---- connecting -------------------------------------------------------------------
@@ -156,12 +157,15 @@ class KubeCluster:
                        ) -> dict[str, Any] | None:
         """What clusters.detect reads, through the API rather than kubectl."""
         prefix = "/apis/apps/v1" if resource in ("daemonset", "deployment") else "/api/v1"
+        path = f"{prefix}/namespaces/{namespace}/{resource}s/{name}"
         try:
-            return self._get(f"{prefix}/namespaces/{namespace}/{resource}s/{name}")
+            found: dict[str, Any] | None = self._get(path)
         except ApiError as err:
-            if err.status == 404:
-                return None
-            raise ClusterError(f"{what}: {err.message}") from err
+            if err.status != 404:
+                raise ClusterError(f"{what}: {err.message}") from err
+            found = None
+        self._detected_objects[path] = found  # _external_targets reads the marker from here
+        return found
 
     def _dns_server(self) -> str:
         ns, name = KUBE_DNS
@@ -179,12 +183,17 @@ class KubeCluster:
 
     def _external_targets(self) -> dict[str, str]:
         ns, name = MARKER_CONFIGMAP
-        try:
-            cm = self._get(f"/api/v1/namespaces/{ns}/configmaps/{name}")
-        except ApiError as err:
-            if err.status == 404:
-                return {}
-            raise ClusterError(f"ConfigMap {ns}/{name} is unreadable: {err.message}") from err
+        path = f"/api/v1/namespaces/{ns}/configmaps/{name}"
+        if path in self._detected_objects:  # detection read it a moment ago
+            cm = self._detected_objects[path] or {}
+        else:
+            try:
+                cm = self._get(path)
+            except ApiError as err:
+                if err.status == 404:
+                    return {}
+                raise ClusterError(f"ConfigMap {ns}/{name} is unreadable: {err.message}"
+                                   ) from err
         text = (cm.get("data") or {}).get(TARGETS_KEY)
         if not text:
             return {}
