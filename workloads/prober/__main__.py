@@ -3,6 +3,10 @@
     prober run [--concurrency 64] [--timeout 5] [--input FILE]
         reads a JSON array of probes (stdin by default, at most 64 MiB of UTF-8), writes a
         JSON array of results, same order and ids, on stdout.
+    prober watch
+        reads a watch spec (one JSON line) on stdin, then probes its paths at a fixed rate
+        and holds its streams open, one JSON line per event on stdout, until `stop` on
+        stdin or the spec's max duration (workloads/prober/watch.py).
     prober idle
         blocks until SIGTERM or SIGINT (the main process of client pods).
 
@@ -86,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"seconds per probe when a probe gives none (0-{MAX_TIMEOUT_S:g}, "
                           f"default {DEFAULT_TIMEOUT_S:g})")
     run.add_argument("--input", default="-", help="file with the batch (default: stdin)")
+    sub.add_parser("watch", help="probe paths at a rate until `stop` (JSON lines out)")
     sub.add_parser("idle", help="block until SIGTERM")
     return parser
 
@@ -143,6 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "idle":
         return _idle()
     try:
+        if args.command == "watch":
+            from workloads.prober import watch
+
+            try:
+                return watch.main()
+            except watch.WatchSpecError as exc:
+                raise InputError(str(exc)) from exc
         return _run(args)
     except InputError as exc:
         print(f"prober: {exc}", file=sys.stderr)

@@ -84,7 +84,7 @@ def decode_reply(path: str, data: bytes) -> dict[str, Any] | None:
     return reply
 
 
-def _headers(probe: GrpcProbe) -> list[tuple[str, str]]:
+def call_headers(probe: GrpcProbe) -> list[tuple[str, str]]:
     host = f"[{probe.host}]" if ":" in probe.host else probe.host
     authority = f"{host}:{probe.port}"
     headers = [
@@ -104,7 +104,7 @@ async def _exchange(ch: Channel, probe: GrpcProbe,
         config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
     h2conn.initiate_connection()
     stream = h2conn.get_next_available_stream_id()
-    h2conn.send_headers(stream, _headers(probe))
+    h2conn.send_headers(stream, call_headers(probe))
     h2conn.send_data(stream, body, end_stream=True)
     await ch.send(h2conn.data_to_send())
     headers: dict[str, str] = {}
