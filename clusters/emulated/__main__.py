@@ -25,12 +25,14 @@ from clusters.emulated import faults, validation
 from clusters.emulated.apiserver import ApiServer
 from clusters.emulated.controlplane import ControlPlane
 from clusters.emulated.relay import FlowLog, RelayServer
+from clusters.emulated.rollout import AGENT_RESTART_S
 from clusters.emulated.world import NODES
 
 READY = "READY"
 CONTEXT = "zt-emulated"
 DIAL_TIMEOUT_S = 5.0
 PARENT_POLL_S = 1.0
+MAX_AGENT_RESTART_S = 600.0
 
 
 def kubeconfig_text(url: str) -> str:
@@ -70,11 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault", default=None, help=f"one of {', '.join(faults.FAULTS)}")
     parser.add_argument("--cilium-version", default=validation.versions()[-1])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--agent-restart-s", type=float, default=AGENT_RESTART_S,
+                        help="seconds each agent restarts for in a rolling upgrade started "
+                             f"through the API (default {AGENT_RESTART_S:g})")
     parser.add_argument("--parent-pid", type=int, default=None,
                         help="stop when this process is gone")
     args = parser.parse_args(argv)
     try:
-        plane = ControlPlane(args.cilium_version, args.fault, args.seed)
+        if not 0 < args.agent_restart_s <= MAX_AGENT_RESTART_S:
+            raise ValueError(f"--agent-restart-s must be in (0, {MAX_AGENT_RESTART_S:g}], "
+                             f"got {args.agent_restart_s:g}")
+        plane = ControlPlane(args.cilium_version, args.fault, args.seed,
+                             agent_restart_s=args.agent_restart_s)
     except (ValueError, faults.UnknownFault) as err:
         print(f"emulated cluster: {err}", file=sys.stderr)
         return 2

@@ -39,10 +39,12 @@ from clusters.emulated import faults as fault_registry
 from clusters.emulated import validation
 from clusters.emulated.agents import Agents, DocKey, Version
 from clusters.emulated.cilium_dbg import endpoint_json, policy_answer
+from clusters.emulated.daemonset import AgentPods, image_version, template_image
 from clusters.emulated.decide import Decider
 from clusters.emulated.flows import line, parse_timestamp
 from clusters.emulated.metrics import AGENT_PORT, HUBBLE_PORT, NodeCounters
 from clusters.emulated.objects import RESOURCES, ApiStatus, Key, ObjectStore, status
+from clusters.emulated.rollout import AGENT_RESTART_S, AgentRollout
 from clusters.emulated.routes import pod_peer
 from clusters.emulated.traffic import Traffic
 from clusters.emulated.world import (
@@ -118,8 +120,14 @@ class FlowLog:
 
 class ControlPlane:
     def __init__(self, cilium_version: str = "1.20.0", fault: str | None = None,
-                 seed: int = 0, *, clock: Callable[[], float] = time.monotonic) -> None:
+                 seed: int = 0, *, clock: Callable[[], float] = time.monotonic,
+                 agent_restart_s: float = AGENT_RESTART_S) -> None:
         self.version = cilium_version
+        self.agent_restart_s = agent_restart_s
+        # A rolling agent upgrade started through the API (the DaemonSet's image changed)
+        self.rollout: AgentRollout | None = None
+        self.rollout_done = True
+        self._agent_pods: AgentPods | None = None
         self.fault = fault_registry.check(fault)
         validation.kinds(cilium_version)  # UnknownVersion before anything starts
         self.clock = clock
@@ -144,7 +152,11 @@ class ControlPlane:
     # ---- time and lags --------------------------------------------------------------
 
     def wall(self) -> float:
-        return self._epoch0 + (self.clock() - self._mono0)
+        return self.wall_at(self.clock())
+
+    def wall_at(self, t: float) -> float:
+        """Epoch seconds of the plane's clock reading `t`."""
+        return self._epoch0 + (t - self._mono0)
 
     def _jitter(self) -> float:
         return self._jitter_rng.uniform(0.0, fault_registry.JITTER_MAX_S) \
@@ -280,6 +292,7 @@ class ControlPlane:
     def get(self, key: Key) -> dict[str, Any]:
         with self.lock:
             self._finalize_namespaces()
+            self.tick_rollout()
             if key[0] == "pods" and key in self.objects.objects:
                 self._refresh_pod(key)
             return self.objects.get(key)
@@ -288,6 +301,7 @@ class ControlPlane:
                      ) -> dict[str, Any]:
         with self.lock:
             self._finalize_namespaces()
+            self.tick_rollout()
             if resource == "pods":
                 for key in [k for k in self.objects.objects if k[0] == "pods"
                             and (namespace is None or k[1] == namespace)]:
@@ -325,6 +339,11 @@ class ControlPlane:
         if (doc.get("apiVersion"), doc.get("kind")) != (api_version, kind):
             raise status(400, "BadRequest", f"the body of the request was in an unknown "
                          f"format: {doc.get('apiVersion')}/{doc.get('kind')} at {resource}")
+        if key == ("daemonsets", "kube-system", "cilium"):
+            version = image_version(template_image(full) or "")
+            if version is not None and version not in validation.versions():
+                raise status(422, "Invalid", f"the emulated cluster runs only Cilium "
+                             f"{', '.join(validation.versions())}, not {version}")
         if resource not in POLICY_RESOURCES:
             return full
         try:
@@ -354,6 +373,38 @@ class ControlPlane:
             self._service_applied(namespace, name)
         elif resource in POLICY_RESOURCES:
             self._policy_changed(key, obj)
+        elif key == ("daemonsets", "kube-system", "cilium"):
+            self._agents_template_changed(obj)
+
+    # ---- a rolling agent upgrade through the API (daemonset.py, rollout.py) --------------
+
+    def _agents_template_changed(self, obj: dict[str, Any]) -> None:
+        """The cilium DaemonSet's pod template changed (what `helm upgrade` does): the
+        DaemonSet controller rolls the agents to the template's image."""
+        image = template_image(obj) or ""
+        version = image_version(image)
+        if version is None or version == self.version or not self.rollout_done:
+            self._log(f"cilium DaemonSet template changed ({image}): no rollout started")
+            return
+        self.rollout = AgentRollout(self, version, self.clock(), self.agent_restart_s)
+        self.rollout_done = False
+        self._agent_pods = AgentPods(self.objects, self.rollout, image,
+                                     lambda node, ready: _pod_status(NODE_IPS[node], ready))
+        self._log(f"rolling the agents to {version}: " + ", ".join(
+            f"{w.node} +{w.start - self.clock():.1f}s..+{w.end - self.clock():.1f}s"
+            for w in self.rollout.windows))
+
+    def tick_rollout(self) -> None:
+        """Bring the agent pods up to the rollout's progress; at its end every agent runs
+        the new release (caller holds the lock)."""
+        if self._agent_pods is None or self.rollout is None:
+            return
+        now = self.clock()
+        self._agent_pods.refresh(now)
+        if not self.rollout_done and now >= self.rollout.end:
+            self.rollout_done = True
+            self.rollout.finish()
+            self._log(f"every agent runs {self.version}")
 
     def delete(self, key: Key) -> dict[str, Any]:
         with self.lock:
@@ -448,6 +499,7 @@ class ControlPlane:
     def run_probes(self, namespace: str, pod_name: str, probes: list[Any]
                    ) -> list[dict[str, Any]]:
         with self.lock:
+            self.tick_rollout()
             client = self._sim_pod(namespace, pod_name)
             if client is None:
                 raise status(404, "NotFound", f'pods "{pod_name}" not found')

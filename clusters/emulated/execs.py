@@ -6,9 +6,10 @@ conn.go`): binary frames `[channel] + data`; 0 stdin, 1 stdout, 2 stderr, 3 the 
 frame `[255, channel]` that ends stdin (KEP-4006); on v4 the command sees no EOF and
 waits, like a real `prober run` would, until the client gives up.
 
-Commands: `prober run` (directly or as `sh -c 'head -c N | prober run'`) in the probe
-pods, and `cilium-dbg policy get -o json` / `cilium-dbg endpoint list -o json` in the
-agents' `cilium-agent` container; anything else fails as a missing executable.
+Commands: `prober run` (directly or as `sh -c 'head -c N | prober run'`) and `prober
+watch` (watch_exec.py) in the probe pods, and `cilium-dbg policy get -o json` /
+`cilium-dbg endpoint list -o json` in the agents' `cilium-agent` container; anything
+else fails as a missing executable.
 """
 
 from __future__ import annotations
@@ -22,17 +23,18 @@ from typing import Any
 
 from clusters.emulated.controlplane import ControlPlane
 from clusters.emulated.objects import ApiStatus
+from clusters.emulated.stdin import read_stdin
+from clusters.emulated.watch_exec import run_watch
 from clusters.emulated.ws import WebSocket
 
-STDIN, STDOUT, STDERR, STATUS, CLOSE = 0, 1, 2, 3, 255
-V5 = "v5.channel.k8s.io"
-STDIN_IDLE_S = 600.0  # a command waiting for input gives up after this (no client left)
+STDOUT, STDERR, STATUS = 1, 2, 3
 MAX_STDIN = 64 * 1024 * 1024
 AGENT_CONTAINER = "cilium-agent"
 POLICY_GET = ["cilium-dbg", "policy", "get", "-o", "json"]
 ENDPOINT_LIST = ["cilium-dbg", "endpoint", "list", "-o", "json"]
 _COUNTED = re.compile(r"head -c (\d+) \| prober run")
 SUCCESS = {"metadata": {}, "status": "Success"}
+WATCH_ARGV = ["prober", "watch"]
 
 
 def exit_status(argv: list[str], code: int) -> dict[str, Any]:
@@ -58,21 +60,8 @@ def _finish(ws: WebSocket, stdout: str, stderr: str, state: dict[str, Any]) -> N
 def _read_stdin(ws: WebSocket, count: int | None) -> bytes | None:
     """Stdin until `count` bytes, or the v5 close of channel 0; None when the client went
     away first (nothing to answer to)."""
-    data = b""
-    while count is None or len(data) < count:
-        try:
-            message = ws.recv(timeout=STDIN_IDLE_S)
-        except TimeoutError:
-            return None
-        if message is None:
-            return None
-        if message[:1] == bytes([STDIN]):
-            data += message[1:]
-            if len(data) > MAX_STDIN:
-                return None
-        elif message == bytes([CLOSE, STDIN]) and ws.protocol == V5:
-            break
-    return data if count is None else data[:count]
+    data = read_stdin(ws, lambda d: count is not None and len(d) >= count, MAX_STDIN)
+    return data if data is None or count is None else data[:count]
 
 
 def run_exec(plane: ControlPlane, ws: WebSocket, namespace: str, pod: str,
@@ -107,6 +96,10 @@ def _run(plane: ControlPlane, ws: WebSocket, namespace: str, pod: str,
             _finish(ws, plane.endpoint_list(node) + "\n", "", SUCCESS)
         else:
             _missing(ws, argv)
+        return
+    if argv == WATCH_ARGV:
+        run_watch(plane, ws, namespace, pod, argv,
+                  lambda w, err, code: _finish(w, "", err, exit_status(argv, code)))
         return
     counted = _COUNTED.fullmatch(argv[2]) if argv[:2] == ["sh", "-c"] and len(argv) == 3 \
         else None

@@ -28,7 +28,8 @@ class EmulatorError(RuntimeError):
 
 class EmulatorProcess:
     def __init__(self, *, fault: str | None = None, cilium_version: str | None = None,
-                 seed: int = 0, start_timeout: float = START_TIMEOUT_S) -> None:
+                 seed: int = 0, start_timeout: float = START_TIMEOUT_S,
+                 agent_restart_s: float | None = None) -> None:
         import os
 
         self.workdir = Path(tempfile.mkdtemp(prefix="zt-emulated-"))
@@ -41,6 +42,8 @@ class EmulatorProcess:
             argv += ["--fault", fault]
         if cilium_version:
             argv += ["--cilium-version", cilium_version]
+        if agent_restart_s is not None:
+            argv += ["--agent-restart-s", str(agent_restart_s)]
         self._log_file = self.log.open("w")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self._log_file, text=True)

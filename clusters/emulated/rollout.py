@@ -90,26 +90,30 @@ class UpgradedDecider(Decider):
         return d
 
 
-def windows(start: float, nodes: tuple[str, ...] = NODES) -> list[RestartWindow]:
+def windows(start: float, nodes: tuple[str, ...] = NODES, restart_s: float = AGENT_RESTART_S,
+            between_s: float = BETWEEN_WAVES_S) -> list[RestartWindow]:
     """One restart window per node, `MAX_UNAVAILABLE` nodes at a time, in node order."""
     out = []
     at = start
     for i in range(0, len(nodes), MAX_UNAVAILABLE):
         for node in nodes[i:i + MAX_UNAVAILABLE]:
-            out.append(RestartWindow(node, at, at + AGENT_RESTART_S))
-        at += AGENT_RESTART_S + BETWEEN_WAVES_S
+            out.append(RestartWindow(node, at, at + restart_s))
+        at += restart_s + between_s
     return out
 
 
 class AgentRollout:
     """The agents of `plane` moving from its release to `to_version`, starting at `start`
-    (the plane's clock). `finish()` makes the new release the plane's own."""
+    (the plane's clock). `finish()` makes the new release the plane's own. `restart_s`:
+    each agent's restart (an emulator option, short in the self-tests)."""
 
-    def __init__(self, plane: Any, to_version: str, start: float) -> None:
+    def __init__(self, plane: Any, to_version: str, start: float,
+                 restart_s: float = AGENT_RESTART_S) -> None:
         validation.kinds(to_version)  # UnknownVersion before anything changes
         self.plane = plane
         self.old, self.new = str(plane.version), to_version
-        self.windows = windows(start)
+        self.windows = windows(start, restart_s=restart_s,
+                               between_s=BETWEEN_WAVES_S * restart_s / AGENT_RESTART_S)
         self.fault: str | None = plane.fault
         self.deciders = {self.old: Decider(self.fault, self.old),
                          self.new: UpgradedDecider(self.fault, self.new)}
@@ -138,18 +142,22 @@ class AgentRollout:
                t: float) -> Outcome:
         """What a new connection of `probe` from a pod on `client` to one on `dest` sees."""
         nodes = [client] + ([dest] if dest else [])
-        if probe.dns is not None and self.down(client, t):
-            return "error"  # the node's DNS proxy is down with its agent: the lookup times out
         upgraded = all(self.agent_version(n, t) == self.new for n in nodes)
         decision = self.deciders[self.new if upgraded else self.old].decide(policies, probe)
-        if decision.verdict == "allowed":
-            return "ok"
+        return self.overlay("ok" if decision.verdict == "allowed" else "denied",
+                            probe.dns is not None, nodes, t)
+
+    def overlay(self, outcome: Outcome, dns: bool, nodes: list[str], t: float) -> Outcome:
+        """What the restarts make of a connection the datapath decided as `outcome`;
+        `nodes`: the client's node first, then the destination's."""
+        if dns and self.down(nodes[0], t):
+            return "error"  # the node's DNS proxy is down with its agent: the lookup times out
         # the fault acts during one restart: the first on a node that runs workloads
         first = next(w for w in self.windows if w.node in WORKER_NODES)
-        if (self.fault == "upgrade-fail-open" and probe.dns is None
+        if (outcome == "denied" and self.fault == "upgrade-fail-open" and not dns
                 and first.node in nodes and first.covers(t)):
             return "ok"  # enforcement missing while the agent starts (GHSA-r5x6-w42p-jhpp)
-        return "denied"
+        return outcome
 
     def reset_at(self, nodes: list[str]) -> float | None:
         """When an established connection between pods on `nodes` is reset (None: never).

@@ -28,7 +28,7 @@ from conformance.harness.cluster import (
     PodInfo,
     PolicyRejected,
 )
-from conformance.harness.kube_api import ApiError, ExecResult, KubeApi
+from conformance.harness.kube_api import ApiError, ExecResult, ExecStream, KubeApi
 from conformance.harness.kube_cilium import (
     AGENT_CONTAINER,
     AGENT_NAMESPACE,
@@ -365,6 +365,22 @@ class KubeCluster:
                                f"({AGENT_CONTAINER}) failed: {_failure(result)}")
         return result.stdout
 
+    def agent_pods_any(self) -> list[dict[str, Any]]:
+        """Every agent pod as the API lists it, Ready or not, terminating or not (what a
+        rolling upgrade's progress is read from)."""
+        return self._pods(AGENT_NAMESPACE, AGENT_SELECTOR)
+
+    def agent_template_image(self) -> str | None:
+        """The cilium DaemonSet's `cilium-agent` image: what its pods are rolled to."""
+        try:
+            ds = self._get(f"/apis/apps/v1/namespaces/{AGENT_NAMESPACE}/daemonsets/cilium")
+        except ApiError as err:
+            raise ClusterError(f"reading DaemonSet {AGENT_NAMESPACE}/cilium: {err.message}"
+                               ) from err
+        containers = ds.get("spec", {}).get("template", {}).get("spec", {}).get("containers")
+        return next((str(c.get("image")) for c in containers or []
+                     if c.get("name") == AGENT_CONTAINER), None)
+
     def agent_policies(self) -> list[AgentPolicy]:
         def one(pod: dict[str, Any]) -> AgentPolicy:
             node = _node(pod)
@@ -434,6 +450,17 @@ class KubeCluster:
             raise ClusterError(f"`prober run` in {pod.namespace}/{pod.name} returned {got} "
                                f"results for {len(probes)} probes")
         return results
+
+    def exec_stream(self, pod: PodInfo, argv: list[str]) -> ExecStream:
+        """Start argv in the pod with stdin open; its stdout is read while it runs."""
+        opener = getattr(self.api, "exec_stream", None)
+        if not callable(opener):
+            raise ClusterError("this API client cannot stream an exec's output")
+        try:
+            return cast(ExecStream, opener(pod.namespace, pod.name, None, argv))
+        except ApiError as err:
+            raise ClusterError(f"exec of `{' '.join(argv)}` in {pod.namespace}/{pod.name} "
+                               f"failed: {err.message}") from err
 
     def app_log(self, pod: PodInfo) -> list[str]:
         path = f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/log"

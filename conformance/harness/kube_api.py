@@ -58,6 +58,21 @@ class KubeApi(Protocol):
         ...
 
 
+class ExecStream(Protocol):
+    """A running exec read while it runs (ClientExecStream; KubeApi.exec_stream, where the
+    client has it)."""
+
+    def send(self, text: str) -> None: ...
+
+    def read(self, timeout: float) -> str: ...
+
+    def is_open(self) -> bool: ...
+
+    def finish(self, timeout: float) -> ExecResult: ...
+
+    def close(self) -> None: ...
+
+
 def status_error(status: int, body: Any, fallback: str) -> ApiError:
     """An ApiError from an API server `Status` body (JSON text or dict)."""
     data = body
@@ -99,6 +114,14 @@ def negotiated(ws: Any) -> str:
     return str(getattr(ws, "subprotocol", None) or "")
 
 
+def collect(ws: Any) -> ExecResult:
+    """What an ended exec left in its channels: stdout, stderr and the exit status."""
+    stdout = ws.read_stdout() or ""
+    stderr = ws.read_stderr() or ""
+    code, message = parse_exec_status(ws.read_channel(EXEC_STATUS_CHANNEL) or "")
+    return ExecResult(stdout=stdout, stderr=stderr, exit_code=code, message=message)
+
+
 def parse_exec_status(text: str) -> tuple[int, str]:
     """(exit code, message) from the exec status channel's `Status` JSON."""
     if not text.strip():
@@ -117,6 +140,55 @@ def parse_exec_status(text: str) -> tuple[int, str]:
             except (TypeError, ValueError):
                 break
     return -1, message
+
+
+class ClientExecStream:
+    """A running exec whose stdout is read while it runs (the kubernetes client's WSClient:
+    `update` takes the frames that arrived, `read_channel` empties a channel's buffer)."""
+
+    STDOUT_CHANNEL = 1
+
+    def __init__(self, ws: Any, own: Any, where: str, argv: list[str]) -> None:
+        self._ws, self._own, self.where, self.argv = ws, own, where, argv
+
+    def send(self, text: str) -> None:
+        """Write to the command's stdin; ApiError when the connection is gone."""
+        from websocket import WebSocketException
+
+        try:
+            self._ws.write_stdin(text)
+        except (OSError, WebSocketException) as err:
+            raise ApiError(0, f"exec {' '.join(self.argv)!r} in {self.where}: stdin: "
+                           f"{type(err).__name__}: {err}") from err
+
+    def read(self, timeout: float) -> str:
+        """The stdout that arrived, waiting at most `timeout` for the first of it."""
+        from websocket import WebSocketException
+
+        with contextlib.suppress(OSError, WebSocketException):  # hung up: is_open is False
+            self._ws.update(timeout=timeout)
+        return str(self._ws.read_channel(self.STDOUT_CHANNEL) or "")
+
+    def is_open(self) -> bool:
+        return bool(self._ws.is_open())
+
+    def finish(self, timeout: float) -> ExecResult:
+        """Wait (bounded) for the command to end; its remaining output and status."""
+        deadline = time.monotonic() + timeout
+        out = ""
+        while self.is_open() and time.monotonic() < deadline:
+            out += self.read(min(EXEC_UPDATE_S, max(0.0, deadline - time.monotonic())))
+        if self.is_open():
+            raise ApiError(0, f"exec {' '.join(self.argv)!r} in {self.where} did not finish "
+                           f"within {timeout:g}s")
+        rest = collect(self._ws)
+        return ExecResult(out + rest.stdout, rest.stderr, rest.exit_code, rest.message)
+
+    def close(self) -> None:
+        try:
+            self._ws.close()
+        finally:
+            self._own.close()
 
 
 class ClientKubeApi:
@@ -171,13 +243,32 @@ class ClientKubeApi:
 
     def exec(self, namespace: str, pod: str, container: str | None, argv: list[str],
              stdin: str | None, *, timeout: float) -> ExecResult:
+        ws, own = self._open_exec(namespace, pod, container, argv, stdin is not None)
+        try:
+            try:
+                return self._finish(ws, namespace, pod, argv, stdin, timeout)
+            finally:
+                ws.close()
+        finally:
+            own.close()
+
+    def exec_stream(self, namespace: str, pod: str, container: str | None,
+                    argv: list[str]) -> ClientExecStream:
+        """Start argv with stdin open and return at once; its output is read as it comes
+        (ClientExecStream)."""
+        ws, own = self._open_exec(namespace, pod, container, argv, True)
+        return ClientExecStream(ws, own, f"{namespace}/{pod}", argv)
+
+    def _open_exec(self, namespace: str, pod: str, container: str | None, argv: list[str],
+                   stdin: bool) -> tuple[Any, Any]:
+        """(the exec WebSocket, its own ApiClient to close after it)."""
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
         from kubernetes.stream import stream
         from urllib3.exceptions import HTTPError
         from websocket import WebSocketException
 
-        kwargs: dict[str, Any] = {"command": argv, "stdin": stdin is not None, "stdout": True,
+        kwargs: dict[str, Any] = {"command": argv, "stdin": stdin, "stdout": True,
                                   "stderr": True, "tty": False, "_preload_content": False}
         if container:
             kwargs["container"] = container
@@ -185,20 +276,16 @@ class ClientKubeApi:
         # threads using the same ApiClient: each exec gets a client of its own.
         own: Any = client.ApiClient(self._api.configuration)
         try:
-            try:
-                ws = stream(client.CoreV1Api(own).connect_get_namespaced_pod_exec, pod,
-                            namespace, **kwargs)
-            except ApiException as err:
-                raise handshake_error(err) from err
-            except (WebSocketException, HTTPError, OSError) as err:
-                raise ApiError(0, f"exec into {namespace}/{pod}: {type(err).__name__}: {err}"
-                               ) from err
-            try:
-                return self._finish(ws, namespace, pod, argv, stdin, timeout)
-            finally:
-                ws.close()
-        finally:
+            ws = stream(client.CoreV1Api(own).connect_get_namespaced_pod_exec, pod,
+                        namespace, **kwargs)
+        except ApiException as err:
             own.close()
+            raise handshake_error(err) from err
+        except (WebSocketException, HTTPError, OSError) as err:
+            own.close()
+            raise ApiError(0, f"exec into {namespace}/{pod}: {type(err).__name__}: {err}"
+                           ) from err
+        return ws, own
 
     @staticmethod
     def _feed(ws: Any, stdin: str) -> None:
@@ -234,10 +321,7 @@ class ClientKubeApi:
                 # The server hung up (answering its close frame failed, or the connection
                 # dropped): what arrived is all there is; no status means a failure.
                 break
-        stdout = ws.read_stdout() or ""
-        stderr = ws.read_stderr() or ""
-        code, message = parse_exec_status(ws.read_channel(EXEC_STATUS_CHANNEL) or "")
-        return ExecResult(stdout=stdout, stderr=stderr, exit_code=code, message=message)
+        return collect(ws)
 
     def port_forward(self, namespace: str, pod: str, port: int) -> Any:
         """One pods/portforward WebSocket to `port` of the pod: the kubernetes client's

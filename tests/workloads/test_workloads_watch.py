@@ -130,8 +130,8 @@ def test_bad_spec_is_one_line_and_exit_2() -> None:
 
 def test_denied_is_what_enforcement_looks_like() -> None:
     assert classify({"outcome": "timeout"})[0] == "denied"
-    assert classify({"outcome": "http-error", "http_status": 403}) == ("denied", "http-403")
-    assert classify({"outcome": "http-error", "http_status": 503})[0] == "error"
+    assert classify({"outcome": "http-error", "status": 403}) == ("denied", "http-403")
+    assert classify({"outcome": "http-error", "status": 503})[0] == "error"
     assert classify({"outcome": "grpc-error", "grpc_code": "PERMISSION_DENIED"})[0] == "denied"
     assert classify({"outcome": "dns-refused"})[0] == "denied"
     assert classify({"outcome": "refused", "error": "x"}) == ("error", "refused: x")

@@ -94,7 +94,7 @@ def classify(result: dict[str, Any]) -> tuple[str, str]:
     REFUSED for a denied name (pkg/option/config.go, tofqdns-dns-reject-response-code
     default "refused")."""
     outcome = str(result.get("outcome"))
-    status = result.get("http_status")
+    status = result.get("status")  # http_probe.py: the HTTP status of an http result
     detail = f"http-{status}" if outcome == "http-error" and status else outcome
     if outcome == "ok":
         return "ok", detail

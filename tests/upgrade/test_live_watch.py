@@ -1,0 +1,111 @@
+"""The live disruption watch against the emulated cluster, through the one real client:
+`prober watch` runs as an exec streaming its samples, the agents' restarts are read from
+the API's pods, and the "upgrade command" is what `helm upgrade` does to the agents, a
+server-side apply of the cilium DaemonSet's new image. A clean upgrade passes; fault
+`upgrade-fail-open` fails naming the instant, the node and the restarting agents;
+`upgrade-conn-drop` fails on the established streams."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from clusters.emulated.process import EmulatorProcess
+from conformance.harness.kube import KubeCluster
+from conformance.harness.kube_api import ApiError
+from conformance.upgrade.livewatch import Options, live_watch
+from conformance.upgrade.watch import Budget, WatchReport, watch_spec
+
+OLD, NEW = "1.19.6", "1.20.0"
+RESTART_S = 1.5  # each emulated agent restart (emulator option; 6 s by default)
+OPTS = Options(lead_s=1.0, tail_s=1.0)
+WORKERS = {"sim-worker", "sim-worker2"}
+DS_PATH = "/apis/apps/v1/namespaces/kube-system/daemonsets/cilium"
+CNP_PATH = "/apis/cilium.io/v2/namespaces/payments/ciliumnetworkpolicies"
+
+
+def helm_like_upgrade(cluster: KubeCluster, version: str) -> Callable[[], int]:
+    """The agents' part of `helm upgrade`: the DaemonSet's template gets the new image."""
+    def run() -> int:
+        cluster.api.request(
+            "PATCH", DS_PATH, body={
+                "apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": "cilium", "namespace": "kube-system"},
+                "spec": {"template": {"spec": {"containers": [
+                    {"name": "cilium-agent", "image": f"quay.io/cilium/cilium:v{version}"}]}}}},
+            query={"fieldManager": "helm", "force": "true"},
+            content_type="application/apply-patch+yaml", timeout=10)
+        return 0
+    return run
+
+
+@pytest.fixture
+def watched(request: pytest.FixtureRequest) -> Iterator[tuple[WatchReport, KubeCluster]]:
+    em = EmulatorProcess(fault=request.param, cilium_version=OLD, agent_restart_s=RESTART_S)
+    cluster = KubeCluster.connect(em.kubeconfig, em.context)
+    try:
+        report = live_watch(cluster, helm_like_upgrade(cluster, NEW), watch_spec(), Budget(),
+                            OPTS)
+        yield report, cluster
+    finally:
+        cluster.close()
+        em.stop()
+
+
+@pytest.mark.parametrize("watched", [None], indirect=True)
+def test_a_clean_rollout_passes(watched: tuple[WatchReport, KubeCluster]) -> None:
+    report, cluster = watched
+    assert report.failures == []
+    # every agent restarted, two at a time (the chart's maxUnavailable), and came back
+    nodes = sorted(w.node for w in report.windows)
+    assert nodes == ["sim-control-plane", "sim-worker", "sim-worker2"]
+    assert all(0 < w.end - w.start < 3 * RESTART_S for w in report.windows)
+    assert {p.get("spec", {}).get("containers", [{}])[0].get("image")
+            for p in cluster.agent_pods_any()} == {f"quay.io/cilium/cilium:v{NEW}"}
+    # samples from both workers at the watch's rate, before, during and after
+    assert set(report.counts) == WORKERS
+    for node in WORKERS:
+        counts = report.counts[node]
+        assert set(counts["l7-allowed"]) == {"ok"} and counts["l7-allowed"]["ok"] > 30
+        assert set(counts["l7-denied"]) == {"denied"}
+        assert set(counts["l4-denied"]) == {"denied"}
+        # the DNS proxy restarts with the agent: reported apart, within the budget
+        assert report.during[node]["dns-allowed"].get("error", 0) > 0
+        assert 0 < report.gaps[node]["dns-allowed"] < 2 * RESTART_S
+        assert "l7-allowed" not in report.gaps[node]
+    assert all(s.reset_at is None for s in report.streams) and len(report.streams) == 4
+    # the watch cleaned up after a pass
+    with pytest.raises(ApiError) as gone:
+        cluster.api.request("GET", f"{CNP_PATH}/upgrade-watch-ingress", timeout=10)
+    assert gone.value.status == 404
+
+
+@pytest.mark.parametrize("watched", ["upgrade-fail-open"], indirect=True)
+def test_fail_open_names_instant_node_and_restarting_agent(
+        watched: tuple[WatchReport, KubeCluster]) -> None:
+    report, _ = watched
+    opened = [f for f in report.failures if f.startswith("fail-open")]
+    assert opened, report.failures
+    first = re.match(r"fail-open: denied path (\S+) from (\S+) succeeded \d+ time\(s\), first "
+                     r"at \+([\d.]+)s, last at \+[\d.]+s \(agents restarting at the first: "
+                     r"(.+)\)", opened[0])
+    assert first, opened[0]
+    path, node, at, restarting = first.groups()
+    assert path in ("l7-denied", "l4-denied") and node in WORKERS
+    assert "sim-worker" in restarting.split(", ")  # the first worker's agent restart
+    window = next(w for w in report.windows if w.node == "sim-worker")
+    assert window.start <= float(at) < window.end
+    assert {s.path for s in report.fail_open} == {"l7-denied", "l4-denied"}
+
+
+@pytest.mark.parametrize("watched", ["upgrade-conn-drop"], indirect=True)
+def test_conn_drop_fails_on_the_streams(watched: tuple[WatchReport, KubeCluster]) -> None:
+    report, _ = watched
+    assert not report.fail_open
+    reset = [s for s in report.streams if s.reset_at is not None]
+    assert {(s.name, s.node) for s in reset} == {(n, w) for n in ("tcp-stream", "grpc-stream")
+                                                 for w in WORKERS}
+    assert all(s.restarting for s in reset)
+    assert sum(f.startswith("established ") for f in report.failures) == 4
