@@ -1,11 +1,10 @@
 """The upgrade run on a kind or an existing cluster: the same steps as the simulated run,
 as commands. Per step the static check first (a blocking finding stops before anything is
 touched), then the suite at the old release (baseline), `python -m clusters upgrade` (the
-pre-flight check, helm upgrade, waits: clusters/upgrade.py), the suite at the new release;
-a cell that passed before and fails after is a change the model did not predict (the
-suite's expectations at the new release already carry every predicted change).
-
-Not done here (said in the report): the disruption watch during the live rollout.
+pre-flight check, helm upgrade, waits: clusters/upgrade.py) under the disruption watch
+(livewatch.py), the suite at the new release; a cell that passed before and fails after is
+a change the model did not predict (the suite's expectations at the new release already
+carry every predicted change). A failed watch stops the run with the cluster as it is.
 """
 
 from __future__ import annotations
@@ -21,12 +20,12 @@ from pathlib import Path
 from conformance.upgrade.report import summary, write
 from conformance.upgrade.run import StepReport, UpgradeReport, chain
 from conformance.upgrade.static import check, scenario_groups
-from conformance.upgrade.watch import Budget
+from conformance.upgrade.watch import Budget, WatchReport
 
-NO_LIVE_WATCH = ("the disruption watch runs only on the simulated cluster so far; this live "
-                 "run checked the pre-flight validation, readiness and the cells before and "
-                 "after each step")
 Run = Callable[[list[str]], int]  # runs one command, returns its exit code
+# Runs the upgrade (a callable returning its exit code) under the disruption watch.
+Watcher = Callable[[Callable[[], int]], WatchReport]
+UPGRADE_WHAT = "upgrade {old} -> {new} (pre-flight, helm upgrade, waits; disruption watch)"
 
 
 def _cluster_flags(args: argparse.Namespace) -> list[str]:
@@ -55,7 +54,7 @@ def plan(args: argparse.Namespace, report: Path) -> list[tuple[str, list[str]]]:
     out.append((f"baseline suite at {args.from_version}",
                 suite_argv(args, args.from_version, report)))
     for old, new in steps:
-        out.append((f"upgrade {old} -> {new} (pre-flight, helm upgrade, waits)",
+        out.append((UPGRADE_WHAT.format(old=old, new=new),
                     [sys.executable, "-m", "clusters", "upgrade", f"--to={new}",
                      *_cluster_flags(args)]))
         out.append((f"suite at {new}", suite_argv(args, new, report)))
@@ -73,8 +72,51 @@ def cell_results(junit: Path) -> dict[str, bool]:
     return out
 
 
+def cluster_watcher(args: argparse.Namespace, budget: Budget,
+                    out: Callable[[str], object]) -> Watcher:
+    """The live watch on the run's cluster (the same guard as the suite's for existing
+    clusters: it creates a namespace and policies there)."""
+    def watch(upgrade: Callable[[], int]) -> WatchReport:
+        from conformance.harness.kube import KubeCluster
+        from conformance.harness.session import guard_existing
+        from conformance.upgrade.livewatch import live_watch
+        from conformance.upgrade.watch import watch_spec
+
+        if args.cluster == "existing":
+            guard_existing(args.kubeconfig, args.context, args.allow_existing_cluster)
+        cluster = KubeCluster.connect(args.kubeconfig, args.context)
+        try:
+            return live_watch(cluster, upgrade, watch_spec(), budget,
+                              log=lambda text: out(f"watch: {text}\n"))
+        finally:
+            cluster.close()
+    return watch
+
+
+def _watched_upgrade(watcher: Watcher, runner: Run, argv: list[str],
+                     step: StepReport) -> int:
+    """Run the upgrade command under the watch; its exit code (-1: it never ran)."""
+    from conformance.harness.cluster import ClusterError
+    from conformance.harness.session import PreflightError
+
+    codes: list[int] = []
+
+    def upgrade() -> int:
+        codes.append(runner(argv))
+        return codes[-1]
+
+    try:
+        step.watch = watcher(upgrade)
+    except (ClusterError, PreflightError) as err:
+        step.failures.append(f"the disruption watch failed: {err}")
+        return codes[0] if codes else -1
+    step.failures.extend(step.watch.failures)
+    return codes[0] if codes else -1
+
+
 def run_live(args: argparse.Namespace, budget: Budget, run: Run | None = None,
-             out: Callable[[str], object] = sys.stdout.write) -> int:
+             out: Callable[[str], object] = sys.stdout.write,
+             watcher: Watcher | None = None) -> int:
     report_dir = Path(args.report)
     commands = plan(args, report_dir)
     if args.plan_only:
@@ -82,6 +124,7 @@ def run_live(args: argparse.Namespace, budget: Budget, run: Run | None = None,
             out(f"# {what}\n{shlex.join(argv)}\n")
         return 0
     runner = run or (lambda argv: subprocess.run(argv, check=False).returncode)
+    watch = watcher or cluster_watcher(args, budget, out)
     report = UpgradeReport(args.cluster, args.from_version, args.to_version, None)
     from clusters.versions import load_catalogue
 
@@ -100,7 +143,12 @@ def run_live(args: argparse.Namespace, budget: Budget, run: Run | None = None,
         if what.startswith("upgrade "):
             current = next(step_iter)
             report.steps.append(current)
-            current.static.notes.append(NO_LIVE_WATCH)
+            code = _watched_upgrade(watch, runner, argv, current)
+            if code != 0:
+                current.failures.insert(0, f"{what}: exit {code}")
+            if current.failures:
+                return _finish(report, report_dir, out)
+            continue
         code = runner(argv)
         is_suite = "suite at" in what
         junit = Path(next(a.split("=", 1)[1] for a in argv if a.startswith("--junitxml="))) \

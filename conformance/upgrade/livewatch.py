@@ -2,9 +2,9 @@
 same client): `prober watch` in one client pod per worker while the upgrade runs, the
 agents' restart windows read from the API, judged by watch.summarize.
 
-1. Workloads in namespace `payments` (one payment-processor per worker, spread like
-   account-service), watch.yaml's policies applied and realized on every endpoint
-   (harness policy_wait).
+1. Workloads in a namespace of their own (Options.namespace; one payment-processor per
+   worker, spread like account-service), watch.yaml's policies applied and realized on
+   every endpoint (harness policy_wait).
 2. In each client, `prober watch` through a streaming exec: the paths of watch.yaml at
    its rate to an account-service pod on another node (so two agents matter), and the
    long-lived streams, opened before the upgrade.
@@ -45,7 +45,6 @@ from conformance.harness.planning import prober_request
 from conformance.harness.policy_wait import apply_and_wait, delete_and_wait
 from conformance.harness.spec import Request, http
 from conformance.upgrade.watch import (
-    NAMESPACE,
     Budget,
     Sample,
     Stream,
@@ -62,6 +61,9 @@ STOP_LINE = "stop\n"
 
 @dataclass(frozen=True)
 class Options:
+    # its own namespace (watch.yaml's policies are re-namespaced): on an existing cluster
+    # `payments` may be somebody's
+    namespace: str = "zt-upgrade-watch"
     clients: int = 2  # payment-processor replicas: one per worker of `clusters up`'s kind
     probe_timeout_s: float = 1.0
     stream_interval_s: float = 1.0
@@ -203,8 +205,8 @@ def pairs(pods: list[PodInfo]) -> list[tuple[PodInfo, PodInfo]]:
     clients = {p.node: p for p in pods if p.labels.get("app") == PAYMENT_PROCESSOR}
     servers = [p for p in pods if p.labels.get("app") == ACCOUNT_SERVICE]
     if not clients or not servers:
-        raise ClusterError(f"the watch needs {PAYMENT_PROCESSOR} and {ACCOUNT_SERVICE} pods "
-                           f"in namespace {NAMESPACE}")
+        raise ClusterError(f"the watch needs {PAYMENT_PROCESSOR} and {ACCOUNT_SERVICE} "
+                           "pods in its namespace")
     return [(c, next((s for s in servers if s.node != node), servers[0]))
             for node, c in sorted(clients.items())]
 
@@ -212,10 +214,13 @@ def pairs(pods: list[PodInfo]) -> list[tuple[PodInfo, PodInfo]]:
 def live_watch(cluster: KubeCluster, upgrade: Callable[[], int], spec: WatchSpec,
                budget: Budget, opts: Options | None = None,
                log: Callable[[str], object] = lambda _s: None) -> WatchReport:
-    """Run `upgrade` (returns an exit code) under the watch; the judged report."""
+    """Run `upgrade` under the watch; the judged report. The upgrade's exit code is the
+    caller's to judge (it wraps `upgrade`); a non-zero one ends the watch after the tail
+    instead of waiting for a rollout that may never finish."""
     opts = opts or Options()
-    pods = cluster.deploy_workloads(NAMESPACE, docs=workload_docs(cluster, opts.clients))
-    policies = list(spec.policies)
+    pods = cluster.deploy_workloads(opts.namespace, docs=workload_docs(cluster, opts.clients))
+    policies = [{**d, "metadata": {**d["metadata"], "namespace": opts.namespace}}
+                for d in spec.policies]
     apply_and_wait(cluster, policies)
     max_s = opts.open_timeout_s + opts.lead_s + opts.rollout_timeout_s + opts.tail_s \
         + opts.finish_timeout_s
@@ -236,10 +241,8 @@ def live_watch(cluster: KubeCluster, upgrade: Callable[[], int], spec: WatchSpec
         sent = time.time()
         agents.observe(cluster.agent_pods_any(), sent, time.time())  # all Ready, before
         t0 = time.time()
-        code = _run_upgrade(cluster, clients, upgrade, agents, opts, problems, log)
+        _run_upgrade(cluster, clients, upgrade, agents, opts, problems, log)
         now = time.time()
-        if code != 0:
-            problems.append(f"the upgrade command exited {code}")
         for c in clients:
             _stop(c, opts, problems)
     finally:
@@ -249,7 +252,7 @@ def live_watch(cluster: KubeCluster, upgrade: Callable[[], int], spec: WatchSpec
     report.failures = problems + report.failures
     if not report.failures:
         delete_and_wait(cluster, policies)
-        cluster.delete_namespace(NAMESPACE)
+        cluster.delete_namespace(opts.namespace)
     return report
 
 
@@ -266,8 +269,8 @@ def _pump_until(clients: list[Client], cond: Callable[[], bool], seconds: float,
 def _run_upgrade(cluster: KubeCluster, clients: list[Client], upgrade: Callable[[], int],
                  agents: AgentWindows, opts: Options, problems: list[str],
                  log: Callable[[str], object]) -> int:
-    """Run the upgrade in a thread while reading the watch and polling the agents; return
-    its exit code once it ended and the rollout is done (plus the tail)."""
+    """Run the upgrade in a thread while reading the watch and polling the agents, until
+    it ended and the rollout is done (or it failed), plus the tail; its exit code."""
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(upgrade()), daemon=True,
                               name="upgrade")
@@ -287,9 +290,11 @@ def _run_upgrade(cluster: KubeCluster, clients: list[Client], upgrade: Callable[
             except ClusterError as err:
                 log(f"polling the agents: {err}")
                 done = False
-            if done and not settled:
+            failed = not thread.is_alive() and bool(result) and result[0] != 0
+            if (done or failed) and not settled:
                 settled = mono
-                log("every agent is Ready on the new image")
+                log("every agent is Ready on the new image" if done else
+                    f"the upgrade command exited {result[0]}")
             if settled and mono >= settled + opts.tail_s:
                 return result[0] if result else -1
         if mono > deadline:

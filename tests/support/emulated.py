@@ -12,7 +12,7 @@ emulated`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -54,3 +54,23 @@ def emulated() -> Iterator[Emulators]:
         yield emulators
     finally:
         emulators.stop()
+
+
+DAEMONSET_PATH = "/apis/apps/v1/namespaces/kube-system/daemonsets/cilium"
+
+
+def helm_like_upgrade(cluster: KubeCluster, version: str) -> Callable[[], int]:
+    """The agents' part of `helm upgrade`, as an upgrade command: a server-side apply of
+    the cilium DaemonSet's template with the new image (the emulator then rolls its
+    agents, clusters/emulated/daemonset.py). Returns exit code 0."""
+    def run() -> int:
+        cluster.api.request(
+            "PATCH", DAEMONSET_PATH, body={
+                "apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": "cilium", "namespace": "kube-system"},
+                "spec": {"template": {"spec": {"containers": [
+                    {"name": "cilium-agent", "image": f"quay.io/cilium/cilium:v{version}"}]}}}},
+            query={"fieldManager": "helm", "force": "true"},
+            content_type="application/apply-patch+yaml", timeout=10)
+        return 0
+    return run

@@ -8,7 +8,7 @@ server-side apply of the cilium DaemonSet's new image. A clean upgrade passes; f
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,28 +17,13 @@ from conformance.harness.kube import KubeCluster
 from conformance.harness.kube_api import ApiError
 from conformance.upgrade.livewatch import Options, live_watch
 from conformance.upgrade.watch import Budget, WatchReport, watch_spec
+from tests.support.emulated import helm_like_upgrade
 
 OLD, NEW = "1.19.6", "1.20.0"
 RESTART_S = 1.5  # each emulated agent restart (emulator option; 6 s by default)
 OPTS = Options(lead_s=1.0, tail_s=1.0)
 WORKERS = {"sim-worker", "sim-worker2"}
-DS_PATH = "/apis/apps/v1/namespaces/kube-system/daemonsets/cilium"
-CNP_PATH = "/apis/cilium.io/v2/namespaces/payments/ciliumnetworkpolicies"
-
-
-def helm_like_upgrade(cluster: KubeCluster, version: str) -> Callable[[], int]:
-    """The agents' part of `helm upgrade`: the DaemonSet's template gets the new image."""
-    def run() -> int:
-        cluster.api.request(
-            "PATCH", DS_PATH, body={
-                "apiVersion": "apps/v1", "kind": "DaemonSet",
-                "metadata": {"name": "cilium", "namespace": "kube-system"},
-                "spec": {"template": {"spec": {"containers": [
-                    {"name": "cilium-agent", "image": f"quay.io/cilium/cilium:v{version}"}]}}}},
-            query={"fieldManager": "helm", "force": "true"},
-            content_type="application/apply-patch+yaml", timeout=10)
-        return 0
-    return run
+CNP_PATH = f"/apis/cilium.io/v2/namespaces/{Options().namespace}/ciliumnetworkpolicies"
 
 
 @pytest.fixture
