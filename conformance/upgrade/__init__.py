@@ -1,2 +1,3 @@
 """Pre-upgrade validation: the static check (static.py, notes.py), the disruption watch
-(watch.py) and the upgrade run with its report (run.py, report.py)."""
+(watch.py; on a live cluster livewatch.py) and the upgrade run with its report (run.py,
+simulated.py, live.py, report.py)."""

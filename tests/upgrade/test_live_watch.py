@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from clusters.emulated.process import EmulatorProcess
 from conformance.harness.kube import KubeCluster
 from conformance.harness.kube_api import ApiError
-from conformance.upgrade.livewatch import Options, live_watch
-from conformance.upgrade.watch import Budget, WatchReport, watch_spec
+from conformance.upgrade.livewatch import AgentWindows, Options, live_watch
+from conformance.upgrade.watch import Budget, WatchReport, Window, watch_spec
 from tests.support.emulated import helm_like_upgrade
 
 OLD, NEW = "1.19.6", "1.20.0"
@@ -94,3 +95,31 @@ def test_conn_drop_fails_on_the_streams(watched: tuple[WatchReport, KubeCluster]
                                                  for w in WORKERS}
     assert all(s.restarting for s in reset)
     assert sum(f.startswith("established ") for f in report.failures) == 4
+
+
+def agent_pod(node: str, ready: bool, *, deleting: bool = False,
+              image: str = "cilium:new") -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": f"cilium-{node}"}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"metadata": meta, "spec": {"nodeName": node, "containers": [
+        {"name": "cilium-agent", "image": image}]}, "status": {"conditions": [
+            {"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def test_a_window_brackets_the_restart_from_the_polls() -> None:
+    """From the last poll that saw the agent Ready (as sent) to the first that sees its
+    new pod Ready (as answered); done only when every agent is Ready on the new image."""
+    w = AgentWindows()
+    w.observe([agent_pod("a", True, image="cilium:old"), agent_pod("b", True)], 10.0, 10.1)
+    w.observe([agent_pod("a", False, deleting=True, image="cilium:old"),
+               agent_pod("b", True)], 10.3, 10.4)
+    assert w.windows(10.0, 10.5) == [Window("a", 0.0, 0.5)]  # still open: up to now
+    w.observe([agent_pod("b", True)], 10.6, 10.7)  # a's old pod gone, no new one yet
+    w.observe([agent_pod("a", False), agent_pod("b", True)], 10.8, 10.9)
+    assert not w.done([agent_pod("a", False), agent_pod("b", True)], "cilium:new")
+    w.observe([agent_pod("a", True), agent_pod("b", True)], 11.0, 11.2)
+    assert w.windows(10.0, 12.0) == [Window("a", 0.0, pytest.approx(1.2))]
+    assert w.done([agent_pod("a", True), agent_pod("b", True)], "cilium:new")
+    assert not w.done([agent_pod("a", True), agent_pod("b", True, image="cilium:old")],
+                      "cilium:new")

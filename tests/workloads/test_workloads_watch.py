@@ -60,6 +60,8 @@ def test_samples_streams_reset_and_stop(tmp_path: Path) -> None:
         spec = {"rate_per_s": RATE, "max_duration_s": 120, "timeout_s": 1, "paths": [
             {"name": "http-ok", "probe": {"kind": "http",
                                           "url": f"http://127.0.0.1:{svc.http_port}/healthz"}},
+            {"name": "http-missing", "probe": {
+                "kind": "http", "url": f"http://127.0.0.1:{svc.http_port}/no/such/route"}},
             {"name": "dns-ok", "probe": {"kind": "dns", "name": "api.stripe.test",
                                          "server": dns.address}},
             {"name": "dns-denied", "probe": {"kind": "dns", "name": "evil.example.test",
@@ -94,8 +96,9 @@ def test_samples_streams_reset_and_stop(tmp_path: Path) -> None:
     assert [r["stream"] for r in reset] == ["tcp-doomed"]
     assert reset[0]["t"] >= killed_at - 0.01
     samples = [e for e in events if e["type"] == "sample"]
-    outcomes = {(e["path"], e["outcome"]) for e in samples}
-    assert outcomes == {("http-ok", "ok"), ("dns-ok", "ok"), ("dns-denied", "denied")}
+    outcomes = {(e["path"], e["outcome"], e["detail"]) for e in samples}
+    assert outcomes == {("http-ok", "ok", "ok"), ("http-missing", "error", "http-404"),
+                        ("dns-ok", "ok", "ok"), ("dns-denied", "denied", "dns-refused")}
     times = sorted(e["t"] for e in samples if e["path"] == "http-ok")
     span = times[-1] - times[0]
     assert abs(len(times) - 1 - span * RATE) <= 2, "one new probe per 1/rate seconds"
