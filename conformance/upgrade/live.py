@@ -94,8 +94,9 @@ def cluster_watcher(args: argparse.Namespace, budget: Budget,
 
 
 def _watched_upgrade(watcher: Watcher, runner: Run, argv: list[str],
-                     step: StepReport) -> int:
-    """Run the upgrade command under the watch; its exit code (-1: it never ran)."""
+                     step: StepReport) -> int | None:
+    """Run the upgrade command under the watch; its exit code (None: it never ran, the
+    step's failures say why)."""
     from conformance.harness.cluster import ClusterError
     from conformance.harness.session import PreflightError
 
@@ -109,9 +110,11 @@ def _watched_upgrade(watcher: Watcher, runner: Run, argv: list[str],
         step.watch = watcher(upgrade)
     except (ClusterError, PreflightError) as err:
         step.failures.append(f"the disruption watch failed: {err}")
-        return codes[0] if codes else -1
-    step.failures.extend(step.watch.failures)
-    return codes[0] if codes else -1
+    else:
+        step.failures.extend(step.watch.failures)
+    if not codes and not step.failures:
+        step.failures.append("the watch ended without running the upgrade")
+    return codes[0] if codes else None
 
 
 def run_live(args: argparse.Namespace, budget: Budget, run: Run | None = None,
@@ -143,9 +146,9 @@ def run_live(args: argparse.Namespace, budget: Budget, run: Run | None = None,
         if what.startswith("upgrade "):
             current = next(step_iter)
             report.steps.append(current)
-            code = _watched_upgrade(watch, runner, argv, current)
-            if code != 0:
-                current.failures.insert(0, f"{what}: exit {code}")
+            ran = _watched_upgrade(watch, runner, argv, current)
+            if ran not in (0, None):
+                current.failures.insert(0, f"{what}: exit {ran}")
             if current.failures:
                 return _finish(report, report_dir, out)
             continue

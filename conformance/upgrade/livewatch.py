@@ -238,10 +238,14 @@ def live_watch(cluster: KubeCluster, upgrade: Callable[[], int], spec: WatchSpec
         _pump_until(clients, lambda: all(c.streams_settled(names) for c in clients),
                     opts.open_timeout_s, opts, problems, "the streams to open")
         _pump_until(clients, lambda: False, opts.lead_s, opts, problems, "")
+        problems += _not_watching(clients)
         sent = time.time()
         agents.observe(cluster.agent_pods_any(), sent, time.time())  # all Ready, before
         t0 = time.time()
-        _run_upgrade(cluster, clients, upgrade, agents, opts, problems, log)
+        if not problems:  # never upgrade unobserved
+            _run_upgrade(cluster, clients, upgrade, agents, opts, problems, log)
+        else:
+            problems.append("the upgrade was not started: the watch was not running")
         now = time.time()
         for c in clients:
             _stop(c, opts, problems)
@@ -254,6 +258,21 @@ def live_watch(cluster: KubeCluster, upgrade: Callable[[], int], spec: WatchSpec
         delete_and_wait(cluster, policies)
         cluster.delete_namespace(opts.namespace)
     return report
+
+
+def _not_watching(clients: list[Client]) -> list[str]:
+    """Why the watch cannot observe the upgrade: a watch that ended, a stream that did
+    not open."""
+    out = []
+    for c in clients:
+        where = f"{c.pod.namespace}/{c.pod.name} on {c.pod.node}"
+        if not c.exec.is_open():
+            out.append(f"`prober watch` in {where} ended before the upgrade")
+        for e in c.events:
+            if e.get("type") == "stream" and e.get("event") == "reset":
+                out.append(f"stream {e.get('stream')} from {where} was not established "
+                           f"before the upgrade: {e.get('detail')}")
+    return out
 
 
 def _pump_until(clients: list[Client], cond: Callable[[], bool], seconds: float,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -123,3 +124,23 @@ def test_a_window_brackets_the_restart_from_the_polls() -> None:
     assert w.done([agent_pod("a", True), agent_pod("b", True)], "cilium:new")
     assert not w.done([agent_pod("a", True), agent_pod("b", True, image="cilium:old")],
                       "cilium:new")
+
+
+def test_no_upgrade_runs_unobserved() -> None:
+    """A stream the policy does not let open (port 8081): the watch is not what it claims,
+    so the upgrade command is never called and the report says why."""
+    spec = watch_spec()
+    blocked = tuple(replace(s, probe=replace(s.probe, port=8081)) for s in spec.streams)
+    called: list[bool] = []
+    em = EmulatorProcess(cilium_version=OLD, agent_restart_s=RESTART_S)
+    cluster = KubeCluster.connect(em.kubeconfig, em.context)
+    try:
+        report = live_watch(cluster, lambda: called.append(True) or 0,
+                            replace(spec, streams=blocked), Budget(), OPTS)
+    finally:
+        cluster.close()
+        em.stop()
+    assert called == []
+    assert any("was not established before the upgrade" in f for f in report.failures)
+    assert "the upgrade was not started: the watch was not running" in report.failures
+    assert report.windows == []
