@@ -371,7 +371,8 @@ class KubeCluster:
         return self._pods(AGENT_NAMESPACE, AGENT_SELECTOR)
 
     def agent_template_image(self) -> str | None:
-        """The cilium DaemonSet's `cilium-agent` image: what its pods are rolled to."""
+        """The cilium DaemonSet's `cilium-agent` image: what its pods are rolled to (the
+        chart names the DaemonSet `cilium`: templates/cilium-agent/daemonset.yaml)."""
         try:
             ds = self._get(f"/apis/apps/v1/namespaces/{AGENT_NAMESPACE}/daemonsets/cilium")
         except ApiError as err:

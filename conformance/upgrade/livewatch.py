@@ -327,7 +327,8 @@ def _run_upgrade(cluster: KubeCluster, clients: list[Client], upgrade: Callable[
 def _stop(c: Client, opts: Options, problems: list[str]) -> None:
     where = f"{c.pod.namespace}/{c.pod.name}"
     try:
-        c.exec.send(STOP_LINE)
+        if c.exec.is_open():  # else it already ended (max duration, or it failed)
+            c.exec.send(STOP_LINE)
         result = c.exec.finish(opts.finish_timeout_s)
     except (ApiError, ClusterError) as err:
         problems.append(f"`prober watch` in {where}: {err}")
