@@ -50,7 +50,7 @@ RULES: dict[str, tuple[Severity, str]] = {
                                    "dropped with AUTH_REQUIRED, needs authentication.enabled"),
     "not-enforced": ("warning", "policy-enforcement-mode never: the agent enforces no policy"),
     "not-modelled": ("warning", "a construct the model cannot evaluate offline (toServices, "
-                                "toNodes, CIDR groups, secrets, host policies, serverNames "
+                                "toNodes, CIDR groups, secrets, host policies, "
                                 "and TLS interception)"),
 }
 

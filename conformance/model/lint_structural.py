@@ -71,14 +71,12 @@ def structural_findings(doc: Document, version: tuple[int, int]) -> Iterator[Fin
             yield finding("auth-deprecated", f"{path}.authentication.mode", _auth_note(mode))
         yield from _peer_checks(doc, path, rule)
         for pr_path, pr in _port_rules(rule, path):
-            for key in ("serverNames", "listener", "terminatingTLS", "originatingTLS"):
+            for key in ("listener", "terminatingTLS", "originatingTLS"):
                 if key in pr:
                     yield finding("not-modelled", f"{pr_path}.{key}",
-                                  f"{key} (Cilium's TLS SNI matching / TLS interception / "
-                                  "CiliumEnvoyConfig listeners, enforced by Envoy) is not "
-                                  "modelled: verdicts ignore it. How Envoy ends a connection "
-                                  "whose SNI matches no serverNames, and what Hubble records "
-                                  "for it, is not pinned down here")
+                                  f"{key} (Cilium's TLS interception / CiliumEnvoyConfig "
+                                  "listeners, enforced by Envoy) is not modelled: verdicts "
+                                  "ignore it")
             rules = pr.get("rules")
             if deny and rules is not None:
                 yield finding("l7-on-deny", f"{pr_path}.rules",

@@ -90,6 +90,46 @@ _LABEL_CHARS = "[-a-z0-9_]"
 
 
 @dataclass(frozen=True)
+class SniMatch:
+    """A `toPorts[].serverNames` entry, matched against a TLS ClientHello's SNI by Envoy.
+
+    Follows cilium/proxy `cilium/network_policy.h` SniPattern (constructor in
+    `cilium/network_policy.cc`), the same in its v1.34-v1.37 branches (Cilium 1.18-1.20):
+    case-insensitive; no `*` is an exact name; `*` alone is any DNS name; otherwise `**`
+    is one or more whole labels and `*` any run of `[-a-z0-9_]` inside one label. Which
+    patterns the API server accepts differs per version (the CRD pattern, see
+    clusters/emulated/crds/README.md); matching does not.
+    """
+
+    text: str
+    _rx: list[Regex] = field(default_factory=list, compare=False, repr=False)
+
+    def regex(self) -> Regex:
+        if not self._rx:
+            self._rx.append(compile_re2(self._translate()))
+        return self._rx[0]
+
+    def _translate(self) -> str:
+        text = self.text.lower()
+        if text == "*":
+            return rf"{_LABEL_CHARS}+(?:\.{_LABEL_CHARS}+)*"
+        out, i = [], 0
+        while i < len(text):
+            if text.startswith("**", i):
+                out.append(rf"{_LABEL_CHARS}+(?:\.{_LABEL_CHARS}+)*")
+                i += 2
+                continue
+            out.append(f"{_LABEL_CHARS}*" if text[i] == "*" else escape(text[i]))
+            i += 1
+        return "".join(out)
+
+    def matches(self, sni: str) -> bool:
+        if "*" not in self.text:
+            return sni.lower() == self.text.lower()
+        return self.regex().fullmatch(sni.lower()) is not None
+
+
+@dataclass(frozen=True)
 class NameMatch:
     """A `matchName`/`matchPattern` (toFQDNs and rules.dns). Case-insensitive, trailing dot
     implied. `*` matches within one label; `**.` one or more labels from Cilium 1.19.

@@ -84,7 +84,7 @@ CASES = [
     ("not-modelled", "  egress:\n  - toServices: [{k8sService: {serviceName: s, namespace: n}}]"
      "\n" + DNS_OK, "  egress:\n  - toEndpoints: [{matchLabels: {app: s}}]\n" + DNS_OK, "1.20"),
     ("not-modelled", "  egress:\n  - toEntities: [world]\n    toPorts:\n"
-     "    - ports: [{port: '443', protocol: TCP}]\n      serverNames: [api.stripe.com]\n",
+     "    - ports: [{port: '443', protocol: TCP}]\n      originatingTLS: {secret: {name: s}}\n",
      "  egress:\n  - toEntities: [world]\n    toPorts:\n"
      "    - ports: [{port: '443', protocol: TCP}]\n", "1.20"),
     ("l7-bypassed", http("{method: GET}").replace(
