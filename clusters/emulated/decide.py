@@ -81,7 +81,8 @@ class Decider:
     def _bend(self, d: Decision, version: Version, probe: Probe,
               world_probe: Probe | None) -> Decision:
         fault = self.fault
-        l7_request = probe.http is not None or probe.grpc is not None
+        # TLS: with the proxy not enforcing, a refused SNI gets through like a 403'd request
+        l7_request = probe.http is not None or probe.grpc is not None or probe.tls is not None
         if fault == "l7-off" and l7_request and (d.verdict == "l7-denied" or d.l7):
             return replace(d, verdict="allowed", l7=False, explanation="fault l7-off")
         if fault == "l3l4-off" and d.verdict == "dropped" and d.drop_reason in (

@@ -46,7 +46,7 @@ def observed_signal(result: dict[str, Any] | None) -> str:
     if result is None:
         return "no result"
     outcome = str(result.get("outcome", "?"))
-    if outcome in ("ok", "dns-refused"):
+    if outcome in ("ok", "dns-refused", "reset"):
         return outcome
     if outcome in ("timeout", "dns-timeout"):
         return "timeout"
@@ -188,6 +188,11 @@ def required_flows(exp: Expectation, *, kind: str) -> list[FlowRule]:
                            lambda f: f.type == "L7" and f.l7_type == "REQUEST"
                            and f.verdict == "DROPPED" and f.drop_reason_desc is None
                            and dir_ok(f))
+        if kind == "tls":
+            # An SNI refused by cilium.network: the access log's Denied entry carries no L7
+            # record, which the agent logs as an (empty) HTTP request; no response record
+            # (pkg/envoy/accesslog_server.go logRecord; cilium/network_filter.cc).
+            return [request]
         if kind == "grpc":
             # Envoy turns the proxy's local 403 into a gRPC reply (HTTP 200 carrying
             # grpc-status 7), and the access log records the status it sent.

@@ -338,7 +338,10 @@ class _Evaluation:
         are merged into one set (`pkg/policy/l4.go` mergePortProto / addL4Filter: "if any
         rule requires SNI, then all traffic to that remote/port requires TLS"), while rules
         of other selectors stay separate Envoy rules, ORed (cilium/proxy
-        `cilium/network_policy.cc` PortNetworkPolicyRules::getVerdict). A rule's SNI check
+        `cilium/network_policy.cc` PortNetworkPolicyRules::getVerdict; an L3/L4-only
+        selector's rule allows every SNI, `pkg/envoy/xds_server.go`
+        getPortNetworkPolicyRule, as does the port-0 rule of a rule without toPorts,
+        getWildcardNetworkPolicyRule). A rule's SNI check
         (PortNetworkPolicyRule::getVerdict) fails on an empty SNI, so a connection without
         a ClientHello server_name (plain TCP or HTTP) is refused too. The model keys a
         selector by policy namespace and peer selector text.
