@@ -4,7 +4,8 @@ model's expectation. Pure functions; the batch runner gathers the inputs.
 The evidence table (REFERENCE): an L3/L4 drop is a client timeout, a DROPPED L3_L4 flow
 with the drop reason and direction, and a drop counter; an L7 deny is a 403 "Access
 denied" (gRPC PERMISSION_DENIED), a DROPPED L7 REQUEST flow without a drop reason plus a
-RESPONSE flow with code 403, and the L7 denied counters; a DNS deny is REFUSED, a
+RESPONSE flow with code 403, and the L7 denied counters (a TLS SNI refusal: a reset during
+the handshake and the REQUEST flow alone); a DNS deny is REFUSED, a
 DROPPED L7 DNS flow and the fqdn-proxy denied counter. Allowed traffic has a FORWARDED
 flow of the expected type and no DROPPED flow.
 """
