@@ -253,9 +253,11 @@ class Traffic:
         elapsed = round(spent * 1000) + SERVE_MS
         if r.kind == "tcp":
             return {"outcome": "ok", "elapsed_ms": elapsed, **base}
-        if r.kind == "tls":
-            return {**self._tls(b, r, d, pid, sport, t, src_node, dst_node),
+        if d.reset:  # serverNames refused the SNI, or its absence (plain HTTP, gRPC)
+            return {**self._sni_reset(b, r, d, sport, t, src_node, dst_node),
                     "elapsed_ms": elapsed, **base}
+        if r.kind == "tls":
+            return {**self._tls(b, r, pid, sport), "elapsed_ms": elapsed, **base}
         return {**self._request(b, r, d, pid, sport, t, src_node, dst_node), "elapsed_ms": elapsed,
                 **base}
 
@@ -334,39 +336,42 @@ class Traffic:
                                      latency_ns=SERVE_MS * 1_000_000))
         return outcome
 
-    def _tls(self, b: Batch, r: Route, d: Decision, pid: str, sport: int, t: float,
-             src_node: str, dst_node: str | None) -> dict[str, Any]:
-        """A TLS probe: ClientHello with an SNI, then GET over the session.
+    def _sni_reset(self, b: Batch, r: Route, d: Decision, sport: int, t: float,
+                   src_node: str, dst_node: str | None) -> dict[str, Any]:
+        """Envoy refusing the connection's SNI.
 
-        Refused SNI: Envoy's listener reads the ClientHello (tls_inspector, which the agent
-        always puts first: cilium `pkg/envoy/xds_server.go` getListenerConf); the
-        cilium.network filter finds no rule for the SNI, logs a Denied access-log entry and
-        closes with AbortReset before any upstream connection (cilium/proxy
+        Envoy's listener reads the ClientHello first (tls_inspector, which the agent always
+        puts first: cilium `pkg/envoy/xds_server.go` getListenerConf); the cilium.network
+        filter finds no rule for the SNI (none for plain HTTP), logs a Denied access-log
+        entry and closes with AbortReset before any upstream connection (cilium/proxy
         `cilium/network_filter.cc` Instance::onNewConnection/enforceNetworkPolicy): the
-        client sees a reset during the handshake and the app sees nothing. The entry has no
-        L7 record, so the agent logs it in the old HTTP shape with empty fields (`pkg/envoy/
-        accesslog_server.go` logRecord): one DROPPED L7 REQUEST, no response. Its protocol
-        is the HttpProtocol enum's zero value HTTP10 (inferred from
-        `cilium/api/accesslog.proto`). An allowed SNI passes through (tcp_proxy): Envoy logs
-        nothing for it (only L7 LB connections are logged), so no L7 flow.
+        client sees a reset and the app nothing. The entry has no L7 record, so the agent
+        logs it in the old HTTP shape with empty fields (`pkg/envoy/accesslog_server.go`
+        logRecord): one DROPPED L7 REQUEST, no response. Its protocol is the HttpProtocol
+        enum's zero value HTTP10 (inferred from `cilium/api/accesslog.proto`).
         """
+        client = _endpoint(b.client)
+        server = _endpoint(r.dest_pod) if r.dest_pod else _world(r.dest_ip)
+        direction = d.direction or ("INGRESS" if r.dest_pod else "EGRESS")
+        node = dst_node if direction == "INGRESS" and dst_node else src_node
+        b.flows.append(http_flow(Packet(client, server, "TCP", sport, r.port), node,
+                                 t + 5 * HOP_S, "DROPPED", direction, response=False,
+                                 method="", url="", protocol="HTTP/1.0", headers={}))
+        phase = "tls" if r.kind == "tls" else "response"
+        return {"outcome": "reset", "phase": phase,
+                "error": f"connection reset by peer during {phase}"}
+
+    def _tls(self, b: Batch, r: Route, pid: str, sport: int) -> dict[str, Any]:
+        """An allowed TLS probe: the ClientHello passes through (tcp_proxy) and Envoy logs
+        nothing for it (only L7 LB connections are logged), so there is no L7 flow; the app
+        logs the handshake's SNI (account-service's sni_callback), then the GET."""
         sni = r.tls.sni if r.tls is not None else None
-        if d.verdict == "l7-denied":
-            client = _endpoint(b.client)
-            server = _endpoint(r.dest_pod) if r.dest_pod else _world(r.dest_ip)
-            direction = d.direction or ("INGRESS" if r.dest_pod else "EGRESS")
-            node = dst_node if direction == "INGRESS" and dst_node else src_node
-            b.flows.append(http_flow(Packet(client, server, "TCP", sport, r.port), node,
-                                     t + 5 * HOP_S, "DROPPED", direction, response=False,
-                                     method="", url="", protocol="HTTP/1.0", headers={}))
-            return {"outcome": "reset", "phase": "tls",
-                    "error": "connection reset by peer during tls"}
         speaks_tls = r.dest_pod.serves(r.port) == "tls" if r.dest_pod else r.port == 443
         if not speaks_tls:
             return {"outcome": "error", "phase": "tls",
                     "error": "TLS handshake failed: [SSL: WRONG_VERSION_NUMBER] wrong version "
                              "number"}
-        if r.dest_pod is not None:  # account-service's sni_callback line
+        if r.dest_pod is not None:
             self.app_logs.setdefault(r.dest_pod.info.name, []).append(json.dumps(
                 {"event": "tls-handshake", "served_by": r.dest_pod.info.name,
                  "sni": sni or ""}, sort_keys=True))

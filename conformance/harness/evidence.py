@@ -189,7 +189,7 @@ def required_flows(exp: Expectation, *, kind: str) -> list[FlowRule]:
                            lambda f: f.type == "L7" and f.l7_type == "REQUEST"
                            and f.verdict == "DROPPED" and f.drop_reason_desc is None
                            and dir_ok(f))
-        if kind == "tls":
+        if exp.client == "reset":
             # An SNI refused by cilium.network: the access log's Denied entry carries no L7
             # record, which the agent logs as an (empty) HTTP request; no response record
             # (pkg/envoy/accesslog_server.go logRecord; cilium/network_filter.cc).

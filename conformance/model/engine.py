@@ -343,11 +343,17 @@ class _Evaluation:
         getPortNetworkPolicyRule, as does the port-0 rule of a rule without toPorts,
         getWildcardNetworkPolicyRule). A rule's SNI check
         (PortNetworkPolicyRule::getVerdict) fails on an empty SNI, so a connection without
-        a ClientHello server_name (plain TCP or HTTP) is refused too. The model keys a
+        a ClientHello server_name (plain HTTP, or TLS without one) is refused too; a bare
+        connect sends nothing for Envoy to judge and completes. The model keys a
         selector by policy namespace and peer selector text.
         """
         named = [h for h in allows if h.port_rule is not None and h.port_rule.server_names]
         if not named:
+            return False
+        if probe.tls is None and _http_request(probe) is None:
+            # nothing sent: the proxy accepts the connection and never reads a ClientHello
+            side.notes.append(f"{where}: serverNames apply to this port, but a bare connect "
+                              "sends no ClientHello, so the connection completes")
             return False
         keys = {_selector_key(h) for h in named}
         free = next((h for h in allows if _selector_key(h) not in keys and (

@@ -92,3 +92,20 @@ def test_a_plain_http_port_fails_the_handshake() -> None:
     result = em.run(PAYMENT_PROCESSOR, {"kind": "tls", "target": f"{em.account.ip}:8080",
                                         "sni": "a.example"})
     assert (result["outcome"], result["phase"]) == ("error", "tls")
+
+
+def test_plain_http_to_an_sni_port_is_reset_without_a_403() -> None:
+    em = Emulated()
+    em.apply(SNI_POLICY)
+    em.mark()
+    result = em.http(PAYMENT_PROCESSOR, "GET", "/healthz", to=f"{em.account.ip}:{TLS_PORT}")
+    em.clock.advance(EVERYTHING_DUE_S)
+    assert result["outcome"] == "reset", result
+    l7 = [f for f in em.flows() if f["Type"] == "L7"]
+    assert [(f["verdict"], f["l7"]["type"]) for f in l7] == [("DROPPED", "REQUEST")]
+
+
+def test_a_bare_connect_to_an_sni_port_completes() -> None:
+    em = Emulated()
+    em.apply(SNI_POLICY)
+    assert em.tcp(PAYMENT_PROCESSOR, TLS_PORT)["outcome"] == "ok"

@@ -55,7 +55,10 @@ def test_reset_during_the_handshake_is_the_sni_denied_signal() -> None:
 
 
 def test_sni_denied_needs_only_the_dropped_request_record() -> None:
-    rules = evidence.required_flows(SNI_DENIED, kind="tls")
-    assert [r.text for r in rules] == ["L7 REQUEST DROPPED (no drop reason) INGRESS"]
-    # an HTTP deny also needs the 403 response record
-    assert len(evidence.required_flows(SNI_DENIED, kind="http")) == 2
+    for kind in ("tls", "http"):  # plain HTTP to an SNI port is reset the same way
+        rules = evidence.required_flows(SNI_DENIED, kind=kind)
+        assert [r.text for r in rules] == ["L7 REQUEST DROPPED (no drop reason) INGRESS"]
+    # an HTTP 403 deny also needs the response record
+    http_403 = Expectation("p", "l7-denied", None, "ingress", "http-403",
+                           HubbleEvidence("DROPPED", "L7", None, "INGRESS"), "x")
+    assert len(evidence.required_flows(http_403, kind="http")) == 2

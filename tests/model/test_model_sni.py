@@ -85,12 +85,18 @@ def test_other_sni_is_reset_with_an_l7_drop() -> None:
     assert "SNI evil.example matches no serverNames" in exp.explanation
 
 
-@pytest.mark.parametrize("probe", [_probe(None), Probe.from_dict(
+@pytest.mark.parametrize("probe", [_probe(""), Probe.from_dict(
     {"id": "p", "source": SRC, "destination": DST, "port": 8443, "http": {"path": "/"}})])
 def test_no_sni_is_refused(probe: Probe) -> None:
     # PortNetworkPolicyRule::getVerdict: an empty SNI never matches a rule with serverNames
     exp = evaluate(_cnp(_rule("payment-processor", ["a.example"])), probe)
     assert (exp.verdict, exp.client) == ("l7-denied", "reset")
+
+
+def test_a_bare_connect_completes() -> None:
+    exp = evaluate(_cnp(_rule("payment-processor", ["a.example"])), _probe(None))
+    assert (exp.verdict, exp.client, exp.hubble.type) == ("allowed", "ok", "L3_L4")
+    assert "bare connect sends no ClientHello" in exp.explanation
 
 
 def test_same_selector_merges_names_and_stays_restricted() -> None:
