@@ -133,3 +133,4 @@ def test_tls_probe_field_is_parsed_and_exclusive() -> None:
     with pytest.raises(ValueError, match="at most one of"):
         Probe.from_dict({"id": "p", "source": SRC, "destination": DST, "port": 1,
                          "tls": {"sni": "a"}, "http": {}})
+
