@@ -33,6 +33,8 @@ RULES: dict[str, tuple[Severity, str]] = {
                                  "max program size (100)"),
     "l7-bypassed": ("warning", "HTTP rules that do not restrict a peer because another rule "
                                "allows it on the same port without L7 rules"),
+    "sni-bypassed": ("warning", "serverNames that do not restrict a peer because a rule of "
+                                "another selector allows it on the same port without them"),
     "l7-default-allow": ("warning", "L7 rules in a direction where default deny is off: from "
                                     "1.18 Cilium adds an allow-all L7 rule, so they restrict "
                                     "nothing"),

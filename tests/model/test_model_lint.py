@@ -93,6 +93,15 @@ CASES = [
      http("{method: GET}").replace(
         "  - toPorts:", "  - fromEndpoints: [{matchLabels: {app: c}}]\n    toPorts:")
      + "\n  - fromEndpoints: [{matchLabels: {app: d}}]\n", "1.20"),
+    # serverNames of one selector, any SNI through another selector's plain rule (Envoy
+    # ORs per-selector rules); the same selector's plain rule merges in and lifts nothing
+    ("sni-bypassed", "  ingress:\n  - fromEndpoints: [{matchLabels: {app: c}}]\n    toPorts:\n"
+     "    - ports: [{port: '8443', protocol: TCP}]\n      serverNames: [a.example]\n"
+     "  - fromEndpoints: [{}]\n    toPorts: [{ports: [{port: '8443', protocol: TCP}]}]\n",
+     "  ingress:\n  - fromEndpoints: [{matchLabels: {app: c}}]\n    toPorts:\n"
+     "    - ports: [{port: '8443', protocol: TCP}]\n      serverNames: [a.example]\n"
+     "  - fromEndpoints: [{matchLabels: {app: c}}]\n"
+     "    toPorts: [{ports: [{port: '8443', protocol: TCP}]}]\n", "1.20"),
     # pkg/policy/l4.go ensureWildcard (from 1.18): L7 rules where default deny is off
     ("l7-default-allow", "  enableDefaultDeny: {ingress: false}\n" + http("{method: GET}"),
      "  enableDefaultDeny: {egress: false}\n" + http("{method: GET}"), "1.20"),
