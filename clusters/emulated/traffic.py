@@ -347,8 +347,10 @@ class Traffic:
         `cilium/network_filter.cc` Instance::onNewConnection/enforceNetworkPolicy): the
         client sees a reset and the app nothing. The entry has no L7 record, so the agent
         logs it in the old HTTP shape with empty fields (`pkg/envoy/accesslog_server.go`
-        logRecord): one DROPPED L7 REQUEST, no response. Its protocol is the HttpProtocol
-        enum's zero value HTTP10 (inferred from `cilium/api/accesslog.proto`).
+        logRecord): one DROPPED L7 REQUEST, no response, and the endpoint's proxy statistics
+        count it denied (`pkg/endpoint` UpdateProxyStatistics: cilium_policy_l7_total
+        rule=denied). Its protocol is the HttpProtocol enum's zero value HTTP10 (inferred
+        from `cilium/api/accesslog.proto`).
         """
         client = _endpoint(b.client)
         server = _endpoint(r.dest_pod) if r.dest_pod else _world(r.dest_ip)
