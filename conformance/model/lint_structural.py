@@ -11,7 +11,7 @@ from conformance.model.lint_findings import Finding
 from conformance.model.loader import Document, regex_rejection
 from conformance.model.regex import ENVOY_MAX_PROGRAM_SIZE, Regex, RegexError, compile_re2
 from conformance.model.selectors import split_key
-from conformance.model.version import multi_label_wildcard
+from conformance.model.version import multi_label_wildcard, server_names_pattern
 
 _UNESCAPED_QUERY = re.compile(r"(?<![\\\[])\?[A-Za-z0-9_-]+=")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
@@ -71,6 +71,7 @@ def structural_findings(doc: Document, version: tuple[int, int]) -> Iterator[Fin
             yield finding("auth-deprecated", f"{path}.authentication.mode", _auth_note(mode))
         yield from _peer_checks(doc, path, rule)
         for pr_path, pr in _port_rules(rule, path):
+            yield from _server_names_checks(doc, pr_path, pr, version)
             for key in ("listener", "terminatingTLS", "originatingTLS"):
                 if key in pr:
                     yield finding("not-modelled", f"{pr_path}.{key}",
@@ -235,6 +236,36 @@ def _can_start_with_slash(rx: Regex) -> bool:
     if first == "/":
         return True
     return not (first.isalnum() or first in "-_~%:")
+
+
+SERVER_NAME_MAX = 255
+
+
+def _server_names_checks(doc: Document, path: str, pr: dict[str, Any],
+                         version: tuple[int, int]) -> Iterator[Finding]:
+    """What the version's CRD refuses in `serverNames` (the API server rejects the object)."""
+    names = pr.get("serverNames")
+    if not isinstance(names, list):
+        return
+    where = f"{path}.serverNames"
+    release = f"{version[0]}.{version[1]}"
+    if not names:
+        yield Finding("rejected", doc.file, doc.index, where,
+                      f"an empty serverNames list is refused by the {release} CRD (minItems 1)")
+    pattern = compile_re2(server_names_pattern(version))
+    seen: set[str] = set()
+    for k, name in enumerate(names):
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            yield Finding("rejected", doc.file, doc.index, f"{where}[{k}]",
+                          f"{name!r} is listed twice; the {release} CRD makes serverNames a set")
+        seen.add(name)
+        if len(name) > SERVER_NAME_MAX or pattern.fullmatch(name) is None:
+            yield Finding("rejected", doc.file, doc.index, f"{where}[{k}]",
+                          f"{name[:80]!r} does not match the {release} CRD pattern "
+                          f"{server_names_pattern(version)} (at most {SERVER_NAME_MAX} "
+                          "characters): the API server refuses the object")
 
 
 def _pattern_checks(doc: Document, path: str, item: Any,

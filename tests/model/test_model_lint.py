@@ -93,6 +93,15 @@ CASES = [
      http("{method: GET}").replace(
         "  - toPorts:", "  - fromEndpoints: [{matchLabels: {app: c}}]\n    toPorts:")
      + "\n  - fromEndpoints: [{matchLabels: {app: d}}]\n", "1.20"),
+    # the serverNames CRD pattern: `*` only as a leading `*.`/`**.` before 1.20
+    ("rejected", "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
+     "      serverNames: ['sub*.a.io']\n" + DNS_OK,
+     "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
+     "      serverNames: ['*.a.io']\n" + DNS_OK, "1.18"),
+    ("rejected", "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
+     "      serverNames: [a.io, a.io]\n" + DNS_OK,
+     "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
+     "      serverNames: ['sub*.a.io']\n" + DNS_OK, "1.20"),
     # serverNames of one selector, any SNI through another selector's plain rule (Envoy
     # ORs per-selector rules); the same selector's plain rule merges in and lifts nothing
     ("sni-bypassed", "  ingress:\n  - fromEndpoints: [{matchLabels: {app: c}}]\n    toPorts:\n"
