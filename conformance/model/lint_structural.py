@@ -9,6 +9,7 @@ from typing import Any
 
 from conformance.model.lint_findings import Finding
 from conformance.model.loader import Document, regex_rejection
+from conformance.model.matchers import envoy_accepts_sni_pattern
 from conformance.model.regex import ENVOY_MAX_PROGRAM_SIZE, Regex, RegexError, compile_re2
 from conformance.model.selectors import split_key
 from conformance.model.version import multi_label_wildcard, server_names_pattern
@@ -266,6 +267,13 @@ def _server_names_checks(doc: Document, path: str, pr: dict[str, Any],
                           f"{name[:80]!r} does not match the {release} CRD pattern "
                           f"{server_names_pattern(version)} (at most {SERVER_NAME_MAX} "
                           "characters): the API server refuses the object")
+        elif not envoy_accepts_sni_pattern(name):
+            yield Finding("sni-pattern-invalid", doc.file, doc.index, f"{where}[{k}]",
+                          f"{name[:80]!r} passes the CRD but Envoy's SNI matcher refuses it "
+                          "(no trailing dot, no empty label, at most `**` in a row and `**` "
+                          "only as a whole label): Envoy rejects the endpoint's whole "
+                          "network policy update (cilium/proxy network_policy.h SniPattern); "
+                          "what the agent does then is not pinned down here")
 
 
 def _pattern_checks(doc: Document, path: str, item: Any,

@@ -89,6 +89,21 @@ def cidr_match(cidr: str, excepts: list[str] | None = None) -> CidrMatch:
 _LABEL_CHARS = "[-a-z0-9_]"
 
 
+# A serverNames pattern Envoy accepts (SniPattern::isValid): dot-separated labels, each `*`,
+# `**`, or DNS characters with single `*`s before, between or after them; no empty label,
+# no trailing dot.
+_SNI_LABEL = r"(?:\*\*?|\*?[-a-zA-Z0-9_]+(?:\*[-a-zA-Z0-9_]+)*\*?)"
+_SNI_VALID: list[Regex] = []
+
+
+def envoy_accepts_sni_pattern(text: str) -> bool:
+    """Would cilium/proxy's SniPattern (`cilium/network_policy.h` isValid) take `text`? One
+    it refuses makes Envoy reject the whole network policy update."""
+    if not _SNI_VALID:
+        _SNI_VALID.append(compile_re2(rf"{_SNI_LABEL}(?:\.{_SNI_LABEL})*"))
+    return _SNI_VALID[0].fullmatch(text) is not None
+
+
 @dataclass(frozen=True)
 class SniMatch:
     """A `toPorts[].serverNames` entry, matched against a TLS ClientHello's SNI by Envoy.
@@ -124,6 +139,8 @@ class SniMatch:
         return "".join(out)
 
     def matches(self, sni: str) -> bool:
+        if not self.text:  # an empty pattern matches nothing
+            return False
         if "*" not in self.text:
             return sni.lower() == self.text.lower()
         return self.regex().fullmatch(sni.lower()) is not None

@@ -102,6 +102,11 @@ CASES = [
      "      serverNames: [a.io, a.io]\n" + DNS_OK,
      "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
      "      serverNames: ['sub*.a.io']\n" + DNS_OK, "1.20"),
+    # the 1.20 CRD takes a trailing dot or `***`; Envoy's SniPattern does not
+    ("sni-pattern-invalid", "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
+     "      serverNames: [a.io.]\n" + DNS_OK,
+     "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
+     "      serverNames: [a.io]\n" + DNS_OK, "1.20"),
     # serverNames of one selector, any SNI through another selector's plain rule (Envoy
     # ORs per-selector rules); the same selector's plain rule merges in and lifts nothing
     ("sni-bypassed", "  ingress:\n  - fromEndpoints: [{matchLabels: {app: c}}]\n    toPorts:\n"

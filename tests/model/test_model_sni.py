@@ -1,17 +1,43 @@
 """serverNames (TLS SNI): the matcher and the engine's decision.
 
-Matcher cases are the examples of cilium/proxy `cilium/network_policy.h` (the SniPattern
-comment) and its `tests/network_policy_test.cc` style: (pattern, name, matches).
+Matcher cases: cilium/proxy's own SNIPatternMatching table (data/upstream/sni-patterns.yaml)
+and the examples in the SniPattern comment of `cilium/network_policy.h`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from conformance.model import PolicyError, PolicySet, evaluate
-from conformance.model.matchers import SniMatch
+from conformance.model.matchers import SniMatch, envoy_accepts_sni_pattern
 from conformance.model.probe import Probe
 
+UPSTREAM_TABLE = yaml.safe_load(
+    (Path(__file__).parent / "data" / "upstream" / "sni-patterns.yaml").read_text())
+TABLE_CASES = [(row["pattern"], name, want) for row in UPSTREAM_TABLE["patterns"]
+               for want, key in ((True, "match"), (False, "no_match")) for name in row[key]]
+
+
+@pytest.mark.parametrize(("pattern", "name", "want"), TABLE_CASES)
+def test_sni_pattern_follows_the_proxy_test_table(pattern: str, name: str, want: bool) -> None:
+    assert envoy_accepts_sni_pattern(pattern)
+    assert SniMatch(pattern).matches(name) is want
+
+
+@pytest.mark.parametrize("pattern", UPSTREAM_TABLE["invalid"])
+def test_patterns_envoy_refuses(pattern: str) -> None:
+    assert not envoy_accepts_sni_pattern(pattern)
+
+
+def test_empty_pattern_matches_nothing() -> None:
+    assert not SniMatch("").matches("")
+    assert not SniMatch("").matches("example.com")
+
+
+# The SniPattern comment's examples (cilium/proxy cilium/network_policy.h)
 UPSTREAM_SNI_CASES = [
     ("*.cilium.io", "www.cilium.io", True),
     ("*.cilium.io", "blog.cilium.io", True),
@@ -45,8 +71,6 @@ DST = {"namespace": "payments", "labels": {"app": "account-service"}}
 
 
 def _cnp(*rules: str) -> PolicySet:
-    import yaml
-
     text = ("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
             "metadata: {name: sni, namespace: payments}\nspec:\n"
             "  endpointSelector: {matchLabels: {app: account-service}}\n  ingress:\n"
