@@ -113,6 +113,8 @@ def test_other_sni_is_reset_with_an_l7_drop() -> None:
     {"id": "p", "source": SRC, "destination": DST, "port": 8443, "http": {"path": "/"}})])
 def test_no_sni_is_refused(probe: Probe) -> None:
     # PortNetworkPolicyRule::getVerdict: an empty SNI never matches a rule with serverNames
+    # (cilium/proxy tests/cilium_network_policy_test.cc, the "TLS SNI update": missing SNI
+    # not allowed, "www.example.com" not allowed by "example.com")
     exp = evaluate(_cnp(_rule("payment-processor", ["a.example"])), probe)
     assert (exp.verdict, exp.client) == ("l7-denied", "reset")
 
