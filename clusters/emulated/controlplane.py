@@ -552,9 +552,9 @@ def _pod_status(ip: str, ready: bool) -> dict[str, Any]:
 
 
 def declared_ports(spec: dict[str, Any]) -> tuple[tuple[tuple[int, str], ...], bool]:
-    """The TCP ports a Deployment's containers declare, gRPC when the port's name starts
-    with `grpc` (as the workload manifests name them), and whether it runs account-service
-    as a stand-in (`--role standin`)."""
+    """The TCP ports a Deployment's containers declare, gRPC (HTTP over TLS) when the
+    port's name starts with `grpc` (`tls`), as the workload manifests name them, and
+    whether it runs account-service as a stand-in (`--role standin`)."""
     pod_spec = (spec.get("template") or {}).get("spec") or {}
     listen: list[tuple[int, str]] = []
     standin = False
@@ -563,6 +563,7 @@ def declared_ports(spec: dict[str, Any]) -> tuple[tuple[tuple[int, str], ...], b
         standin = standin or "standin" in command
         for p in c.get("ports") or []:
             if isinstance(p.get("containerPort"), int) and p.get("protocol", "TCP") == "TCP":
-                kind = "grpc" if str(p.get("name", "")).startswith("grpc") else "http"
+                name = str(p.get("name", ""))
+                kind = next((k for k in ("grpc", "tls") if name.startswith(k)), "http")
                 listen.append((p["containerPort"], kind))
     return tuple(listen), standin

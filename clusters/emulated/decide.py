@@ -36,6 +36,7 @@ class Decision:
     l7: bool = False  # the request went through the proxy (http/dns rules on the port)
     auth: str | None = None  # "required": first packets dropped AUTH_REQUIRED, then pass
     explanation: str = ""
+    reset: bool = False  # l7-denied by serverNames: Envoy resets the connection
 
 
 def _direction(exp_direction: str | None, hubble_direction: str | None) -> str | None:
@@ -61,7 +62,8 @@ class Decider:
         exp = evaluate(version.policies(), probe, self.version, options=self.options)
         decision = Decision(verdict=exp.verdict, drop_reason=exp.drop_reason,
                             direction=_direction(exp.direction, exp.hubble.traffic_direction),
-                            l7=exp.hubble.type == "L7", explanation=exp.explanation)
+                            l7=exp.hubble.type == "L7", explanation=exp.explanation,
+                            reset=exp.client == "reset")
         if decision.verdict == "allowed" and self._needs_auth(version, probe):
             decision = replace(decision, auth="required",
                                direction=decision.direction or "INGRESS")
@@ -81,9 +83,11 @@ class Decider:
     def _bend(self, d: Decision, version: Version, probe: Probe,
               world_probe: Probe | None) -> Decision:
         fault = self.fault
-        l7_request = probe.http is not None or probe.grpc is not None
+        # TLS: with the proxy not enforcing, a refused SNI gets through like a 403'd request
+        l7_request = probe.http is not None or probe.grpc is not None or probe.tls is not None
         if fault == "l7-off" and l7_request and (d.verdict == "l7-denied" or d.l7):
-            return replace(d, verdict="allowed", l7=False, explanation="fault l7-off")
+            return replace(d, verdict="allowed", l7=False, reset=False,
+                           explanation="fault l7-off")
         if fault == "l3l4-off" and d.verdict == "dropped" and d.drop_reason in (
                 "POLICY_DENIED", "POLICY_DENY"):
             return replace(d, verdict="allowed", drop_reason=None, l7=False,

@@ -166,8 +166,10 @@ def http_flow(packet: Packet, node: str, epoch: float, verdict: str, direction: 
     http: dict[str, Any] = {}
     if code:
         http["code"] = code
-    http["method"] = method
-    http["url"] = url
+    if method:  # protojson omits empty strings (an SNI refusal's record has none)
+        http["method"] = method
+    if url:
+        http["url"] = url
     http["protocol"] = protocol
     if headers:
         http["headers"] = [{"key": k, "value": v} for k, v in headers.items()]
@@ -178,7 +180,7 @@ def http_flow(packet: Packet, node: str, epoch: float, verdict: str, direction: 
     flow["l7"] = l7
     flow["is_reply"] = response
     flow["Summary"] = (f"{protocol} {code} {latency_ns // 1_000_000}ms ({method} {url})"
-                       if response else f"{protocol} {method} {url}")
+                       if response else f"{protocol} {method} {url}".rstrip())
     return _ordered(flow)
 
 

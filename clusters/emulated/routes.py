@@ -23,10 +23,19 @@ from clusters.emulated.world import (
     external_name_for_ip,
     is_ipv4,
 )
-from conformance.model.probe import DnsQuery, Entity, Fqdn, GrpcCall, HttpRequest, Pod, Probe
+from conformance.model.probe import (
+    DnsQuery,
+    Entity,
+    Fqdn,
+    GrpcCall,
+    HttpRequest,
+    Pod,
+    Probe,
+    TlsHello,
+)
 
 DEFAULT_TIMEOUT_S = 5.0  # the prober's default
-PROBE_KINDS = ("http", "grpc", "tcp", "dns", "icmp")
+PROBE_KINDS = ("http", "grpc", "tcp", "dns", "icmp", "tls")
 ICMP_ECHO_REQUEST = 8  # the model's ICMP "port" is the type (conformance/model/icmp.py)
 
 
@@ -36,7 +45,7 @@ class RouteError(ValueError):
 
 @dataclass(frozen=True)
 class Route:
-    kind: str  # http | grpc | tcp | dns
+    kind: str  # http | grpc | tcp | dns | icmp | tls
     host: str  # as the client wrote it
     port: int
     connect_ip: str  # what the client's socket connected to (Service or pod or target IP)
@@ -48,6 +57,7 @@ class Route:
     http: HttpRequest | None = None
     grpc: GrpcCall | None = None
     dns: DnsQuery | None = None
+    tls: TlsHello | None = None  # kind tls: the ClientHello, then GET `http` over it
     body: str | None = None
     transport: str = "udp"  # DNS probes: udp | tcp
 
@@ -97,6 +107,8 @@ def route(world: World, client: SimPod, probe: dict[str, Any], rng: random.Rando
         body = probe.get("body")
         return _connect_route(world, client, "http", parts.hostname, port, timeout, rng,
                               http=http, body=str(body) if body is not None else None)
+    if kind == "tls":
+        return _tls_route(world, client, probe, timeout, rng)
     if kind == "grpc":
         target = _str_field(probe, "target")
         method = _str_field(probe, "method")
@@ -151,6 +163,23 @@ def _connect_route(world: World, client: SimPod, kind: str, host: str, port: int
                  dest_ip=dest_ip, fqdn=fqdn, lookup=lookup, timeout_s=timeout, **extra)
 
 
+def _tls_route(world: World, client: SimPod, probe: dict[str, Any], timeout: float,
+               rng: random.Random) -> Route:
+    """`{"kind": "tls", "target": "host:port", "sni": "name", "path": "/healthz"}`: the
+    prober's TLS probe (workloads/prober/tls_probe.py)."""
+    target = _str_field(probe, "target")
+    host, _, port_text = target.rpartition(":")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise RouteError(f"target: expected host:port, got {target!r}")
+    sni = probe.get("sni", "")
+    if not isinstance(sni, str):
+        raise RouteError(f"sni: expected a string, got {sni!r}")
+    path = str(probe.get("path") or "/healthz")
+    http = HttpRequest(method="GET", path=path, host=sni or host)
+    return _connect_route(world, client, "tls", host, int(port_text), timeout, rng,
+                          tls=TlsHello(sni or None), http=http)
+
+
 def _pick(backends: list[SimPod], rng: random.Random, name: str) -> SimPod:
     if not backends:
         raise RouteError(f"Service {name} has no ready backends")
@@ -194,8 +223,7 @@ def model_probe(probe_id: str, client: SimPod, r: Route) -> Probe:
                      port=ICMP_ECHO_REQUEST, protocol="ICMP")
     return Probe(id=probe_id, source=pod_peer(client), destination=destination, port=r.port,
                  protocol="UDP" if r.kind == "dns" and r.transport == "udp" else "TCP",
-                 http=r.http, grpc=r.grpc,
-                 dns=r.dns)
+                 http=None if r.tls else r.http, grpc=r.grpc, dns=r.dns, tls=r.tls)
 
 
 def lookup_probe(probe_id: str, client: SimPod, dns_pod: SimPod, name: str) -> Probe:
@@ -209,4 +237,4 @@ def world_probe(probe_id: str, client: SimPod, r: Route) -> Probe:
     """The same connection as if its IP had never been learned from DNS (fqdn-broken)."""
     return Probe(id=probe_id, source=pod_peer(client),
                  destination=Entity(entity="world", ip=r.dest_ip), port=r.port,
-                 protocol="TCP", http=r.http, grpc=r.grpc)
+                 protocol="TCP", http=None if r.tls else r.http, grpc=r.grpc, tls=r.tls)

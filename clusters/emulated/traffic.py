@@ -253,6 +253,11 @@ class Traffic:
         elapsed = round(spent * 1000) + SERVE_MS
         if r.kind == "tcp":
             return {"outcome": "ok", "elapsed_ms": elapsed, **base}
+        if d.reset:  # serverNames refused the SNI, or its absence (plain HTTP, gRPC)
+            return {**self._sni_reset(b, r, d, sport, t, src_node, dst_node),
+                    "elapsed_ms": elapsed, **base}
+        if r.kind == "tls":
+            return {**self._tls(b, r, pid, sport), "elapsed_ms": elapsed, **base}
         return {**self._request(b, r, d, pid, sport, t, src_node, dst_node), "elapsed_ms": elapsed,
                 **base}
 
@@ -318,7 +323,7 @@ class Traffic:
             resp = Packet(server, client, "TCP", r.port, sport)
             direction = d.direction or ("INGRESS" if r.dest_pod else "EGRESS")
             node = dst_node if direction == "INGRESS" and dst_node else src_node
-            scheme = "https" if r.port == 443 else "http"
+            scheme = _scheme(r)
             url = f"{scheme}://{r.host}:{r.port}{path}"
             headers = _request_headers(r, pid)
             b.flows.append(http_flow(req, node, t + 5 * HOP_S, "DROPPED" if denied else
@@ -330,6 +335,51 @@ class Traffic:
                                      headers=headers, code=status,
                                      latency_ns=SERVE_MS * 1_000_000))
         return outcome
+
+    def _sni_reset(self, b: Batch, r: Route, d: Decision, sport: int, t: float,
+                   src_node: str, dst_node: str | None) -> dict[str, Any]:
+        """Envoy refusing the connection's SNI.
+
+        Envoy's listener reads the ClientHello first (tls_inspector, which the agent always
+        puts first: cilium `pkg/envoy/xds_server.go` getListenerConf); the cilium.network
+        filter finds no rule for the SNI (none for plain HTTP), logs a Denied access-log
+        entry and closes with AbortReset before any upstream connection (cilium/proxy
+        `cilium/network_filter.cc` Instance::onNewConnection/enforceNetworkPolicy): the
+        client sees a reset and the app nothing. The entry has no L7 record, so the agent
+        logs it in the old HTTP shape with empty fields (`pkg/envoy/accesslog_server.go`
+        logRecord): one DROPPED L7 REQUEST, no response, and the endpoint's proxy statistics
+        count it denied (`pkg/endpoint` UpdateProxyStatistics: cilium_policy_l7_total
+        rule=denied). Its protocol is the HttpProtocol enum's zero value HTTP10 (inferred
+        from `cilium/api/accesslog.proto`).
+        """
+        client = _endpoint(b.client)
+        server = _endpoint(r.dest_pod) if r.dest_pod else _world(r.dest_ip)
+        direction = d.direction or ("INGRESS" if r.dest_pod else "EGRESS")
+        node = dst_node if direction == "INGRESS" and dst_node else src_node
+        b.flows.append(http_flow(Packet(client, server, "TCP", sport, r.port), node,
+                                 t + 5 * HOP_S, "DROPPED", direction, response=False,
+                                 method="", url="", protocol="HTTP/1.0", headers={}))
+        phase = "tls" if r.kind == "tls" else "response"
+        return {"outcome": "reset", "phase": phase,
+                "error": f"connection reset by peer during {phase}"}
+
+    def _tls(self, b: Batch, r: Route, pid: str, sport: int) -> dict[str, Any]:
+        """An allowed TLS probe: the ClientHello passes through (tcp_proxy) and Envoy logs
+        nothing for it (only L7 LB connections are logged), so there is no L7 flow; the app
+        logs the handshake's SNI (account-service's sni_callback), then the GET."""
+        sni = r.tls.sni if r.tls is not None else None
+        speaks_tls = r.dest_pod.serves(r.port) == "tls" if r.dest_pod else r.port == 443
+        if not speaks_tls:
+            return {"outcome": "error", "phase": "tls",
+                    "error": "TLS handshake failed: [SSL: WRONG_VERSION_NUMBER] wrong version "
+                             "number"}
+        if r.dest_pod is not None:
+            self.app_logs.setdefault(r.dest_pod.info.name, []).append(json.dumps(
+                {"event": "tls-handshake", "served_by": r.dest_pod.info.name,
+                 "sni": sni or ""}, sort_keys=True))
+        status, body = self._app(b, r, pid, f"{b.client.info.ip}:{sport}")
+        return {"outcome": "ok" if 200 <= status < 300 else "http-error", "sni": sni or "",
+                "status": status, "body": body}
 
     def _app(self, b: Batch, r: Route, pid: str, local: str) -> tuple[int, str]:
         """What account-service (or the external role) answers: the echo of the request."""
@@ -352,13 +402,13 @@ class Traffic:
         headers["Connection"] = "close"
         if r.body or r.http.method in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = str(len((r.body or "").encode()))
-        self._log(r, "https" if r.port == 443 else "http", r.http.method, r.http.path,
+        self._log(r, _scheme(r), r.http.method, r.http.path,
                   status, pid, local)
         echo = {
             "route": name, "method": r.http.method, "path": r.http.path, "headers": headers,
             "body": r.body or "", "probe_id": pid,
             "served_by": r.dest_pod.info.name if r.dest_pod else (r.fqdn or r.dest_ip),
-            "client": local, "protocol": "https" if r.port == 443 else "http",
+            "client": local, "protocol": _scheme(r),
             "data": {} if name else {"error": f"no route for {path}"},
         }
         return status, json.dumps(echo)
@@ -415,6 +465,11 @@ class Traffic:
 
     def _port(self) -> int:
         return self.rng.randint(*EPHEMERAL_PORTS)
+
+
+def _scheme(r: Route) -> str:
+    """How the app saw the request: over TLS (a TLS probe, or the external role's 443)."""
+    return "https" if r.kind == "tls" or r.port == 443 else "http"
 
 
 def _request_headers(r: Route, pid: str) -> dict[str, str]:

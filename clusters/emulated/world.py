@@ -19,6 +19,7 @@ from conformance.harness.cluster import (
     GRPC_PORT,
     HTTP_PORT,
     PAYMENT_PROCESSOR,
+    TLS_PORT,
     PodInfo,
 )
 
@@ -54,8 +55,8 @@ FIRST_POD_IDENTITY = 10_000
 # Pods each worker namespace gets: (app, replicas). account-service spreads over nodes.
 WORKLOAD_REPLICAS = ((ACCOUNT_SERVICE, 2), (PAYMENT_PROCESSOR, 1), (AUDIT_LOGGER, 1))
 # Ports a workload listens on; anything else answers with a TCP reset (prober: refused).
-LISTEN_PORTS = {ACCOUNT_SERVICE: (HTTP_PORT, GRPC_PORT)}
-SERVICES = {ACCOUNT_SERVICE: (HTTP_PORT, GRPC_PORT)}
+LISTEN_PORTS = {ACCOUNT_SERVICE: (HTTP_PORT, GRPC_PORT, TLS_PORT)}
+SERVICES = {ACCOUNT_SERVICE: (HTTP_PORT, GRPC_PORT, TLS_PORT)}
 
 
 @dataclass(frozen=True)
@@ -65,20 +66,20 @@ class SimPod:
     endpoint_id: int
     identity: int
     workload_kind: str = "Deployment"
-    # The ports its Deployment declares: (port, "http" | "grpc"); empty: LISTEN_PORTS.
+    # The ports its Deployment declares: (port, "http" | "grpc" | "tls"); empty: LISTEN_PORTS.
     listen: tuple[tuple[int, str], ...] = ()
     standin: bool = False  # account-service --role standin: answers every route and method
     ports: tuple[tuple[str, int, str], ...] = ()  # named container ports (name, port, proto)
     namespace_labels: tuple[tuple[str, str], ...] = ()  # its namespace's labels at creation
 
     def serves(self, port: int) -> str | None:
-        """"http" or "grpc" when the pod listens on `port`, else None."""
+        """"http", "grpc" or "tls" (HTTP over TLS) when the pod listens on `port`, else None."""
         if self.listen:
             return next((kind for p, kind in self.listen if p == port), None)
         ports = LISTEN_PORTS.get(self.app, ())
         if port not in ports:
             return None
-        return "grpc" if port == GRPC_PORT else "http"
+        return {GRPC_PORT: "grpc", TLS_PORT: "tls"}.get(port, "http")
 
     @property
     def identity_labels(self) -> list[str]:

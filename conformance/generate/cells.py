@@ -113,6 +113,8 @@ def probe_json(probe: Probe) -> dict[str, Any]:
         out["grpc"] = {"service": probe.grpc.service, "method": probe.grpc.method}
     if probe.dns is not None:
         out["dns"] = {"name": probe.dns.name, "qtype": probe.dns.qtype}
+    if probe.tls is not None:
+        out["tls"] = {"sni": probe.tls.sni or ""}
     return out
 
 
@@ -136,4 +138,6 @@ def describe_probe(probe: Probe) -> str:
         what = f"gRPC {probe.grpc.path} :{probe.port}"
     elif probe.dns is not None:
         what = f"DNS {probe.dns.qtype} {probe.dns.name}"
+    elif probe.tls is not None:
+        what = f"TLS SNI {probe.tls.sni or '(none)'} :{probe.port}"
     return f"{who(probe.source)} -> {who(probe.destination)} {what}"

@@ -336,7 +336,7 @@ class ScenarioRun:
 
     def _sends_request(self, a: Attempt) -> bool:
         """An HTTP or gRPC request to an account-service pod (which logs what reaches it)."""
-        return (a.probe is not None and a.cell.request.kind in ("http", "grpc")
+        return (a.probe is not None and a.cell.request.kind in ("http", "grpc", "tls")
                 and a.target is not None and a.target.labels.get("app") == ACCOUNT_SERVICE)
 
     def _reaches_app(self, a: Attempt) -> bool:

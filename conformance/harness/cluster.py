@@ -26,6 +26,7 @@ AUDIT_LOGGER = "audit-logger"
 WORKLOAD_APPS = (ACCOUNT_SERVICE, PAYMENT_PROCESSOR, AUDIT_LOGGER)
 HTTP_PORT = 8080
 GRPC_PORT = 9090
+TLS_PORT = 8443  # account-service's TLS listener (HTTP over TLS, self-signed)
 
 
 class ClusterError(RuntimeError):

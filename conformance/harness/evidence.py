@@ -4,7 +4,8 @@ model's expectation. Pure functions; the batch runner gathers the inputs.
 The evidence table (REFERENCE): an L3/L4 drop is a client timeout, a DROPPED L3_L4 flow
 with the drop reason and direction, and a drop counter; an L7 deny is a 403 "Access
 denied" (gRPC PERMISSION_DENIED), a DROPPED L7 REQUEST flow without a drop reason plus a
-RESPONSE flow with code 403, and the L7 denied counters; a DNS deny is REFUSED, a
+RESPONSE flow with code 403, and the L7 denied counters (a TLS SNI refusal: a reset during
+the handshake and the REQUEST flow alone); a DNS deny is REFUSED, a
 DROPPED L7 DNS flow and the fqdn-proxy denied counter. Allowed traffic has a FORWARDED
 flow of the expected type and no DROPPED flow.
 """
@@ -46,7 +47,7 @@ def observed_signal(result: dict[str, Any] | None) -> str:
     if result is None:
         return "no result"
     outcome = str(result.get("outcome", "?"))
-    if outcome in ("ok", "dns-refused"):
+    if outcome in ("ok", "dns-refused", "reset"):
         return outcome
     if outcome in ("timeout", "dns-timeout"):
         return "timeout"
@@ -188,6 +189,11 @@ def required_flows(exp: Expectation, *, kind: str) -> list[FlowRule]:
                            lambda f: f.type == "L7" and f.l7_type == "REQUEST"
                            and f.verdict == "DROPPED" and f.drop_reason_desc is None
                            and dir_ok(f))
+        if exp.client == "reset":
+            # An SNI refused by cilium.network: the access log's Denied entry carries no L7
+            # record, which the agent logs as an (empty) HTTP request; no response record
+            # (pkg/envoy/accesslog_server.go logRecord; cilium/network_filter.cc).
+            return [request]
         if kind == "grpc":
             # Envoy turns the proxy's local 403 into a gRPC reply (HTTP 200 carrying
             # grpc-status 7), and the access log records the status it sent.

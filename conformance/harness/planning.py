@@ -202,6 +202,9 @@ def prober_request(r: Request, host: str, timeout: float) -> dict[str, Any]:
     if r.kind == "grpc":
         return {"kind": "grpc", "target": f"{host}:{r.port}",
                 "method": f"/{GRPC_SERVICE}/{r.grpc_method}", "timeout": timeout}
+    if r.kind == "tls":
+        return {"kind": "tls", "target": f"{host}:{r.port}", "sni": r.sni, "path": r.path,
+                "timeout": timeout}
     if r.kind == "http":
         return {"kind": "http", "url": f"http://{host}:{r.port}{r.path}", "method": r.method,
                 "headers": dict(r.headers), "timeout": timeout}

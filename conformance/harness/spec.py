@@ -23,6 +23,7 @@ from conformance.harness.cluster import (
     GRPC_PORT,
     HTTP_PORT,
     PAYMENT_PROCESSOR,
+    TLS_PORT,
 )
 from conformance.harness.workload_facts import container_ports, namespace_labels
 from conformance.model.expectation import DropReason, Expectation, Verdict
@@ -34,6 +35,7 @@ from conformance.model.probe import (
     HttpRequest,
     Pod,
     Probe,
+    TlsHello,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,6 +45,7 @@ PARTNERS = "partners"  # canonical name of the worker's second namespace
 KUBE_DNS = Pod(namespace="kube-system", labels={"k8s-app": "kube-dns"})
 DNS_PORT = 53
 GRPC_SERVICE = "api.AccountService"
+TLS_PATH = "/healthz"  # what a TLS probe asks once the handshake is done
 DEFAULT_MODEL_VERSION = "1.20"
 MODEL_VERSION_ENV = "ZTC_CILIUM_VERSION"  # also --cilium-version; the model's Cilium line
 
@@ -80,7 +83,7 @@ AUDIT = Source(AUDIT_LOGGER)
 PARTNER_PAYMENT = Source(PAYMENT_PROCESSOR, PARTNERS)
 HOST = Source("host")
 
-RequestKind = Literal["http", "grpc", "dns", "tcp", "kubelet", "icmp"]
+RequestKind = Literal["http", "grpc", "dns", "tcp", "kubelet", "icmp", "tls"]
 ICMP_ECHO_REQUEST = 8  # the model's ICMP "port" is the type (conformance/model/icmp.py)
 
 
@@ -99,6 +102,7 @@ class Request:
     grpc_method: str = ""
     dns_name: str = ""
     by_ip: bool = False
+    sni: str = ""  # kind tls: the ClientHello's server_name ("" sends none)
 
     @property
     def is_fqdn(self) -> bool:
@@ -117,6 +121,8 @@ class Request:
             return f"readiness GET {self.path} -> {dest}:{self.port}"
         if self.kind == "icmp":
             return f"ICMP echo -> {dest}"
+        if self.kind == "tls":
+            return f"TLS SNI {self.sni or '(none)'} -> {dest}:{self.port}"
         return f"TCP {'ip-of ' if self.by_ip else ''}{self.to}:{self.port}"
 
 
@@ -148,6 +154,11 @@ def connect(port: int, *, to: str = ACCOUNT_SERVICE, namespace: str = PAYMENTS) 
 def ping(*, to: str = ACCOUNT_SERVICE, namespace: str = PAYMENTS) -> Request:
     """An ICMP echo request (IPv4) to every pod of an app, from an unprivileged ICMP socket."""
     return Request("icmp", to, 0, namespace)
+
+
+def tls(sni: str, *, to: str = ACCOUNT_SERVICE, port: int = TLS_PORT) -> Request:
+    """A TLS handshake with server_name `sni` ("": none), then GET /healthz over it."""
+    return Request("tls", to, port, sni=sni, path=TLS_PATH)
 
 
 def kubelet(path: str = "/healthz", *, to: str = ACCOUNT_SERVICE) -> Request:
@@ -209,6 +220,9 @@ class Cell:
                          port=ICMP_ECHO_REQUEST, protocol="ICMP")
         if r.kind == "tcp":
             return Probe(id=probe_id, source=self.source.model(), destination=dest, port=r.port)
+        if r.kind == "tls":
+            return Probe(id=probe_id, source=self.source.model(), destination=dest,
+                         port=r.port, tls=TlsHello(r.sni or None))
         if r.kind == "grpc":
             return Probe(id=probe_id, source=self.source.model(), destination=dest,
                          port=r.port, grpc=GrpcCall(GRPC_SERVICE, r.grpc_method))

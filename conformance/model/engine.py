@@ -7,6 +7,7 @@ must match peer and port (else POLICY_DENIED); authentication; then L7 (HTTP, DN
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -78,6 +79,7 @@ class Side:
     text: str = ""
     notes: list[str] = field(default_factory=list)
     enforcing: bool = True  # False when the endpoint is not a pod (no policy applies)
+    sni_denied: bool = False  # Envoy refused the TLS SNI: the connection is reset
 
 
 def evaluate(policies: PolicySet, probe: Probe, cilium_version: str = DEFAULT_VERSION, *,
@@ -272,6 +274,8 @@ class _Evaluation:
     def _l7(self, probe: Probe, side: Side, where: str, allows: tuple[Hit, ...],
             wildcard: bool) -> None:
         """`wildcard`: default deny is off here, so an allow-all L7 rule sits beside each list."""
+        if self._sni(probe, side, where, allows):
+            return
         request = _http_request(probe)
         open_hit = next((h for h in allows if _l7_open(h, probe)), None)
         if request is not None:
@@ -325,6 +329,57 @@ class _Evaluation:
         chosen = open_hit or allows[0]
         side.text = f"{where}: allowed by {chosen.describe()}"
 
+    def _sni(self, probe: Probe, side: Side, where: str, allows: tuple[Hit, ...]) -> bool:
+        """serverNames: True when they decide the side (Envoy refuses the SNI: side.verdict
+        says so; or an SNI matched), False when no serverNames apply to this peer.
+
+        Upstream: `pkg/policy/l4.go` gives a port rule with serverNames the TLS parser (a
+        proxy redirect); for one selector, port and protocol the serverNames of every rule
+        are merged into one set (`pkg/policy/l4.go` mergePortProto / addL4Filter: "if any
+        rule requires SNI, then all traffic to that remote/port requires TLS"), while rules
+        of other selectors stay separate Envoy rules, ORed (cilium/proxy
+        `cilium/network_policy.cc` PortNetworkPolicyRules::getVerdict; an L3/L4-only
+        selector's rule allows every SNI, `pkg/envoy/xds_server.go`
+        getPortNetworkPolicyRule, as does the port-0 rule of a rule without toPorts,
+        getWildcardNetworkPolicyRule). A rule's SNI check
+        (PortNetworkPolicyRule::getVerdict) fails on an empty SNI, so a connection without
+        a ClientHello server_name (plain HTTP, or TLS without one) is refused too; a bare
+        connect sends nothing for Envoy to judge and completes. The model keys a
+        selector by policy namespace and peer selector text.
+        """
+        named = [h for h in allows if h.port_rule is not None and h.port_rule.server_names]
+        if not named:
+            return False
+        if probe.tls is None and _http_request(probe) is None:
+            # nothing sent: the proxy accepts the connection and never reads a ClientHello
+            side.notes.append(f"{where}: serverNames apply to this port, but a bare connect "
+                              "sends no ClientHello, so the connection completes")
+            return False
+        keys = {_selector_key(h) for h in named}
+        free = next((h for h in allows if _selector_key(h) not in keys and (
+            h.port_rule is None or not h.port_rule.server_names)), None)
+        if free is not None:
+            side.notes.append(f"{where}: {free.describe()} has no serverNames, so Envoy "
+                              "accepts any SNI from this peer")
+            return False
+        sni = probe.tls.sni if probe.tls is not None else None
+        for h in named:
+            assert h.port_rule is not None
+            for j, name in enumerate(h.port_rule.server_names):
+                if sni and name.matches(sni):
+                    side.text = (f"{where}: allowed by {h.describe()}, serverNames[{j}] "
+                                 f"{name.text} (SNI {sni}); Envoy passes the TLS stream "
+                                 "through without an L7 access-log record")
+                    return True
+        side.verdict, side.sni_denied = "l7-denied", True
+        said = f"SNI {sni}" if sni else "no SNI (no TLS ClientHello server_name)"
+        names = "; ".join(f"{h.describe()} serverNames "
+                          f"{[n.text for n in h.port_rule.server_names]}"
+                          for h in named if h.port_rule is not None)
+        side.text = (f"{where}: {said} matches no serverNames of {names}; Envoy resets the "
+                     "connection after the ClientHello (cilium/network_filter.cc)")
+        return True
+
     # -- result -----------------------------------------------------------------------------
 
     def _expectation(self, probe: Probe, sides: list[Side], failed: Side | None,
@@ -343,7 +398,9 @@ class _Evaluation:
                 explanation="; ".join(["allowed", *lines]),
             )
         client: ClientSignal = "timeout"
-        if failed.verdict == "l7-denied":
+        if failed.sni_denied:  # cilium/network_filter.cc onNewConnection: AbortReset
+            client = "reset"
+        elif failed.verdict == "l7-denied":
             client = "grpc-permission-denied" if probe.grpc is not None else "http-403"
         elif failed.verdict == "dns-refused":
             # tofqdns-dns-reject-response-code: REFUSED, or NXDOMAIN with nameError
@@ -372,6 +429,11 @@ def _http_request(probe: Probe) -> HttpRequest | None:
     if probe.grpc is not None:  # gRPC is HTTP/2 POST /package.Service/Method
         return HttpRequest("POST", probe.grpc.path, {"content-type": "application/grpc"})
     return None
+
+
+def _selector_key(hit: Hit) -> tuple[str | None, str]:
+    """Which cached selector a hit came from, for merging serverNames per selector."""
+    return hit.rule.policy.namespace, re.sub(r"\[\d+\]", "", hit.peer)
 
 
 def _l7_open(hit: Hit, probe: Probe) -> bool:

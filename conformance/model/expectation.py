@@ -9,8 +9,9 @@ Verdict = Literal["allowed", "dropped", "l7-denied", "dns-refused"]
 DropReason = Literal["POLICY_DENIED", "POLICY_DENY", "AUTH_REQUIRED"]
 Direction = Literal["ingress", "egress"]
 # What the client sees; the prober's `outcome` vocabulary plus the 403 detail.
+# "reset": the proxy refused a TLS SNI and reset the connection during the handshake.
 ClientSignal = Literal["ok", "timeout", "http-403", "grpc-permission-denied", "dns-refused",
-                       "dns-nxdomain"]
+                       "dns-nxdomain", "reset"]
 
 ACCESS_DENIED_BODY = "Access denied\r\n"
 

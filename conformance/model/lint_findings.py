@@ -33,6 +33,10 @@ RULES: dict[str, tuple[Severity, str]] = {
                                  "max program size (100)"),
     "l7-bypassed": ("warning", "HTTP rules that do not restrict a peer because another rule "
                                "allows it on the same port without L7 rules"),
+    "sni-pattern-invalid": ("error", "a serverNames entry the CRD accepts but Envoy's SNI "
+                                     "matcher refuses (e.g. a trailing dot, `***`)"),
+    "sni-bypassed": ("warning", "serverNames that do not restrict a peer because a rule of "
+                                "another selector allows it on the same port without them"),
     "l7-default-allow": ("warning", "L7 rules in a direction where default deny is off: from "
                                     "1.18 Cilium adds an allow-all L7 rule, so they restrict "
                                     "nothing"),
@@ -50,7 +54,7 @@ RULES: dict[str, tuple[Severity, str]] = {
                                    "dropped with AUTH_REQUIRED, needs authentication.enabled"),
     "not-enforced": ("warning", "policy-enforcement-mode never: the agent enforces no policy"),
     "not-modelled": ("warning", "a construct the model cannot evaluate offline (toServices, "
-                                "toNodes, CIDR groups, secrets, host policies, serverNames "
+                                "toNodes, CIDR groups, secrets, host policies, "
                                 "and TLS interception)"),
 }
 

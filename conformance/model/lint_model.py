@@ -9,7 +9,7 @@ from conformance.model.lint_findings import Finding
 from conformance.model.options import DEFAULT_OPTIONS, AgentOptions
 from conformance.model.policy import PeerRule, Policy
 from conformance.model.policyset import PolicySet
-from conformance.model.probe import DnsQuery, Entity, HttpRequest, Pod, Probe
+from conformance.model.probe import DnsQuery, Entity, HttpRequest, Pod, Probe, TlsHello
 from conformance.model.selectors import NAMESPACE_LABEL, Selector, identity_of
 from conformance.model.version import (
     l7_wildcard_in_default_allow,
@@ -199,33 +199,51 @@ def sample_name(text: str, is_pattern: bool, multi_label: bool) -> str:
 _UNLIKELY = (HttpRequest("PATCH", "/zt-lint/never-allowed"), HttpRequest("TRACE", "/zz"))
 
 
+# An SNI no serverNames list is written for.
+_UNLIKELY_SNI = "zt-lint.never-allowed.invalid"
+
+
 def _l7_bypassed(policies: PolicySet, policy: Policy, pod: Pod, rule: PeerRule,
                  cilium_version: str,
                  options: AgentOptions = DEFAULT_OPTIONS) -> Iterator[Finding]:
-    """HTTP rules that another rule makes moot: Cilium ORs rules, and a rule without L7 for
-    the same peer and port lets every request through."""
+    """HTTP rules (or serverNames) that another rule makes moot: Cilium ORs rules, and a
+    rule without L7 (without serverNames, of another selector) for the same peer and port
+    lets every request (every SNI) through."""
     if rule.deny:
         return
     for pr in rule.port_rules:
-        if not pr.http:
+        port = next((p.port for p in pr.ports if p.port and p.name is None), None)
+        if port is None:
             continue
         request = next((r for r in _UNLIKELY if not any(
-            h.matches(r, dict(r.headers)) for h in pr.http)), None)
-        port = next((p.port for p in pr.ports if p.port and p.name is None), None)
-        if request is None or port is None:
+            h.matches(r, dict(r.headers)) for h in pr.http)), None) if pr.http else None
+        sni = _UNLIKELY_SNI if pr.server_names and not any(
+            n.matches(_UNLIKELY_SNI) for n in pr.server_names) else None
+        if request is None and sni is None:
             continue
         for sel in rule.selectors:
             peer = pod_matching(sel, policy.ref.namespace or "default")
             if peer is None:
                 continue
             src, dst = (peer, pod) if rule.direction == "ingress" else (pod, peer)
-            probe = Probe(id="lint-l7", source=src, destination=dst, port=port, http=request)
+            probe = Probe(id="lint-l7", source=src, destination=dst, port=port, http=request,
+                          tls=TlsHello(sni) if sni else None)
             got = evaluate(policies, probe, cilium_version, options=options)
-            if got.verdict == "allowed":
-                ref = policy.ref
+            if got.verdict != "allowed":
+                continue
+            ref = policy.ref
+            if request is not None:
                 yield Finding("l7-bypassed", ref.file, ref.document, f"{rule.path}.{pr.path}",
                               f"these HTTP rules do not restrict {pod_text(peer)}: another "
                               f"rule allows it on port {port} (or on every port) without L7 "
                               f"rules, and Cilium ORs rules, so even {request.method} "
                               f"{request.path} passes. Model says: {got.explanation}")
-                return
+            else:
+                yield Finding("sni-bypassed", ref.file, ref.document,
+                              f"{rule.path}.{pr.path}.serverNames",
+                              f"these serverNames do not restrict {pod_text(peer)}: a rule "
+                              f"of another selector allows it on port {port} (or on every "
+                              f"port) without serverNames, and Envoy ORs the selectors' "
+                              f"rules, so even SNI {sni} passes. Model says: "
+                              f"{got.explanation}")
+            return

@@ -9,9 +9,10 @@ from typing import Any
 
 from conformance.model.lint_findings import Finding
 from conformance.model.loader import Document, regex_rejection
+from conformance.model.matchers import envoy_accepts_sni_pattern
 from conformance.model.regex import ENVOY_MAX_PROGRAM_SIZE, Regex, RegexError, compile_re2
 from conformance.model.selectors import split_key
-from conformance.model.version import multi_label_wildcard
+from conformance.model.version import multi_label_wildcard, server_names_pattern
 
 _UNESCAPED_QUERY = re.compile(r"(?<![\\\[])\?[A-Za-z0-9_-]+=")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
@@ -71,14 +72,13 @@ def structural_findings(doc: Document, version: tuple[int, int]) -> Iterator[Fin
             yield finding("auth-deprecated", f"{path}.authentication.mode", _auth_note(mode))
         yield from _peer_checks(doc, path, rule)
         for pr_path, pr in _port_rules(rule, path):
-            for key in ("serverNames", "listener", "terminatingTLS", "originatingTLS"):
+            yield from _server_names_checks(doc, pr_path, pr, version)
+            for key in ("listener", "terminatingTLS", "originatingTLS"):
                 if key in pr:
                     yield finding("not-modelled", f"{pr_path}.{key}",
-                                  f"{key} (Cilium's TLS SNI matching / TLS interception / "
-                                  "CiliumEnvoyConfig listeners, enforced by Envoy) is not "
-                                  "modelled: verdicts ignore it. How Envoy ends a connection "
-                                  "whose SNI matches no serverNames, and what Hubble records "
-                                  "for it, is not pinned down here")
+                                  f"{key} (Cilium's TLS interception / CiliumEnvoyConfig "
+                                  "listeners, enforced by Envoy) is not modelled: verdicts "
+                                  "ignore it")
             rules = pr.get("rules")
             if deny and rules is not None:
                 yield finding("l7-on-deny", f"{pr_path}.rules",
@@ -237,6 +237,43 @@ def _can_start_with_slash(rx: Regex) -> bool:
     if first == "/":
         return True
     return not (first.isalnum() or first in "-_~%:")
+
+
+SERVER_NAME_MAX = 255
+
+
+def _server_names_checks(doc: Document, path: str, pr: dict[str, Any],
+                         version: tuple[int, int]) -> Iterator[Finding]:
+    """What the version's CRD refuses in `serverNames` (the API server rejects the object)."""
+    names = pr.get("serverNames")
+    if not isinstance(names, list):
+        return
+    where = f"{path}.serverNames"
+    release = f"{version[0]}.{version[1]}"
+    if not names:
+        yield Finding("rejected", doc.file, doc.index, where,
+                      f"an empty serverNames list is refused by the {release} CRD (minItems 1)")
+    pattern = compile_re2(server_names_pattern(version))
+    seen: set[str] = set()
+    for k, name in enumerate(names):
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            yield Finding("rejected", doc.file, doc.index, f"{where}[{k}]",
+                          f"{name!r} is listed twice; the {release} CRD makes serverNames a set")
+        seen.add(name)
+        if len(name) > SERVER_NAME_MAX or pattern.fullmatch(name) is None:
+            yield Finding("rejected", doc.file, doc.index, f"{where}[{k}]",
+                          f"{name[:80]!r} does not match the {release} CRD pattern "
+                          f"{server_names_pattern(version)} (at most {SERVER_NAME_MAX} "
+                          "characters): the API server refuses the object")
+        elif not envoy_accepts_sni_pattern(name):
+            yield Finding("sni-pattern-invalid", doc.file, doc.index, f"{where}[{k}]",
+                          f"{name[:80]!r} passes the CRD but Envoy's SNI matcher refuses it "
+                          "(no trailing dot, no empty label, at most `**` in a row and `**` "
+                          "only as a whole label): Envoy rejects the endpoint's whole "
+                          "network policy update (cilium/proxy network_policy.h SniPattern); "
+                          "what the agent does then is not pinned down here")
 
 
 def _pattern_checks(doc: Document, path: str, item: Any,

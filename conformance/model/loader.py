@@ -20,6 +20,7 @@ from conformance.model.matchers import (
     HttpMatch,
     NameMatch,
     PortMatch,
+    SniMatch,
     cidr_match,
     describe_http,
     parse_header_string,
@@ -350,7 +351,12 @@ def _port_rule(item: dict[str, Any], path: str, short: str, direction: str,
             p.port == 0 and p.name is None for p in ports):
         out.add(f"{path}.ports", "L7 rules cannot be used with port 0; Cilium rejects the "
                                  "policy")
-    return PortRule(ports, http, dns, short)
+    names = [str(n) for n in item.get("serverNames") or []]
+    if names and (http or dns or rules.get("l7proto")) and "terminatingTLS" not in item:
+        # pkg/policy/api/rule_validation.go PortRule.sanitize
+        out.add(f"{path}.serverNames", "serverNames cannot be combined with L7 rules without "
+                                       "terminatingTLS; Cilium rejects the policy")
+    return PortRule(ports, http, dns, short, tuple(SniMatch(n) for n in names))
 
 
 def _icmp_rule(item: dict[str, Any], path: str, short: str, out: _Problems) -> PortRule:

@@ -89,6 +89,63 @@ def cidr_match(cidr: str, excepts: list[str] | None = None) -> CidrMatch:
 _LABEL_CHARS = "[-a-z0-9_]"
 
 
+# A serverNames pattern Envoy accepts (SniPattern::isValid): dot-separated labels, each `*`,
+# `**`, or DNS characters with single `*`s before, between or after them; no empty label,
+# no trailing dot.
+_SNI_LABEL = r"(?:\*\*?|\*?[-a-zA-Z0-9_]+(?:\*[-a-zA-Z0-9_]+)*\*?)"
+_SNI_VALID: list[Regex] = []
+
+
+def envoy_accepts_sni_pattern(text: str) -> bool:
+    """Would cilium/proxy's SniPattern (`cilium/network_policy.h` isValid) take `text`? One
+    it refuses makes Envoy reject the whole network policy update."""
+    if not _SNI_VALID:
+        _SNI_VALID.append(compile_re2(rf"{_SNI_LABEL}(?:\.{_SNI_LABEL})*"))
+    return _SNI_VALID[0].fullmatch(text) is not None
+
+
+@dataclass(frozen=True)
+class SniMatch:
+    """A `toPorts[].serverNames` entry, matched against a TLS ClientHello's SNI by Envoy.
+
+    Follows cilium/proxy `cilium/network_policy.h` SniPattern (constructor in
+    `cilium/network_policy.cc`), the same in its v1.34-v1.37 branches (Cilium 1.18-1.20):
+    case-insensitive; no `*` is an exact name; `*` alone is any DNS name; otherwise `**`
+    is one or more whole labels and `*` any run of `[-a-z0-9_]` inside one label. Which
+    patterns the API server accepts differs per version (the CRD pattern, see
+    clusters/emulated/crds/README.md); matching does not.
+    """
+
+    text: str
+    _rx: list[Regex] = field(default_factory=list, compare=False, repr=False)
+
+    def regex(self) -> Regex:
+        if not self._rx:
+            self._rx.append(compile_re2(self._translate()))
+        return self._rx[0]
+
+    def _translate(self) -> str:
+        text = self.text.lower()
+        if text == "*":
+            return rf"{_LABEL_CHARS}+(?:\.{_LABEL_CHARS}+)*"
+        out, i = [], 0
+        while i < len(text):
+            if text.startswith("**", i):
+                out.append(rf"{_LABEL_CHARS}+(?:\.{_LABEL_CHARS}+)*")
+                i += 2
+                continue
+            out.append(f"{_LABEL_CHARS}*" if text[i] == "*" else escape(text[i]))
+            i += 1
+        return "".join(out)
+
+    def matches(self, sni: str) -> bool:
+        if not self.text:  # an empty pattern matches nothing
+            return False
+        if "*" not in self.text:
+            return sni.lower() == self.text.lower()
+        return self.regex().fullmatch(sni.lower()) is not None
+
+
 @dataclass(frozen=True)
 class NameMatch:
     """A `matchName`/`matchPattern` (toFQDNs and rules.dns). Case-insensitive, trailing dot

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conformance.model.matchers import CidrMatch, HttpMatch, NamedPorts, NameMatch, PortMatch
+from conformance.model.matchers import (
+    CidrMatch,
+    HttpMatch,
+    NamedPorts,
+    NameMatch,
+    PortMatch,
+    SniMatch,
+)
 from conformance.model.selectors import Identity, Selector
 
 CNP = "CiliumNetworkPolicy"
@@ -34,6 +41,8 @@ class PortRule:
     http: tuple[HttpMatch, ...] | None
     dns: tuple[NameMatch, ...] | None
     path: str  # e.g. "toPorts[0]"
+    # serverNames: the TLS SNI must match one (Envoy, cilium/network_policy.cc); () = any
+    server_names: tuple[SniMatch, ...] = ()
 
     def covers(self, port: int, protocol: str, named: NamedPorts = ()) -> PortMatch | None:
         """The first port item covering (port, protocol); a wildcard when `ports` is empty.

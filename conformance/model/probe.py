@@ -73,6 +73,13 @@ class DnsQuery:
 
 
 @dataclass(frozen=True)
+class TlsHello:
+    """A TLS ClientHello; `sni` None sends no server_name extension (Envoy then sees "")."""
+
+    sni: str | None
+
+
+@dataclass(frozen=True)
 class Probe:
     id: str
     source: Peer
@@ -82,6 +89,7 @@ class Probe:
     http: HttpRequest | None = None
     grpc: GrpcCall | None = None
     dns: DnsQuery | None = None
+    tls: TlsHello | None = None
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Probe:
@@ -197,8 +205,13 @@ def _probe_from_dict(data: dict[str, Any]) -> Probe:
             raise ProbeError(f"{where}.dns: expected an object")
         dns = DnsQuery(name=_str(d, "name", f"{where}.dns").rstrip(".").lower(),
                        qtype=_opt_str(d, "qtype", f"{where}.dns", "A").upper())
-    if sum(x is not None for x in (http, grpc, dns)) > 1:
-        raise ProbeError(f"{where}: at most one of http, grpc, dns")
+    tls = None
+    if (t := data.get("tls")) is not None:
+        if not isinstance(t, dict):
+            raise ProbeError(f"{where}.tls: expected an object")
+        tls = TlsHello(sni=_opt_str(t, "sni", f"{where}.tls", "") or None)
+    if sum(x is not None for x in (http, grpc, dns, tls)) > 1:
+        raise ProbeError(f"{where}: at most one of http, grpc, dns, tls")
     return Probe(
         id=str(pid),
         source=_peer(data.get("source"), f"{where}.source", allow_fqdn=False),
@@ -208,4 +221,5 @@ def _probe_from_dict(data: dict[str, Any]) -> Probe:
         http=http,
         grpc=grpc,
         dns=dns,
+        tls=tls,
     )

@@ -42,3 +42,13 @@ def l7_wildcard_in_default_allow(version: tuple[int, int]) -> bool:
     upstream; the model does not run 1.17, so every modelled version has it.
     """
     return version >= (1, 18)
+
+
+def server_names_pattern(version: tuple[int, int]) -> str:
+    """The CRD's pattern for a `toPorts[].serverNames` entry (maxLength 255, minItems 1,
+    a set, in every modelled version): 1.18/1.19 allow `*` only as a leading `*.` or `**.`
+    (commit a9be42f462), 1.20 anywhere (commit 0435283d4d); see
+    clusters/emulated/crds/README.md."""
+    if version >= (1, 20):
+        return r"^([-a-zA-Z0-9_*]+[.]?)+$"
+    return r"^(\*?\*\.)?([-a-zA-Z0-9_]+\.?)+$"

@@ -29,7 +29,16 @@ import yaml
 from conformance.cli import main as cli_main
 from conformance.model import PolicySet, Probe, evaluate, load_policies
 from conformance.model.lint import lint_paths
-from conformance.model.probe import DnsQuery, Entity, Fqdn, GrpcCall, HttpRequest, Peer, Pod
+from conformance.model.probe import (
+    DnsQuery,
+    Entity,
+    Fqdn,
+    GrpcCall,
+    HttpRequest,
+    Peer,
+    Pod,
+    TlsHello,
+)
 from conformance.model.selectors import clear_compile_caches
 
 POLICIES = 200
@@ -49,7 +58,8 @@ SEED = 20260729
 
 def policy(i: int, rng: random.Random, callers_of: dict[tuple[str, str], list[str]]
            ) -> dict[str, Any]:
-    """A realistic mix: L7 ingress, egress with DNS proxy + FQDNs, some denies, some CCNPs."""
+    """A realistic mix: L7 ingress, TLS serverNames, egress with DNS proxy + FQDNs, some
+    denies, some CCNPs."""
     ns, app = NAMESPACES[i % len(NAMESPACES)], APPS[(i // len(NAMESPACES)) % len(APPS)]
     callers = rng.sample(APPS, 3)
     callers_of[(ns, app)] = callers
@@ -67,6 +77,9 @@ def policy(i: int, rng: random.Random, callers_of: dict[tuple[str, str], list[st
                 {"key": "app", "operator": "In", "values": callers[1:]}]}],
              "toPorts": [{"ports": [{"port": "9090", "protocol": "TCP"}]}]},
             {"fromEntities": ["host", "remote-node"]},
+            {"fromEndpoints": [{"matchLabels": {"app": callers[0]}}],
+             "toPorts": [{"ports": [{"port": "8443", "protocol": "TCP"}],
+                          "serverNames": [f"{app}.{ns}.example", "*.api.example"]}]},
         ],
         "egress": [
             {"toEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system",
@@ -78,7 +91,8 @@ def policy(i: int, rng: random.Random, callers_of: dict[tuple[str, str], list[st
              "toPorts": [{"ports": [{"port": "443", "protocol": "TCP"}]}]},
             {"toEndpoints": [{}],
              "toPorts": [{"ports": [{"port": "8080", "protocol": "TCP"},
-                                    {"port": "9090", "protocol": "TCP"}]}]},
+                                    {"port": "9090", "protocol": "TCP"},
+                                    {"port": "8443", "protocol": "TCP"}]}]},
             {"toEndpoints": [{"matchLabels": {"app": rng.choice(APPS)}}]},
         ],
     }
@@ -120,6 +134,10 @@ def probe(i: int, rng: random.Random, callers_of: dict[tuple[str, str], list[str
             method, path, {"X-Caller": rng.choice(APPS)}))
     if kind < 0.7:
         return Probe(str(i), src, dst, 8080, grpc=GrpcCall(f"pkg.{dst.labels['app']}", "Get"))
+    if kind < 0.8:  # TLS with an SNI serverNames allows, or not
+        sni = rng.choice([f"{dst.labels['app']}.{dst.namespace}.example", "x.api.example",
+                          "a.b.api.example", "evil.example"])
+        return Probe(str(i), src, dst, 8443, tls=TlsHello(sni))
     return Probe(str(i), src, dst, rng.choice([8080, 9090, 5432]))
 
 

@@ -270,4 +270,4 @@ def logged(em: Emulated) -> list[dict[str, Any]]:
     requests carry no probe id)."""
     records = [json.loads(line) for pod in em.accounts
                for line in em.plane.app_log(NS, pod.name).splitlines()]
-    return [r for r in records if r["probe_id"]]
+    return [r for r in records if r.get("probe_id")]  # not TLS handshake lines

@@ -84,7 +84,7 @@ CASES = [
     ("not-modelled", "  egress:\n  - toServices: [{k8sService: {serviceName: s, namespace: n}}]"
      "\n" + DNS_OK, "  egress:\n  - toEndpoints: [{matchLabels: {app: s}}]\n" + DNS_OK, "1.20"),
     ("not-modelled", "  egress:\n  - toEntities: [world]\n    toPorts:\n"
-     "    - ports: [{port: '443', protocol: TCP}]\n      serverNames: [api.stripe.com]\n",
+     "    - ports: [{port: '443', protocol: TCP}]\n      originatingTLS: {secret: {name: s}}\n",
      "  egress:\n  - toEntities: [world]\n    toPorts:\n"
      "    - ports: [{port: '443', protocol: TCP}]\n", "1.20"),
     ("l7-bypassed", http("{method: GET}").replace(
@@ -93,6 +93,29 @@ CASES = [
      http("{method: GET}").replace(
         "  - toPorts:", "  - fromEndpoints: [{matchLabels: {app: c}}]\n    toPorts:")
      + "\n  - fromEndpoints: [{matchLabels: {app: d}}]\n", "1.20"),
+    # the serverNames CRD pattern: `*` only as a leading `*.`/`**.` before 1.20
+    ("rejected", "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
+     "      serverNames: ['sub*.a.io']\n" + DNS_OK,
+     "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
+     "      serverNames: ['*.a.io']\n" + DNS_OK, "1.18"),
+    ("rejected", "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
+     "      serverNames: [a.io, a.io]\n" + DNS_OK,
+     "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
+     "      serverNames: ['sub*.a.io']\n" + DNS_OK, "1.20"),
+    # the 1.20 CRD takes a trailing dot or `***`; Envoy's SniPattern does not
+    ("sni-pattern-invalid", "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
+     "      serverNames: [a.io.]\n" + DNS_OK,
+     "  egress:\n  - toPorts:\n    - ports: [{port: '443', protocol: TCP}]\n"
+     "      serverNames: [a.io]\n" + DNS_OK, "1.20"),
+    # serverNames of one selector, any SNI through another selector's plain rule (Envoy
+    # ORs per-selector rules); the same selector's plain rule merges in and lifts nothing
+    ("sni-bypassed", "  ingress:\n  - fromEndpoints: [{matchLabels: {app: c}}]\n    toPorts:\n"
+     "    - ports: [{port: '8443', protocol: TCP}]\n      serverNames: [a.example]\n"
+     "  - fromEndpoints: [{}]\n    toPorts: [{ports: [{port: '8443', protocol: TCP}]}]\n",
+     "  ingress:\n  - fromEndpoints: [{matchLabels: {app: c}}]\n    toPorts:\n"
+     "    - ports: [{port: '8443', protocol: TCP}]\n      serverNames: [a.example]\n"
+     "  - fromEndpoints: [{matchLabels: {app: c}}]\n"
+     "    toPorts: [{ports: [{port: '8443', protocol: TCP}]}]\n", "1.20"),
     # pkg/policy/l4.go ensureWildcard (from 1.18): L7 rules where default deny is off
     ("l7-default-allow", "  enableDefaultDeny: {ingress: false}\n" + http("{method: GET}"),
      "  enableDefaultDeny: {egress: false}\n" + http("{method: GET}"), "1.20"),

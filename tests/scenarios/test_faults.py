@@ -77,7 +77,8 @@ NOT_KUBELET: Select = lambda _m, cell: "(kubelet)" not in cell  # noqa: E731
 DENIED = label(r"=> (dropped|l7-denied|dns-refused)")
 # Both L3/L4 policy drop reasons: default deny (POLICY_DENIED), denylist (POLICY_DENY).
 L3L4_DROPPED = label(r"=> dropped POLICY_DEN(IED|Y) ")
-L7_MODULES = module("test_l7_http", "test_l7_headers", "test_grpc", "test_mutual_auth")
+L7_MODULES = module("test_l7_http", "test_l7_headers", "test_grpc", "test_mutual_auth",
+                    "test_tls_sni")
 FQDN_MODULES = module("test_fqdn", "test_fqdn_dns_refused", "test_fqdn_multilevel",
                       "test_fqdn_article", "test_fqdn_no_dns_rule")
 

@@ -1,4 +1,5 @@
-"""Misbehaving TCP servers on loopback: one that resets, one that never answers."""
+"""Misbehaving TCP servers on loopback: one that resets, one that closes after the first
+bytes, one that never answers."""
 
 from __future__ import annotations
 
@@ -73,4 +74,18 @@ def resetting_server() -> Iterator[int]:
 def silent_server() -> Iterator[int]:
     """Completes the TCP handshake (the kernel does) and never sends a byte."""
     with _serving(_hold) as port:
+        yield port
+
+
+def _close(conn: socket.socket, _held: list[socket.socket]) -> None:
+    """Read the first bytes (a TLS ClientHello), then close normally: the kernel sends FIN."""
+    conn.settimeout(READ_TIMEOUT_S)
+    with suppress(OSError):
+        conn.recv(65536)
+    conn.close()
+
+
+@contextmanager
+def closing_server() -> Iterator[int]:
+    with _serving(_close) as port:
         yield port

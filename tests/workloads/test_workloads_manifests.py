@@ -55,7 +55,11 @@ def test_clients_idle_and_service_serves() -> None:
     assert svc["command"][0] == "account-service"
     assert svc["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 8080}
     assert {p["name"]: p["containerPort"] for p in svc["ports"]} == {"http": 8080,
-                                                                      "grpc": 9090}
+                                                                      "grpc": 9090,
+                                                                      "tls": 8443}
+    # every declared port is one the command makes the server listen on
+    flags = dict(zip(svc["command"][1::2], svc["command"][2::2], strict=False))
+    assert flags["--tls-port"] == "8443" and flags["--grpc-port"] == "9090"
 
 
 def test_account_service_replicas_spread_across_nodes() -> None:
@@ -70,7 +74,7 @@ def test_service_ports_and_selector() -> None:
     svc = _get("Service", "account-service")
     assert svc["spec"]["selector"] == {"app": "account-service"}
     assert {p["name"]: (p["port"], p["protocol"]) for p in svc["spec"]["ports"]} == {
-        "http": (8080, "TCP"), "grpc": (9090, "TCP")}
+        "http": (8080, "TCP"), "grpc": (9090, "TCP"), "tls": (8443, "TCP")}
 
 
 def _pod_templates() -> list[tuple[str, dict[str, Any]]]:

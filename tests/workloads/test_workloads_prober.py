@@ -218,7 +218,7 @@ def test_concurrency_is_bounded() -> None:
 
 def test_outcome_vocabulary_is_the_issue_list() -> None:
     assert set(OUTCOMES) == {"ok", "http-error", "grpc-error", "timeout", "refused", "reset",
-                             "dns-refused", "dns-nxdomain", "dns-timeout", "error"}
+                             "closed", "dns-refused", "dns-nxdomain", "dns-timeout", "error"}
 
 
 def test_concurrency_beyond_the_open_files_limit_is_lowered_not_turned_into_errors() -> None:

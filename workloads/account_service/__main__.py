@@ -1,7 +1,9 @@
 """account-service: the probe target. One process, HTTP/1.1 + gRPC (service role) or plain
-HTTP + TLS with a self-signed certificate (external role, the off-cluster "internet").
+HTTP + TLS with a self-signed certificate (external role, the off-cluster "internet"). Any
+role also serves HTTP over TLS on --tls-port (the manifests give the service role 8443, the
+target of TLS SNI probes) and logs each TLS handshake with the SNI the client sent.
 
-    account-service [--role service] [--http-port 8080] [--grpc-port 9090]
+    account-service [--role service] [--http-port 8080] [--grpc-port 9090] [--tls-port P]
     account-service --role external [--http-port 80] [--tls-port 443] [--tls-name NAME ...]
     account-service --role standin [--http-port P[,P...]] [--grpc-port P[,P...]]
 
@@ -84,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--grpc-port", type=_ports,
                         help="gRPC port(s), comma-separated (service role 9090; external and "
                              "standin roles: off unless given)")
-    parser.add_argument("--tls-port", type=PORT, help="TLS port (external role, default 443)")
+    parser.add_argument("--tls-port", type=PORT,
+                        help="HTTP-over-TLS port (external role default 443; other roles: off "
+                             "unless given)")
     parser.add_argument("--tls-name", action="append", default=[], type=_tls_name,
                         help="DNS name or IP for the certificate (repeatable)")
     parser.add_argument("--max-connections", type=CONNECTIONS,
@@ -101,6 +105,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-access-log", action="store_true",
                         help="do not print a JSON line per request")
     return parser
+
+
+def _log_handshake(log: AccessLog) -> Any:
+    """An SSLContext sni_callback: one `tls-handshake` line per ClientHello that reaches
+    the application, with the SNI it carried ("" for none)."""
+
+    def callback(sslobj: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+        log.write(event="tls-handshake", sni=name or "", served_by=served_by())
+
+    return callback
 
 
 def _pick(value: list[int] | int | None, default: int | None) -> list[int]:
@@ -129,6 +143,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
             names = [*args.tls_name, served_by(), "localhost", "127.0.0.1"]
             ctx, _ = server_context(list(dict.fromkeys(names)))
+            ctx.sni_callback = _log_handshake(log)
             fronts.append(("tls", tls_port, ctx))
         for name, port, tls in fronts:
             server = await HttpFront(log, tls, limits, standin).start(args.bind, port)

@@ -89,7 +89,7 @@ def parse_response(buf: bytes, eof: bool) -> tuple[int, dict[str, str], bytes] |
     return (status, headers, buf[start:]) if eof else None
 
 
-async def _read_response(ch: Channel) -> tuple[int, dict[str, str], bytes]:
+async def read_response(ch: Channel) -> tuple[int, dict[str, str], bytes]:
     buf = b""
     while True:
         chunk = await ch.recv()
@@ -125,7 +125,7 @@ async def run(probe: HttpProbe, conn: Conn) -> dict[str, Any]:
         conn.phase = "request"
         await ch.send(request_bytes(probe))
         conn.phase = "response"
-        status, headers, body = await _read_response(ch)
+        status, headers, body = await read_response(ch)
     except ssl.SSLError as exc:
         raise Failure(ERROR, f"TLS failed: {exc}", {"phase": conn.phase}) from exc
     except BadResponse as exc:

@@ -22,12 +22,13 @@ GRPC_ERROR = "grpc-error"
 TIMEOUT = "timeout"  # connect did not complete in time: the L3/L4-drop signature
 REFUSED = "refused"
 RESET = "reset"
+CLOSED = "closed"  # the peer closed the connection (FIN) before the TLS handshake finished
 DNS_REFUSED = "dns-refused"
 DNS_NXDOMAIN = "dns-nxdomain"
 DNS_TIMEOUT = "dns-timeout"
 ERROR = "error"
-OUTCOMES = (OK, HTTP_ERROR, GRPC_ERROR, TIMEOUT, REFUSED, RESET, DNS_REFUSED, DNS_NXDOMAIN,
-            DNS_TIMEOUT, ERROR)
+OUTCOMES = (OK, HTTP_ERROR, GRPC_ERROR, TIMEOUT, REFUSED, RESET, CLOSED, DNS_REFUSED,
+            DNS_NXDOMAIN, DNS_TIMEOUT, ERROR)
 
 RESET_ERRNOS = (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from workloads.prober import http_probe, icmp_probe, tcp_probe
+from workloads.prober import http_probe, icmp_probe, tcp_probe, tls_probe
 from workloads.prober.netio import DNS_TIMEOUT, ERROR, Conn, Failure, classify
 from workloads.prober.spec import (
     DnsProbe,
@@ -22,6 +22,7 @@ from workloads.prober.spec import (
     IcmpProbe,
     ProbeSpec,
     SpecError,
+    TlsProbe,
     parse,
     probe_id,
 )
@@ -48,6 +49,8 @@ async def _dispatch(spec: ProbeSpec, conn: Conn) -> dict[str, Any]:
         return await dns_probe.run(spec, conn)
     if isinstance(spec, IcmpProbe):
         return await icmp_probe.run(spec, conn)
+    if isinstance(spec, TlsProbe):
+        return await tls_probe.run(spec, conn)
     return await tcp_probe.run(spec, conn)
 
 

@@ -87,7 +87,19 @@ class IcmpProbe:
     timeout: float = 5.0
 
 
-ProbeSpec = HttpProbe | GrpcProbe | DnsProbe | TcpProbe | IcmpProbe
+@dataclass(frozen=True)
+class TlsProbe:
+    """A TLS handshake with a chosen SNI, then one GET over it (workloads/prober/tls_probe.py)."""
+
+    id: Id
+    host: str
+    port: int
+    sni: str | None  # None: the ClientHello carries no server_name extension
+    path: str = "/healthz"
+    timeout: float = 5.0
+
+
+ProbeSpec = HttpProbe | GrpcProbe | DnsProbe | TcpProbe | IcmpProbe | TlsProbe
 ICMP_FAMILIES = ("ipv4", "ipv6")
 
 COMMON = ("id", "kind", "timeout")
@@ -97,6 +109,7 @@ FIELDS = {
     "dns": ("name", "qtype", "server", "transport"),
     "tcp": ("host", "port"),
     "icmp": ("host", "family"),
+    "tls": ("target", "sni", "path"),
 }
 
 
@@ -270,8 +283,23 @@ def _icmp(pid: Id, raw: dict[str, Any], timeout: float) -> IcmpProbe:
     return IcmpProbe(id=pid, host=_host(raw, "host"), family=family, timeout=timeout)
 
 
+def _tls(pid: Id, raw: dict[str, Any], timeout: float) -> TlsProbe:
+    host, port = split_host_port(_host(raw, "target"), "target")
+    sni = raw.get("sni", "")
+    if not isinstance(sni, str):
+        raise SpecError(f"field 'sni': expected a string (\"\": send none), got {_short(sni)}")
+    if sni and (not sni.isascii() or CONTROL.search(sni) or any(c.isspace() for c in sni)
+                or len(sni) > 253):
+        raise SpecError(f"field 'sni': {_short(sni)} is not an ASCII host name")
+    path = _str(raw, "path", "/healthz")
+    if not path.startswith("/") or CONTROL.search(path) or any(c.isspace() for c in path):
+        raise SpecError(f"field 'path': expected an absolute path without spaces, got "
+                        f"{_short(path)}")
+    return TlsProbe(id=pid, host=host, port=port, sni=sni or None, path=path, timeout=timeout)
+
+
 PARSERS: dict[str, Callable[[Id, dict[str, Any], float], ProbeSpec]] = {
-    "http": _http, "grpc": _grpc, "dns": _dns, "tcp": _tcp, "icmp": _icmp,
+    "http": _http, "grpc": _grpc, "dns": _dns, "tcp": _tcp, "icmp": _icmp, "tls": _tls,
 }
 
 
