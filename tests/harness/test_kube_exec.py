@@ -11,6 +11,7 @@ stderr and the exit status come back.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -32,6 +33,7 @@ from conformance.harness.kube_api import ApiError, ClientKubeApi
 DATA = Path(__file__).parent / "data" / "kube"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 V5 = "v5.channel.k8s.io"
+CLOSE_WAIT_S = 5.0  # how long the server waits for the client to end the connection
 CLIENT = PodInfo(name="payment-processor-7b8c9d5f6-p9t2w", namespace="zt-gw0",
                  labels={"app": "payment-processor"}, ip="10.244.1.30", node="zt-worker")
 
@@ -112,7 +114,7 @@ class ExecServer:
         else:
             _send(conn, b"\x02" + b"prober: stdin is not a JSON array\n")
             _send(conn, b"\x03" + (DATA / "exec-status-exit2.json").read_bytes())
-        conn.sendall(b"\x88\x00")  # close frame
+        _close(conn)
 
 
 class _Frames:
@@ -146,6 +148,19 @@ class _Frames:
         if b0 & 0x0F == 0x8:
             return None
         return data
+
+
+def _close(conn: socket.socket) -> None:
+    """Send a close frame and end the connection the way a server must (RFC 6455 7.1.1):
+    write side first, then read until the client's FIN. Closing with the client's own close
+    frame unread makes the kernel answer RST, and the client may then lose frames it had
+    not read yet ("Connection to remote host was lost" under load)."""
+    conn.sendall(b"\x88\x00")
+    conn.shutdown(socket.SHUT_WR)
+    conn.settimeout(CLOSE_WAIT_S)
+    with contextlib.suppress(OSError):
+        while conn.recv(4096):
+            pass
 
 
 def _send(conn: socket.socket, payload: bytes) -> None:
