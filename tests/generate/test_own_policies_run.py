@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conformance.generate import generate
-from tests.scenarios.test_faults import (
+from tests.support.fault_matrix import (
     DENIED,
     EVERY,
     L3L4_DROPPED,
