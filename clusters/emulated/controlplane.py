@@ -480,7 +480,7 @@ class ControlPlane:
             return self.counters[node].render(port)
 
     def _publish(self, flow: dict[str, Any]) -> None:
-        if self.hooks.hide_dropped_flows and flow["verdict"] == "DROPPED":
+        if flow["verdict"] in self.hooks.hidden_flow_verdicts:
             return
         late = self.hooks.flow_delay_s
         happened = parse_timestamp(flow["time"])

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from clusters.emulated.faults import boundary, enforcement, evidence, install, timing, upgrade
+from clusters.emulated.faults import (
+    boundary,
+    enforcement,
+    evidence,
+    hubble_forwarded,
+    install,
+    timing,
+    upgrade,
+)
 from clusters.emulated.faults.base import (
     BENIGN,
     BREAKING,
@@ -33,7 +41,8 @@ from clusters.emulated.faults.timing import (
 )
 
 # The registration: every module here contributes its FAULTS.
-FAMILIES: tuple[ModuleType, ...] = (enforcement, evidence, boundary, timing, install, upgrade)
+FAMILIES: tuple[ModuleType, ...] = (enforcement, evidence, hubble_forwarded, boundary, timing,
+                                    install, upgrade)
 
 
 def register(families: tuple[ModuleType, ...]) -> dict[str, Fault]:

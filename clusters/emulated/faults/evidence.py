@@ -9,7 +9,7 @@ from conformance.harness.capabilities import select
 
 FAULTS = (
     Fault("hubble-missing-drops", BREAKING, "Hubble never shows DROPPED flows",
-          Hooks(hide_dropped_flows=True),
+          Hooks(hidden_flow_verdicts=frozenset({"DROPPED"})),
           fails=(select(cap.HUBBLE_EVIDENCE, outcomes=cap.DENIED),), says="FAIL hubble"),
     # The first-packet AUTH_REQUIRED drop a `required` cell tolerates changes reason too.
     Fault("wrong-drop-reason", BREAKING, "drops carry another drop reason",

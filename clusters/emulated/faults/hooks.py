@@ -58,8 +58,9 @@ class Hooks:
     # controlplane.py _bootstrap: install objects that are missing / the marker's targets
     install_missing: frozenset[str] = field(default_factory=frozenset)  # "kind/ns/name"
     marker_targets: str | None = None
-    # controlplane.py _publish: DROPPED flows never published; every flow this late
-    hide_dropped_flows: bool = False
+    # controlplane.py _publish: flows with these verdicts never published; every flow
+    # this late
+    hidden_flow_verdicts: frozenset[str] = field(default_factory=frozenset)
     flow_delay_s: float = 0.0
     # traffic.py (via controlplane): drops carry another drop reason
     wrong_drop_reason: bool = False
