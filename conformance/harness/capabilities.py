@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 L3L4 = "l3l4"  # L3/L4 policy decides the connection (every cell)
 L7_HTTP = "l7-http"  # an HTTP request the L7 proxy decides (rules on its port)
 L7_GRPC = "l7-grpc"  # a gRPC call the L7 proxy decides
-DNS = "dns"  # a DNS lookup (through the DNS proxy when a DNS rule covers it)
+DNS = "dns"  # a name lookup: a DNS request, or a connection to a name (not by IP)
 FQDN = "fqdn"  # a connection to an off-cluster name, allowed by toFQDNs or not
 MUTUAL_AUTH = "mutual-auth"  # the verdict depends on mutual authentication
 ICMP = "icmp"  # an ICMP echo, decided by `icmps` rules
@@ -84,6 +84,8 @@ def cell_tags(cell: Cell, exp: Expectation) -> frozenset[str]:
         tags.add(L7_GRPC)
     if r.kind == "tcp" and r.is_fqdn:
         tags.add(FQDN)
+        if not r.by_ip:  # the prober resolves the name first: its lookup can be refused
+            tags.add(DNS)
     if cell.expect.tolerate_auth_drop or exp.drop_reason == "AUTH_REQUIRED":
         tags.add(MUTUAL_AUTH)
     if r.kind != "kubelet":  # judged from the access log and Ready, not its own flow

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -84,24 +83,13 @@ def selected(clauses: Iterable[TagSelect], cell: TaggedCell) -> bool:
     return cap.matches_any(clauses, cell.tags, cell.outcome)
 
 
-# -- selections by cell id, for cells without a scenario module (generated ids) ----------
-Select = Callable[[str, str], bool]
+@cache
+def own_cells_tagged(paths: tuple[str, ...]) -> dict[str, TaggedCell]:
+    """Cell id -> tags and expected outcome of the cells `--policies paths` generates (as
+    the run does: the same generator, seed and shards)."""
+    from conformance.harness import own_cells
 
-
-def label(pattern: str) -> Select:
-    return lambda _module, cell: re.search(pattern, cell) is not None
-
-
-EVERY: Select = lambda _m, _c: True  # noqa: E731
-DENIED = label(r"=> (dropped|l7-denied|dns-refused)")
-# Both L3/L4 policy drop reasons: default deny (POLICY_DENIED), denylist (POLICY_DENY).
-L3L4_DROPPED = label(r"=> dropped POLICY_DEN(IED|Y) ")
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A fault's cells as id selections (the own-policies run's generated cells)."""
-
-    must_fail: Select  # every such cell fails ...
-    may_fail: Select  # ... and nothing outside these does
-    check: str  # ... and the message names this failing check
+    generated = own_cells.load_cells(list(paths), None, DEFAULT_MODEL_VERSION)
+    return {cell_id: tagged
+            for shard in own_cells.shards(generated, list(paths), own_cells.shard_count())
+            for cell_id, tagged in tag_cells(shard).items()}
