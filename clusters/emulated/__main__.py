@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emulated cluster: {err}", file=sys.stderr)
         return 2
     relay = RelayServer(DroppingLog(plane.flows, lambda: relay.drop_streams())
-                        if args.fault == "relay-drop" else plane.flows, nodes=NODES)
+                        if plane.hooks.relay_drops_streams else plane.flows, nodes=NODES)
 
     def dial(port: int) -> socket.socket:
         return socket.create_connection(("127.0.0.1", relay.port), timeout=DIAL_TIMEOUT_S)

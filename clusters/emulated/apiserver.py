@@ -218,7 +218,7 @@ def make_handler(plane: ControlPlane, relay_dial: Dial,
             """<sub>-forbidden faults: RBAC denies the subresource, worded as the
             authorizer's Forbidden (apiserver `endpoints/handlers/responsewriters`
             ForbiddenStatusError)."""
-            if plane.fault == f"{sub}-forbidden":
+            if sub in plane.hooks.forbidden_subresources:
                 raise status(403, "Forbidden", f'pods "{pod}" is forbidden: User '
                              f'"zt-conformance" cannot {verb} resource "pods/{sub}" in API '
                              f'group "" in the namespace "{namespace}"',
@@ -243,7 +243,7 @@ def make_handler(plane: ControlPlane, relay_dial: Dial,
             relay = (obj["metadata"].get("labels") or {}).get("k8s-app") == "hubble-relay"
 
             def dial(port: int) -> socket.socket:
-                if relay and port == RELAY_PORT and plane.fault != "relay-down":
+                if relay and port == RELAY_PORT and not plane.hooks.relay_refuses:
                     return relay_dial(port)
                 raise ConnectionRefusedError(f"dial tcp {obj['status']['podIP']}:{port}: "
                                              "connect: connection refused")
@@ -255,7 +255,7 @@ def make_handler(plane: ControlPlane, relay_dial: Dial,
         def _proxy(self, namespace: str, pod: str, port: int, path: str) -> None:
             node = plane.agent_node(pod) if namespace == "kube-system" else None
             text = plane.metrics(node, port) if node and path == "metrics" and \
-                plane.fault != "metrics-down" else None
+                not plane.hooks.metrics_refuse else None
             if text is None:
                 # The pod proxy's answer when nothing listens: 503 from the dial.
                 raise status(503, "ServiceUnavailable", f"error trying to reach service: "
@@ -269,8 +269,8 @@ class ApiServer:
     """The HTTP server on 127.0.0.1:`port`, serving until stop()."""
 
     def __init__(self, plane: ControlPlane, relay_dial: Dial, *, port: int = 0) -> None:
-        v4_only = plane.fault == "exec-v4"
-        _CRDS_MISSING[0] = plane.fault == "no-crds"
+        v4_only = plane.hooks.exec_v4_only
+        _CRDS_MISSING[0] = plane.hooks.crds_missing
         protocols = ("v4.channel.k8s.io",) if v4_only else \
             ("v5.channel.k8s.io", "v4.channel.k8s.io")
         self._server = ThreadingHTTPServer(("127.0.0.1", port),

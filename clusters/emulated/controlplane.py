@@ -41,6 +41,7 @@ from clusters.emulated.agents import Agents, DocKey, Version
 from clusters.emulated.cilium_dbg import endpoint_json, policy_answer
 from clusters.emulated.daemonset import AgentPods, image_version, template_image
 from clusters.emulated.decide import Decider
+from clusters.emulated.faults.install import CILIUM_DAEMONSET, KUBE_DNS_SERVICE
 from clusters.emulated.flows import line, parse_timestamp
 from clusters.emulated.metrics import AGENT_PORT, HUBBLE_PORT, NodeCounters
 from clusters.emulated.objects import RESOURCES, ApiStatus, Key, ObjectStore, status
@@ -77,7 +78,6 @@ CILIUM_CONFIG = {"enable-l7-proxy": "true", "kube-proxy-replacement": "true",
                  "hubble-metrics-server": ":9965", "mesh-auth-enabled": "true",
                  "mesh-auth-mutual-enabled": "true", "external-envoy-proxy": "true"}
 HOST_ENDPOINT_ID, PENDING_ENDPOINT_ID = 1, 4000
-STUCK_S = 1e9  # agent-stuck / regen-stuck: never, within any run
 
 
 @dataclass
@@ -129,6 +129,7 @@ class ControlPlane:
         self.rollout_done = True
         self._agent_pods: AgentPods | None = None
         self.fault = fault_registry.check(fault)
+        self.hooks = fault_registry.hooks(fault)  # what the fault changes, by hook point
         validation.kinds(cilium_version)  # UnknownVersion before anything starts
         self.clock = clock
         self._mono0, self._epoch0 = clock(), time.time()
@@ -140,11 +141,11 @@ class ControlPlane:
         self.agents = Agents(NODES, clock, import_lag=self._import_lag,
                              regen_lag=self._regen_lag, proxy_lag=self._proxy_lag,
                              lock=self.lock)
-        self.counters = {n: NodeCounters(n, frozen=fault == "metrics-frozen") for n in NODES}
+        self.counters = {n: NodeCounters(n, frozen=self.hooks.counters_frozen) for n in NODES}
         self.flows = FlowLog(self.wall)
         self.traffic = Traffic(self.world, Decider(fault, cilium_version), self._rng,
                                self.counters, self._publish, probe_delay=self._jitter,
-                               wrong_reason=fault == "wrong-drop-reason")
+                               wrong_reason=self.hooks.wrong_drop_reason)
         self._pod_ready_at: dict[str, float] = {}
         self._terminating: dict[str, float] = {}
         self._bootstrap()
@@ -159,21 +160,17 @@ class ControlPlane:
         return self._epoch0 + (t - self._mono0)
 
     def _jitter(self) -> float:
-        return self._jitter_rng.uniform(0.0, fault_registry.JITTER_MAX_S) \
-            if self.fault == "jitter" else 0.0
+        return self._jitter_rng.uniform(0.0, self.hooks.jitter_max_s) \
+            if self.hooks.jitter_max_s else 0.0
 
     def _import_lag(self) -> float:
-        stuck = STUCK_S if self.fault == "agent-stuck" else 0.0
-        return self._rng.uniform(*IMPORT_LAG_S) + stuck + self._jitter()
+        return self._rng.uniform(*IMPORT_LAG_S) + self.hooks.import_delay_s + self._jitter()
 
     def _regen_lag(self) -> float:
-        slow = fault_registry.SLOW_REALIZATION_S if self.fault == "slow-realization" else 0.0
-        stuck = STUCK_S if self.fault == "regen-stuck" else 0.0
-        return self._rng.uniform(*REGEN_LAG_S) + slow + stuck + self._jitter()
+        return self._rng.uniform(*REGEN_LAG_S) + self.hooks.regen_delay_s + self._jitter()
 
     def _proxy_lag(self) -> float:
-        lag = fault_registry.PROXY_LAG_S if self.fault == "proxy-lag" else 0.0
-        return PROXY_ACK_S + lag + self._jitter()
+        return PROXY_ACK_S + self.hooks.proxy_ack_delay_s + self._jitter()
 
     # ---- bootstrap: what `clusters up` leaves behind -----------------------------------------
 
@@ -182,18 +179,17 @@ class ControlPlane:
         store.apply(("namespaces", "", "kube-system"), {"metadata": {"labels": {
             "kubernetes.io/metadata.name": "kube-system"}}})
         image = AGENT_IMAGE.format(version=self.version)
-        if self.fault != "no-cilium":
+        if CILIUM_DAEMONSET not in self.hooks.install_missing:
             store.apply(("daemonsets", "kube-system", "cilium"), {"spec": {"template": {
                 "spec": {"containers": [{"name": "cilium-agent", "image": image}]}}}})
         store.apply(("configmaps", "kube-system", "cilium-config"), {"data": CILIUM_CONFIG})
-        targets = "{api.stripe.com: 203.0.113.10" if self.fault == "marker-garbage" else \
-            json.dumps(EXTERNAL_TARGETS, sort_keys=True)
+        targets = self.hooks.marker_targets or json.dumps(EXTERNAL_TARGETS, sort_keys=True)
         store.apply(("configmaps", "kube-system", "zt-conformance"), {"data": {
             "external-targets": targets}})
         relay = ("deployments", "kube-system", "hubble-relay")
         store.apply(relay, {"spec": {"replicas": 1}})
         store.set_status(relay, {"replicas": 1, "readyReplicas": 1})
-        if self.fault != "no-kube-dns":
+        if KUBE_DNS_SERVICE not in self.hooks.install_missing:
             store.apply(("services", "kube-system", "kube-dns"), {"spec": {
                 "clusterIP": KUBE_DNS_IP, "ports": [{"name": "dns", "port": DNS_PORT,
                                                      "protocol": "UDP"}]}})
@@ -276,7 +272,7 @@ class ControlPlane:
                       http=HttpRequest(method="GET", path=READINESS_PATH))
         version = self.agents.version_of(pod.endpoint_id)
         verdict = evaluate(version.policies(), probe, self.version).verdict
-        return verdict == "allowed" or self.fault == "l3l4-off"
+        return verdict == "allowed" or self.hooks.readiness_unenforced
 
     def _refresh_pod(self, key: Key) -> None:
         pod = self._sim_pod(key[1], key[2])
@@ -356,9 +352,8 @@ class ControlPlane:
                 body = validation.status_apply_failed(full, unknown)
                 raise ApiStatus(int(body.get("code", 500)), body)
         causes = validation.validate(full, self.version)
-        if self.fault == "policy-rejected":
-            causes = [validation.Cause("FieldValueForbidden", "spec",
-                                       "Forbidden: refused (emulated fault policy-rejected)")]
+        if self.hooks.policy_refusal:
+            causes = [validation.Cause("FieldValueForbidden", "spec", self.hooks.policy_refusal)]
         if causes:
             raise ApiStatus(422, validation.status_invalid(full, causes))
         if resource == "networkpolicies":
@@ -446,7 +441,7 @@ class ControlPlane:
         resource, namespace, name = key
         kind = RESOURCES[resource][1]
         doc_key: DocKey = (kind, namespace, name)
-        if self.fault == "revision-race":
+        if self.hooks.foreign_change_s:
             # Someone else's change is imported first; ours waits behind it.
             foreign: DocKey = ("CiliumNetworkPolicy", "kube-public", f"churn-{name}")
             churn = {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
@@ -455,7 +450,7 @@ class ControlPlane:
                               "ingress": [{}]}}
             present = foreign in self.agents.latest.docs
             self.agents.change(foreign, None if present else churn, f"churn-{name}")
-        extra = fault_registry.REVISION_RACE_S if self.fault == "revision-race" else 0.0
+        extra = self.hooks.foreign_change_s
         if obj is None:
             self.agents.change(doc_key, None, uid, extra)
         else:
@@ -537,9 +532,9 @@ class ControlPlane:
             return self.counters[node].render(port)
 
     def _publish(self, flow: dict[str, Any]) -> None:
-        if self.fault == "hubble-missing-drops" and flow["verdict"] == "DROPPED":
+        if flow["verdict"] in self.hooks.hidden_flow_verdicts:
             return
-        late = fault_registry.HUBBLE_LATE_S if self.fault == "hubble-late" else 0.0
+        late = self.hooks.flow_delay_s
         happened = parse_timestamp(flow["time"])
         self.flows.publish(json.loads(line(flow)), happened + late + self._jitter())
 

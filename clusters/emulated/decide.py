@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from clusters.emulated import faults
+from clusters.emulated.faults.hooks import Bend, Connection
 from conformance.model import PolicySet, evaluate
 from conformance.model.options import DEFAULT_OPTIONS, AgentOptions
-from conformance.model.probe import Fqdn, Probe
+from conformance.model.probe import Probe
 
 
 class Version(Protocol):
@@ -51,6 +53,7 @@ class Decider:
     def __init__(self, fault: str | None, cilium_version: str = CILIUM_VERSION,
                  options: AgentOptions = DEFAULT_OPTIONS) -> None:
         self.fault = fault
+        self.hooks = faults.hooks(fault)  # decision: how the fault bends each decision
         self.version = cilium_version
         # The agents' options (policy enforcement mode, DNS reject code, L7 proxy): the
         # emulated agents run with the chart's defaults unless told otherwise.
@@ -82,28 +85,15 @@ class Decider:
 
     def _bend(self, d: Decision, version: Version, probe: Probe,
               world_probe: Probe | None) -> Decision:
-        fault = self.fault
-        # TLS: with the proxy not enforcing, a refused SNI gets through like a 403'd request
-        l7_request = probe.http is not None or probe.grpc is not None or probe.tls is not None
-        if fault == "l7-off" and l7_request and (d.verdict == "l7-denied" or d.l7):
-            return replace(d, verdict="allowed", l7=False, reset=False,
-                           explanation="fault l7-off")
-        if fault == "l3l4-off" and d.verdict == "dropped" and d.drop_reason in (
-                "POLICY_DENIED", "POLICY_DENY"):
-            return replace(d, verdict="allowed", drop_reason=None, l7=False,
-                           explanation="fault l3l4-off")
-        if fault == "dns-open" and d.verdict == "dns-refused":
-            return replace(d, verdict="allowed", l7=True, explanation="fault dns-open")
-        if fault == "auth-off" and d.drop_reason == "AUTH_REQUIRED":
-            return replace(d, verdict="allowed", drop_reason=None, auth=None,
-                           explanation="fault auth-off")
-        if (fault == "fqdn-broken" and isinstance(probe.destination, Fqdn)
-                and world_probe is not None and d.verdict in ("allowed", "l7-denied")):
-            plain = evaluate(version.policies(), world_probe, self.version, options=self.options)
-            if plain.verdict == "dropped":
-                return Decision(verdict="dropped", drop_reason="POLICY_DENIED",
-                                direction="EGRESS", explanation="fault fqdn-broken")
-        return d
+        return self._bent(self.hooks.decision, d, version, probe, world_probe)
+
+    def _bent(self, bend: Bend | None, d: Decision, version: Version, probe: Probe,
+              world_probe: Probe | None) -> Decision:
+        """`d` as a fault's decision hook changes it (unchanged without one)."""
+        if bend is None:
+            return d
+        return bend(d, Connection(probe, world_probe, lambda p: evaluate(
+            version.policies(), p, self.version, options=self.options)))
 
 
 def _always_fail_variant(version: Version) -> PolicySet | None:

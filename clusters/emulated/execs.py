@@ -84,7 +84,7 @@ def _run(plane: ControlPlane, ws: WebSocket, namespace: str, pod: str,
             _finish(ws, "", "", {"metadata": {}, "status": "Failure", "reason": "BadRequest",
                                  "message": f'container not found ("{container}")',
                                  "code": 400})
-        elif plane.fault == "agent-down" and argv[:1] == ["cilium-dbg"]:
+        elif plane.hooks.agent_api_down and argv[:1] == ["cilium-dbg"]:
             # The agent's API socket is gone: cilium-dbg's Fatalf (cilium-dbg/cmd/
             # policy_get.go, endpoint_list.go) prints the client error and exits 1.
             _finish(ws, "", "Error: Cannot get policy: Get \"http://localhost/v1/policy\": "
@@ -128,13 +128,14 @@ def _prober(plane: ControlPlane, ws: WebSocket, namespace: str, pod: str, argv: 
     except ApiStatus as err:
         _finish(ws, "", f"{err.body.get('message')}\n", exit_status(argv, 1))
         return
-    if plane.fault == "prober-garbage":
+    answer = plane.hooks.prober_answer
+    if answer == "garbage":
         # Not the prober's JSON answer (a different program on PATH, a banner): exit 0.
         _finish(ws, "zt-prober 0.0 ready\n", "", SUCCESS)
         return
-    if plane.fault == "prober-short":
+    if answer == "short":
         results = results[:-1]  # one answer missing (a prober of another version)
-    if plane.fault == "exec-dies":
+    if answer == "dies":
         ws.close(1011)  # the connection drops: no output, no status
         return
     _finish(ws, json.dumps(results) + "\n", "", SUCCESS)

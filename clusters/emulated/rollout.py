@@ -27,14 +27,15 @@ What `helm upgrade` does to the agents, as the emulator plays it:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from clusters.emulated import validation
 from clusters.emulated.decide import Decider, Decision, Version
+from clusters.emulated.faults.hooks import Hooks
 from clusters.emulated.world import NODES, WORKER_NODES
 from conformance.model import PolicySet
-from conformance.model.probe import Fqdn, Probe
+from conformance.model.probe import Probe
 
 MAX_UNAVAILABLE = 2  # the chart's updateStrategy.rollingUpdate.maxUnavailable
 # The emulator's own figures (not measured upstream): an agent pod from termination to
@@ -75,19 +76,13 @@ class StaticPolicies:
 
 
 class UpgradedDecider(Decider):
-    """The new release's decisions; fault `upgrade-unpredicted-change` bends them the way a
-    release whose toFQDNs selectors no longer match would: connections to names the rules
-    allow are dropped at egress (a change no release note announces)."""
+    """The new release's decisions, bent by the fault's `upgraded_decision` hook (fault
+    `upgrade-unpredicted-change`: a release whose toFQDNs selectors no longer match)."""
 
     def decide(self, version: Version, probe: Probe, world_probe: Probe | None = None
                ) -> Decision:
-        d = super().decide(version, probe, world_probe)
-        if (self.fault == "upgrade-unpredicted-change" and isinstance(probe.destination, Fqdn)
-                and d.verdict == "allowed"):
-            return replace(d, verdict="dropped", drop_reason="POLICY_DENIED",
-                           direction="EGRESS", l7=False,
-                           explanation="fault upgrade-unpredicted-change")
-        return d
+        return self._bent(self.hooks.upgraded_decision, super().decide(
+            version, probe, world_probe), version, probe, world_probe)
 
 
 def windows(start: float, nodes: tuple[str, ...] = NODES, restart_s: float = AGENT_RESTART_S,
@@ -115,6 +110,7 @@ class AgentRollout:
         self.windows = windows(start, restart_s=restart_s,
                                between_s=BETWEEN_WAVES_S * restart_s / AGENT_RESTART_S)
         self.fault: str | None = plane.fault
+        self.hooks: Hooks = plane.hooks
         self.deciders = {self.old: Decider(self.fault, self.old),
                          self.new: UpgradedDecider(self.fault, self.new)}
         # helm upgrade: the DaemonSet template's image changes (what the controller rolls)
@@ -154,7 +150,7 @@ class AgentRollout:
             return "error"  # the node's DNS proxy is down with its agent: the lookup times out
         # the fault acts during one restart: the first on a node that runs workloads
         first = next(w for w in self.windows if w.node in WORKER_NODES)
-        if (outcome == "denied" and self.fault == "upgrade-fail-open" and not dns
+        if (outcome == "denied" and self.hooks.upgrade_fail_open and not dns
                 and first.node in nodes and first.covers(t)):
             return "ok"  # enforcement missing while the agent starts (GHSA-r5x6-w42p-jhpp)
         return outcome
@@ -162,7 +158,7 @@ class AgentRollout:
     def reset_at(self, nodes: list[str]) -> float | None:
         """When an established connection between pods on `nodes` is reset (None: never).
         Conntrack entries are pinned, so only fault `upgrade-conn-drop` resets them."""
-        if self.fault != "upgrade-conn-drop":
+        if not self.hooks.upgrade_resets_connections:
             return None
         return min(self.window(n).start for n in nodes)
 

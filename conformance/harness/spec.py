@@ -243,6 +243,9 @@ class Scenario:
     disruptive: bool = False  # a truly cluster-wide policy: opt-in, alone, at the end
     peer_namespace: bool = False  # also deploy workloads in `partners`
     policies: Path | None = None  # default: manifests/policies/<name>
+    # capability tags its cells carry beyond the derived ones (conformance/harness/
+    # capabilities.py); the fault matrix selects cells by tags
+    tags: tuple[str, ...] = ()
     _expectations: dict[str, Expectation] = field(default_factory=dict, compare=False)
 
     @property
@@ -265,6 +268,23 @@ class Scenario:
             self._expectations[key] = evaluate(policies, cell.model_probe(cell.id),
                                                cilium_version)
         return self._expectations[key]
+
+    def scenario_tags(self) -> frozenset[str]:
+        """The tags every cell carries: its batch's, its policies', the declared ones."""
+        from conformance.harness import capabilities as cap
+
+        return cap.BATCH | cap.policy_tags(self.policy_documents()) | frozenset(self.tags)
+
+    def tags_of(self, cell: Cell, cilium_version: str = DEFAULT_MODEL_VERSION,
+                common: frozenset[str] | None = None) -> frozenset[str]:
+        """The cell's capability tags (`common`: scenario_tags(), when already known);
+        TagError for tags outside the vocabulary or a cell without an enforcement tag."""
+        from conformance.harness import capabilities as cap
+
+        common = self.scenario_tags() if common is None else common
+        exp = self.expectation_for(cell, cilium_version)
+        return cap.checked(f"scenario {self.name}, cell '{cell.id}'",
+                           common | cap.cell_tags(cell, exp))
 
     def params(self) -> list[Any]:
         """The cells as pytest parameters, after checking each against the model."""
@@ -291,12 +311,16 @@ class Scenario:
             raise ExpectationMismatch(
                 f"scenario {self.name}: the policies in {self.policy_dir} do not load: {exc}"
             ) from exc
-        problems = []
+        problems: list[str] = []
+        untagged: list[str] = []
+        common = self._common_tags(untagged)
         for cell in self.cells:
             if cell.min_version and not version_at_least(version, cell.min_version):
                 continue  # not expected to hold on this version; skipped at run time
             exp = evaluate(policies, cell.model_probe(cell.id), version)
-            self._expectations[cell.id] = exp
+            self._expectations[cell.id] = self._expectations[f"{version}|{cell.id}"] = exp
+            if common is not None:
+                untagged += self._tag_problems(cell, version, common)
             if not agrees(cell.expect, exp):
                 problems.append(
                     f"probe '{cell.id}': written {cell.expect.label()}, but the policy model "
@@ -307,6 +331,26 @@ class Scenario:
                 f"scenario {self.name}: {len(problems)} written expectation(s) disagree "
                 "with the policy model:\n  " + "\n  ".join(problems)
             )
+        if untagged:
+            raise ExpectationMismatch("\n".join(untagged))
+
+    def _common_tags(self, problems: list[str]) -> frozenset[str] | None:
+        from conformance.harness.capabilities import TagError, checked
+
+        try:
+            return checked(f"scenario {self.name}", self.scenario_tags(), cells=False)
+        except TagError as exc:
+            problems.append(str(exc))
+            return None
+
+    def _tag_problems(self, cell: Cell, version: str, common: frozenset[str]) -> list[str]:
+        from conformance.harness.capabilities import TagError
+
+        try:
+            self.tags_of(cell, version, common)
+        except TagError as exc:
+            return [str(exc)]
+        return []
 
 
 def agrees(written: Written, exp: Expectation) -> bool:

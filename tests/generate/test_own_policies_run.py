@@ -15,16 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from clusters.emulated.faults import FAULTS
 from conformance.generate import generate
-from tests.scenarios.test_faults import (
-    DENIED,
-    EVERY,
-    L3L4_DROPPED,
-    Fault,
-    Select,
-    label,
-    parse_junit,
-)
+from tests.support.fault_matrix import TaggedCell, own_cells_tagged, parse_junit, selected
 
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = [str(REPO / "manifests" / "policies" / d)
@@ -37,19 +30,10 @@ FLOW_GRACE_S = "4"
 SCALE_GRACE_S = "60"
 SCALE_TIMEOUT_S = 480
 SCALE_CELLS = 2_200
-FQDN_ALLOWED: Select = label(r"-> api\.\S+ TCP \d+ => allowed")
-# The cell-level faults of the scenario matrix (tests/scenarios/test_faults.py), with the
-# cells of generated ids they cover (ids end with `=> <the model's verdict>`).
-OWN_FAULTS: dict[str, Fault] = {
-    "l7-off": Fault(label("=> l7-denied"), label("=> (l7-denied|allowed)"), "FAIL client"),
-    "l3l4-off": Fault(L3L4_DROPPED, L3L4_DROPPED, "FAIL client"),
-    "dns-open": Fault(label("=> dns-refused"), label("=> dns-refused"), "FAIL client"),
-    "fqdn-broken": Fault(FQDN_ALLOWED, FQDN_ALLOWED, "FAIL client"),
-    "hubble-missing-drops": Fault(DENIED, DENIED, "FAIL hubble"),
-    "wrong-drop-reason": Fault(label("=> dropped"), label("=> dropped"), "FAIL hubble"),
-    "metrics-frozen": Fault(DENIED, DENIED, "FAIL metrics"),
-    "exec-dies": Fault(EVERY, EVERY, "prober run"),
-}
+# The cell-level faults of the scenario matrix (tests/scenarios/test_faults.py); the cells
+# each covers come from its declaration and the generated cells' tags, as there.
+OWN_FAULTS = ("l7-off", "l3l4-off", "dns-open", "fqdn-broken", "hubble-missing-drops",
+              "wrong-drop-reason", "metrics-frozen", "exec-dies")
 
 pytestmark = pytest.mark.slow
 
@@ -88,18 +72,21 @@ def test_clean_run_passes_and_groups_evidence_per_policy(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("fault", sorted(OWN_FAULTS))
 def test_fault_fails_the_own_cells_that_cover_it(fault: str, tmp_path: Path) -> None:
-    spec = OWN_FAULTS[fault]
+    spec = FAULTS[fault]
     proc, junit = run(tmp_path, f"--fault={fault}", "--policies", *POLICIES)
     outcomes = parse_junit(junit)
     assert proc.returncode == 1, proc.stdout[-3000:]
+    index: dict[str, TaggedCell] = own_cells_tagged(tuple(POLICIES))
+    assert {o.cell for o in outcomes} <= index.keys(), "the run generated other cells"
     failed = {o.cell: o for o in outcomes if o.status == "failed"}
     must = {o.cell for o in outcomes
-            if o.status != "skipped" and spec.must_fail(o.module, o.cell)}
+            if o.status != "skipped" and selected(spec.fails, index[o.cell])}
     assert must, f"no own cell covers {fault}"
     assert not sorted(must - failed.keys()), f"--fault={fault}: still passed"
-    assert not sorted(c for c in failed if not spec.may_fail("", c)), \
+    assert not sorted(c for c in failed if c not in must
+                      and not selected(spec.may_fail, index[c])), \
         f"--fault={fault} failed cells that do not cover it"
-    assert all(spec.check in failed[c].message for c in must)
+    assert all(spec.says in failed[c].message for c in must)
 
 
 def test_bad_policy_stops_the_run_before_any_cluster_work(tmp_path: Path) -> None:
