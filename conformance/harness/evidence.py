@@ -37,7 +37,7 @@ AGENT_DROP_REASON = {
 class Check:
     """One kind of evidence for one attempt: what was expected, what was seen."""
 
-    kind: str  # client | app | hubble | metrics
+    kind: str  # the evidence: client | app | hubble | metrics, or another source's name
     ok: bool
     expected: str
     observed: str

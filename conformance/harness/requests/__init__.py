@@ -1,6 +1,14 @@
 """The request kinds a cell can make, by name: the only place a kind's name decides
-anything. Adding a kind is one module with a `RequestKind` subclass plus its line in
-KINDS (README "Extending")."""
+anything (tests/harness/test_request_kinds.py checks no `kind == "..."` is left
+elsewhere).
+
+Adding a kind: one module here with a `RequestKind` subclass (base.py: `name`, `label`,
+`prober_request`, and whichever of `model_probe`, `attempts`, `is_fqdn`, `echo`,
+`answer_ip`, `reaches_app`, `l7`, `flows_carry_ports`, `denied_response_codes`,
+`forwarded_l7` differ from the defaults), its instance in KINDS below, and a constructor
+in spec.py (like `http()`) for scenarios to call. The prober must know the JSON `kind`
+the class sends (workloads/prober/spec.py PARSERS).
+"""
 
 from __future__ import annotations
 

@@ -61,6 +61,9 @@ class Quiet:
     def stop(self, run: ScenarioRun) -> None:
         return None
 
+    def judge(self, run: ScenarioRun, a: Attempt, exp: Expectation) -> list[Check]:
+        return []
+
     def problem(self) -> str | None:
         return None
 
