@@ -216,10 +216,12 @@ class ScenarioRun:
                 fut.result()
 
     def _await(self, deadline: float) -> None:
-        """Poll every source, in registration order, until all have what they wait for
-        or the deadline passes (one deadline for all)."""
+        """Poll the sources, in registration order, until all have what they wait for or
+        the deadline passes (one deadline for all). A source that has arrived is not
+        polled again: its last reading stands (a metrics scrape, an access-log read)."""
+        waiting = list(self.sources)
         while True:
-            waiting = [s.name for s in self.sources if not s.arrived(self)]
+            waiting = [s for s in waiting if not s.arrived(self)]
             if not waiting or time.monotonic() >= deadline:
                 return
             time.sleep(POLL_INTERVAL_S)  # poll

@@ -77,7 +77,7 @@ def test_the_readme_example_source_fails_cells_with_its_check(
     r = run(NotReadyAfterProbes(emulated.cluster()), tmp_path)
     message = judge_cell(r, test_l7_http.SCENARIO.cells[0])
     assert message is not None
-    assert re.search(r"FAIL ready\s+expected: account-service-\S+ Ready after the batch", message)
+    assert re.search(r"FAIL ready\s+expected: account-service-\S+ Ready after the probes", message)
     assert "observed: Ready=False" in message and "ok   hubble" in message
 
 

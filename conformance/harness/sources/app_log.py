@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conformance.harness import evidence
+from conformance.harness.cluster import PodInfo
 from conformance.harness.sources.base import Quiet
 
 if TYPE_CHECKING:
@@ -26,11 +27,21 @@ class AppLog(Quiet):
         self.marks: dict[str, int] = {}  # pod -> log length when the batch started
         self.lines: dict[str, list[str]] = {}  # pod -> lines written during the batch
         self.seen: dict[str, set[str]] = {}  # pod -> probe ids in those lines
+        self.wanted: set[str] | None = None  # ids of allowed requests the client confirmed
 
     def start(self, run: ScenarioRun) -> None:
         self.marks = {pod.name: len(run.ws.cluster.app_log(pod)) for pod in run.app_pods()}
 
     def arrived(self, run: ScenarioRun) -> bool:
+        pods = self.read(run)
+        if self.wanted is None:
+            names = {p.name for p in pods}
+            self.wanted = {a.id for a in run.worth_waiting_for() if reaches_app(a, names)
+                           and run.expectation(a.cell).verdict == "allowed"}
+        return self.wanted <= set().union(*self.seen.values())
+
+    def read(self, run: ScenarioRun) -> list[PodInfo]:
+        """Read every app pod's log lines written since the mark; the pods read."""
         pods = run.app_pods()
         for pod in pods:
             lines = run.ws.cluster.app_log(pod)
@@ -39,10 +50,7 @@ class AppLog(Quiet):
             new = lines[mark:] if len(lines) >= mark else lines
             self.lines[pod.name] = new
             self.seen[pod.name] = evidence.app_probe_ids(new)
-        names = {p.name for p in pods}
-        wanted = {a.id for a in run.worth_waiting_for()
-                  if reaches_app(a, names) and run.expectation(a.cell).verdict == "allowed"}
-        return wanted <= set().union(*self.seen.values())
+        return pods
 
     def judge(self, run: ScenarioRun, a: Attempt, exp: Expectation) -> list[evidence.Check]:
         if not reaches_app(a, self.seen.keys()) or a.target is None:

@@ -1,8 +1,9 @@
 """The one protocol every evidence source follows.
 
-A batch starts every source before its first probe (the mark), then polls them all,
-in registration order, in one loop with one deadline (the flow grace) until each says
-what it waits for has arrived; then stops them (always, also after an error). Each cell
+A batch starts every source before its first probe (the mark), then polls them, in
+registration order, in one loop with one deadline (the flow grace) until each says what
+it waits for has arrived — one that has is not polled again; then stops them (always,
+also after an error). Each cell
 is judged by asking every source for its checks of each attempt; the caller writes
 artifacts by asking each source to write its own.
 """
@@ -30,8 +31,8 @@ class EvidenceSource(Protocol):
         """Mark where this batch's evidence begins; before the first probe is sent."""
 
     def arrived(self, run: ScenarioRun) -> bool:
-        """Read again (a source may read one registered before it, already read this
-        round); True once what the batch waits for is there."""
+        """Read again; True once what the batch waits for is there (then it is not
+        asked again). A source may use one registered before it."""
 
     def stop(self, run: ScenarioRun) -> None:
         """The last read and the release of what start opened; also after an error."""
