@@ -148,3 +148,29 @@ def test_a_source_that_fails_to_start_stops_the_others_and_sends_nothing(
     with pytest.raises(RuntimeError, match="could not start"):
         r.execute()
     assert cluster.closed == 1 and "delete" in cluster.calls  # the policies are gone too
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Modules a file imports when it runs (not those under `if TYPE_CHECKING:`)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+                   for n in ast.walk(node)}
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+    return out
+
+
+def test_the_batch_returns_verdicts_and_writes_nothing() -> None:
+    harness = README.parent / "conformance" / "harness"
+    batch = runtime_imports(harness / "batch.py")
+    assert not {m for m in batch if m.endswith(".report") or m == "pytest"}, batch
+    assert "conformance.harness.batch" not in runtime_imports(harness / "report.py")
