@@ -47,9 +47,6 @@ TAGS = frozenset({L3L4, L7_HTTP, L7_GRPC, L7_TLS, DNS, FQDN, MUTUAL_AUTH, ICMP, 
 # Every ScenarioRun (conformance/harness/batch.py) applies and waits for its policies,
 # execs the prober, reads the app's log, follows the relay and scrapes the agents.
 BATCH = frozenset({POLICY_APPLY, POLICY_WAIT, EXEC, APP_LOG, HUBBLE_RELAY, METRICS_SCRAPE})
-# Request kinds (spec.RequestKind) and the enforcement tag each always carries.
-_KIND_TAGS = {"http": (L3L4,), "grpc": (L3L4,), "dns": (L3L4, DNS), "tcp": (L3L4,),
-              "kubelet": (L3L4, KUBELET), "icmp": (L3L4, ICMP), "tls": (L3L4,)}
 
 # Expected outcomes as `outcome()` spells them; a Select's outcome "dropped" means any reason.
 ALLOWED = "allowed"
@@ -77,21 +74,11 @@ def cell_tags(cell: Cell, exp: Expectation) -> frozenset[str]:
     from conformance.harness.evidence import counters
 
     r = cell.request
-    tags = set(_KIND_TAGS.get(r.kind, ()))
     proxied = exp.verdict == L7_DENIED or exp.hubble.type == "L7"
-    if r.kind == "http" and proxied:
-        tags.add(L7_HTTP)
-    if r.kind == "grpc" and proxied:
-        tags.add(L7_GRPC)
-    if r.kind == "tls" and proxied:
-        tags.add(L7_TLS)
-    if r.kind == "tcp" and r.is_fqdn:
-        tags.add(FQDN)
-        if not r.by_ip:  # the prober resolves the name first: its lookup can be refused
-            tags.add(DNS)
+    tags = set(r.type.capability_tags(r, proxied=proxied))
     if cell.expect.tolerate_auth_drop or exp.drop_reason == "AUTH_REQUIRED":
         tags.add(MUTUAL_AUTH)
-    if r.kind != "kubelet":  # judged from the access log and Ready, not its own flow
+    if r.type.own_flow:
         tags.add(HUBBLE_EVIDENCE)
     if counters(exp):
         tags.add(METRICS_EVIDENCE)
@@ -143,6 +130,6 @@ def checked(where: str, tags: frozenset[str], *, cells: bool = True) -> frozense
                        f"vocabulary is conformance/harness/capabilities.py: {sorted(TAGS)}")
     if cells and not tags & ENFORCEMENT:
         raise TagError(f"{where}: no capability tag says what enforces it (its request kind "
-                       f"has none in capabilities._KIND_TAGS); declare one in Scenario.tags: "
+                       f"tags none: RequestKind.capability_tags); declare one in Scenario.tags: "
                        f"{sorted(ENFORCEMENT)}")
     return tags

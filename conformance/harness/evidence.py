@@ -15,11 +15,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conformance.harness import metrics
 from conformance.harness.hubble import Flow
 from conformance.model.expectation import ACCESS_DENIED_BODY, Expectation
+
+if TYPE_CHECKING:
+    from conformance.harness.requests import RequestKind
 
 AUTH_REQUIRED = "AUTH_REQUIRED"
 
@@ -35,7 +38,7 @@ AGENT_DROP_REASON = {
 class Check:
     """One kind of evidence for one attempt: what was expected, what was seen."""
 
-    kind: str  # client | app | hubble | metrics
+    kind: str  # the evidence: client | app | hubble | metrics, or another source's name
     ok: bool
     expected: str
     observed: str
@@ -170,8 +173,9 @@ class FlowRule:
     test: Callable[[Flow], bool]
 
 
-def required_flows(exp: Expectation, *, kind: str) -> list[FlowRule]:
-    """Flows that must be present for an attempt of request `kind` (http, grpc, dns, tcp)."""
+def required_flows(exp: Expectation, *, kind: RequestKind) -> list[FlowRule]:
+    """Flows that must be present for an attempt of request `kind`; the kind names its
+    L7 deny's RESPONSE codes and its allowed L7 record."""
     direction = exp.hubble.traffic_direction or (
         exp.direction.upper() if exp.direction else None)
 
@@ -185,6 +189,7 @@ def required_flows(exp: Expectation, *, kind: str) -> list[FlowRule]:
             lambda f: f.verdict == "DROPPED" and f.type == "L3_L4"
             and f.drop_reason_desc == reason and dir_ok(f))]
     if exp.verdict == "l7-denied":
+        codes = kind.denied_response_codes
         request = FlowRule(f"L7 REQUEST DROPPED (no drop reason) {direction or ''}".strip(),
                            lambda f: f.type == "L7" and f.l7_type == "REQUEST"
                            and f.verdict == "DROPPED" and f.drop_reason_desc is None
@@ -194,23 +199,16 @@ def required_flows(exp: Expectation, *, kind: str) -> list[FlowRule]:
             # record, which the agent logs as an (empty) HTTP request; no response record
             # (pkg/envoy/accesslog_server.go logRecord; cilium/network_filter.cc).
             return [request]
-        if kind == "grpc":
-            # Envoy turns the proxy's local 403 into a gRPC reply (HTTP 200 carrying
-            # grpc-status 7), and the access log records the status it sent.
-            return [request, FlowRule(
-                "L7 RESPONSE code=403 or 200 (gRPC local reply)",
-                lambda f: f.type == "L7" and f.l7_type == "RESPONSE"
-                and f.http_code in (403, 200))]
         return [request, FlowRule(
-            "L7 RESPONSE code=403",
-            lambda f: f.type == "L7" and f.l7_type == "RESPONSE" and f.http_code == 403)]
+            f"L7 RESPONSE code={' or '.join(str(c) for c in codes)}{kind.denied_response_note}",
+            lambda f: f.type == "L7" and f.l7_type == "RESPONSE" and f.http_code in codes)]
     if exp.verdict == "dns-refused":
         return [FlowRule("L7 DNS DROPPED (no drop reason)",
                          lambda f: f.type == "L7" and f.verdict == "DROPPED"
                          and f.dns_query is not None and f.drop_reason_desc is None)]
     if exp.hubble.type == "L7":
-        dns = kind == "dns"
-        return [FlowRule(f"L7 {'DNS' if dns else 'REQUEST'} FORWARDED",
+        dns = kind.forwarded_l7 == "DNS"
+        return [FlowRule(f"L7 {kind.forwarded_l7} FORWARDED",
                          lambda f: f.type == "L7" and f.verdict == "FORWARDED"
                          and (f.dns_query is not None if dns else f.l7_type == "REQUEST"))]
     return [FlowRule("L3_L4 FORWARDED",
@@ -228,7 +226,8 @@ def forbidden_flows(exp: Expectation, *, tolerate_auth_drop: bool) -> list[FlowR
     return [FlowRule("DROPPED", lambda f: f.verdict == "DROPPED")]
 
 
-def check_hubble(exp: Expectation, flows: list[Flow], matched_by: str, *, kind: str,
+def check_hubble(exp: Expectation, flows: list[Flow], matched_by: str, *,
+                 kind: RequestKind,
                  tolerate_auth_drop: bool = False) -> Check:
     required = required_flows(exp, kind=kind)
     forbidden = forbidden_flows(exp, tolerate_auth_drop=tolerate_auth_drop)
@@ -248,7 +247,7 @@ def check_hubble(exp: Expectation, flows: list[Flow], matched_by: str, *, kind: 
     return Check("hubble", not missing and not bad, expected, observed, flows)
 
 
-def required_satisfied(exp: Expectation, flows: list[Flow], *, kind: str) -> bool:
+def required_satisfied(exp: Expectation, flows: list[Flow], *, kind: RequestKind) -> bool:
     return all(any(r.test(f) for f in flows) for r in required_flows(exp, kind=kind))
 
 

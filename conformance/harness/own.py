@@ -75,16 +75,16 @@ def pods_of(cells: Iterable[OwnCell]) -> dict[str, dict[str, tuple[Pod, dict[int
             _pod, ports = out.setdefault(peer.namespace, {}).setdefault(
                 standin_key(peer), (peer, {}))
             if is_dest and c.probe.protocol == "TCP" and c.probe.dns is None:
-                kind = "grpc" if c.probe.grpc is not None else "http"
+                serves = "grpc" if c.probe.grpc is not None else "http"
                 if ports.get(c.probe.port) != "grpc":
-                    ports[c.probe.port] = kind
+                    ports[c.probe.port] = serves
     return out
 
 
 def standin_deployment(key: str, pod: Pod, ports: dict[int, str]) -> dict[str, Any]:
     """A Deployment whose one pod carries `pod`'s labels and serves `ports`."""
-    http = ",".join(str(p) for p, kind in sorted(ports.items()) if kind == "http")
-    grpc = ",".join(str(p) for p, kind in sorted(ports.items()) if kind == "grpc")
+    http = ",".join(str(p) for p, serves in sorted(ports.items()) if serves == "http")
+    grpc = ",".join(str(p) for p, serves in sorted(ports.items()) if serves == "grpc")
     command = ["account-service", "--role", "standin"]
     command += ["--http-port", http] if http else []
     command += ["--grpc-port", grpc] if grpc else []
@@ -92,8 +92,8 @@ def standin_deployment(key: str, pod: Pod, ports: dict[int, str]) -> dict[str, A
         "name": "standin", "image": STANDIN_IMAGE, "imagePullPolicy": "IfNotPresent",
         "command": command,
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
-        "ports": [{"name": f"{kind}-{port}", "containerPort": port, "protocol": "TCP"}
-                  for port, kind in sorted(ports.items())],
+        "ports": [{"name": f"{serves}-{port}", "containerPort": port, "protocol": "TCP"}
+                  for port, serves in sorted(ports.items())],
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
                       "limits": {"memory": "128Mi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
@@ -213,7 +213,7 @@ class OwnRun(ScenarioRun):
             if ip is None and external_allowed() and not self.ws.options.provisioned:
                 # An existing cluster, asked to reach real names: matched by the 5-tuple
                 # the prober reports (no known address beforehand).
-                return Attempt(cell, aid, source, None, _request(r, dst.fqdn + ".", timeout))
+                return Attempt(cell, aid, source, None, prober_request(r, dst.fqdn + ".", timeout))
             if ip is None:
                 return (f"the cluster has no hermetic target for {dst.fqdn} (kind: the "
                         "targets `clusters up` provisions; an existing cluster reaches real "
@@ -223,38 +223,24 @@ class OwnRun(ScenarioRun):
             # learned through the DNS proxy) is dropped the same way, visibly.
             lookup_fails = f"DNS lookup of {dst.fqdn} fails" in exp_text
             return Attempt(cell, aid, source, None,
-                           _request(r, ip if lookup_fails else dst.fqdn + ".", timeout),
+                           prober_request(r, ip if lookup_fails else dst.fqdn + ".", timeout),
                            destination_ip=ip)
         if not isinstance(dst, Pod) or dst.namespace == KUBE_SYSTEM:
             return f"the destination is {describe_peer(dst)}: only stand-in pods are probed"
         target = self._pod(dst)
         if target is None:
             raise ClusterError(f"no stand-in for {describe_peer(dst)}")
-        return Attempt(cell, aid, source, target, _request(r, target.ip, timeout))
+        return Attempt(cell, aid, source, target, prober_request(r, target.ip, timeout))
 
-    def _app_pods(self) -> list[PodInfo]:
+    def app_pods(self) -> list[PodInfo]:
         return [p for pods in self.ws.pods.values() for p in pods if STANDIN_LABEL in p.labels]
 
-    def _sends_request(self, a: Attempt) -> bool:
-        return (a.probe is not None and a.cell.request.kind in ("http", "grpc")
-                and a.target is not None and STANDIN_LABEL in a.target.labels)
-
-    def _write_scenario_artifacts(self) -> None:
-        super()._write_scenario_artifacts()
-        root = self.artifacts_dir()
-        if root is not None:
-            write_rewrite(root, self)
+    def write_own_artifacts(self, root: Path) -> None:
+        write_rewrite(root, self)
 
 
 def external_allowed() -> bool:
     return os.environ.get(EXTERNAL_FQDN_ENV, "").lower() in ("1", "true", "yes", "on")
-
-
-def _request(r: Any, host: str, timeout: float) -> dict[str, Any]:
-    if r.kind == "grpc":  # any service: the generated method path as is
-        return {"kind": "grpc", "target": f"{host}:{r.port}", "method": r.grpc_method,
-                "timeout": timeout}
-    return prober_request(r, host, timeout)
 
 
 def write_rewrite(root: Path, run: OwnRun) -> None:

@@ -174,7 +174,7 @@ def shards(result: Generation, paths: list[str], count: int) -> list[OwnScenario
     for g in gen:
         policy = str(g.rule.policy)
         groups[zlib.crc32(policy.encode()) % count].append(own_cell(g))
-    l7 = any(c.request.kind in ("http", "grpc", "dns") for grp in groups for c in grp)
+    l7 = any(c.request.type.l7 for grp in groups for c in grp)
     ns_labels: dict[str, dict[str, str]] = {}
     for g in gen:  # the first cell's wish wins; a cell wanting others is skipped (own.py)
         for peer in (g.probe.source, g.probe.destination):

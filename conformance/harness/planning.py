@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.harness.cluster import Cluster, ClusterError, ClusterFacts, PodInfo
-from conformance.harness.hubble import Socket, split_hostport
+from conformance.harness.attempt import Attempt as Attempt  # re-exported
+from conformance.harness.cluster import Cluster, ClusterFacts, PodInfo
 from conformance.harness.policy_wait import POLICY_TIMEOUT_S
 from conformance.harness.render import (
     CLUSTERWIDE,
@@ -26,7 +26,6 @@ from conformance.harness.render import (
     render,
 )
 from conformance.harness.spec import (
-    GRPC_SERVICE,
     PARTNERS,
     PAYMENTS,
     POLICY_ROOT,
@@ -96,44 +95,6 @@ class Workspace:
 
 
 @dataclass
-class Attempt:
-    """One concrete request of a cell (a cell to account-service has one per replica)."""
-
-    cell: Cell
-    id: str
-    source: PodInfo | None
-    target: PodInfo | None
-    probe: dict[str, Any] | None  # prober JSON; None for kubelet cells (not ours to send)
-    via_service: bool = False  # sent to a Service address (DNS): flows show the backend
-    answer_ip: str | None = None  # a DNS answer that must name this (hermetic target) IP
-    destination_ip: str | None = None  # an off-cluster target's IP
-    result: dict[str, Any] | None = None
-
-    def socket(self) -> Socket:
-        result = self.result or {}
-        ip = self.target.ip if self.target else self.destination_ip
-        dest_ips = frozenset([ip]) if ip else frozenset()
-        # Hubble's ICMP flows carry type and code, no ports (flow.proto ICMPv4): an echo is
-        # matched by its addresses, not by the socket's echo identifier.
-        icmp = self.cell.request.kind == "icmp"
-        return Socket(
-            probe_id=self.id,
-            source_ip=self.source.ip if self.source else "",
-            local=None if icmp else split_hostport(result.get("local")),
-            remote=None if icmp else split_hostport(result.get("remote")),
-            destination_ips=dest_ips,
-            port=self.cell.request.port,
-            via_service=self.via_service,
-            icmp=icmp,
-        )
-
-    def path_kind(self) -> str:
-        if self.source is None or self.target is None:
-            return ""
-        return "same-node" if self.source.node == self.target.node else "cross-node"
-
-
-@dataclass
 class Plan:
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # cell id -> attempts
     expected: dict[str, Expectation] = field(default_factory=dict)  # on the cluster's version
@@ -165,50 +126,12 @@ def plan(scenario: Scenario, ws: Workspace) -> Plan:
 
 
 def attempts(cell: Cell, prefix: str, ws: Workspace) -> list[Attempt]:
-    r, facts, timeout = cell.request, ws.facts, ws.options.probe_timeout
-    if r.kind == "kubelet":
-        targets = ws.app_pods(r.to_namespace, r.to)
-        return [Attempt(cell, f"{prefix}.{i}", None, t, None) for i, t in enumerate(targets)]
-    sources = ws.app_pods(cell.source.namespace, cell.source.app)
-    if not sources:
-        raise ClusterError(f"no {cell.source.app} pod in {cell.source.namespace}")
-    source = sources[0]
-    if r.kind == "dns":
-        # In-cluster names carry a canonical namespace label: use the worker's.
-        name = ".".join(ws.namespaces.get(part, part) for part in r.dns_name.split("."))
-        return [Attempt(cell, f"{prefix}.0", source, None, prober_request(r, name, timeout),
-                        via_service=True, answer_ip=facts.external_targets.get(r.dns_name))]
-    if r.is_fqdn:
-        ip = facts.external_targets[r.to]
-        host = ip if r.by_ip else r.to + "."  # absolute: no resolv.conf search list
-        return [Attempt(cell, f"{prefix}.0", source, None, prober_request(r, host, timeout),
-                        destination_ip=ip)]
-    out = [Attempt(cell, f"{prefix}.{i}", source, target, prober_request(r, target.ip, timeout))
-           for i, target in enumerate(ws.app_pods(r.to_namespace, r.to))]
-    if not out:
-        raise ClusterError(f"no {r.to} pod in {r.to_namespace} to probe")
-    return out
+    return cell.request.type.attempts(cell, prefix, ws)
 
 
-def prober_request(r: Request, host: str, timeout: float) -> dict[str, Any]:
-    """The `prober run` JSON for one request to `host` (an IP, or a name to resolve);
-    the prober adds the id as the X-Probe-Id header / x-probe-id metadata itself."""
-    if r.kind == "dns":
-        return {"kind": "dns", "name": host, "qtype": "A", "timeout": timeout}
-    if r.kind == "tcp":
-        return {"kind": "tcp", "host": host, "port": r.port, "timeout": timeout}
-    if r.kind == "icmp":
-        return {"kind": "icmp", "host": host, "family": "ipv4", "timeout": timeout}
-    if r.kind == "grpc":
-        return {"kind": "grpc", "target": f"{host}:{r.port}",
-                "method": f"/{GRPC_SERVICE}/{r.grpc_method}", "timeout": timeout}
-    if r.kind == "tls":
-        return {"kind": "tls", "target": f"{host}:{r.port}", "sni": r.sni, "path": r.path,
-                "timeout": timeout}
-    if r.kind == "http":
-        return {"kind": "http", "url": f"http://{host}:{r.port}{r.path}", "method": r.method,
-                "headers": dict(r.headers), "timeout": timeout}
-    raise ValueError(f"no prober request for a {r.kind!r} request")
+def prober_request(r: Request, host: str, timeout: float) -> dict[str, Any] | None:
+    """The `prober run` JSON for one request to `host` (None: not the prober's to send)."""
+    return r.type.prober_request(r, host, timeout)
 
 
 def owned_policies(ws: Workspace) -> list[dict[str, Any]]:

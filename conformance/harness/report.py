@@ -4,8 +4,9 @@ A message shows, per attempt, expected vs observed for the client, Hubble and me
 then the flows that matched the attempt. Artifacts per scenario: the rendered policies,
 every Hubble line as received, the account-service access-log lines of the batch
 (app-log.jsonl), raw metric scrapes before/after; per cell: probes.json
-(probe, expectation, prober request and result), flows.jsonl (the matched raw lines)
-and metrics.json (the cell's counters before/after/delta).
+(probe, expectation, prober request and result), then what each evidence source writes
+(flows.jsonl: the matched raw lines; metrics.json: the cell's counters before/after/delta).
+The batch only returns verdicts; the caller (verdicts.py) has them written here.
 """
 
 from __future__ import annotations
@@ -19,12 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from conformance.harness import evidence
-from conformance.harness.cluster import MetricsScrape
-
 if TYPE_CHECKING:
-    from conformance.harness.batch import ScenarioRun
-    from conformance.harness.planning import Attempt
+    from conformance.harness.batch import CellVerdict, ScenarioRun
     from conformance.harness.spec import Cell
 
 MAX_FLOWS_SHOWN = 12
@@ -41,9 +38,8 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("_")[:150]
 
 
-def failure_message(run: ScenarioRun, cell: Cell,
-                    judged: list[tuple[Attempt, list[evidence.Check]]]) -> str:
-    exp = run.expectation(cell)
+def failure_message(run: ScenarioRun, verdict: CellVerdict) -> str:
+    cell, exp, judged = verdict.cell, run.expectation(verdict.cell), verdict.judged
     lines = [
         f"{run.scenario.name}: {cell.id}",
         f"  model: {exp.verdict}"
@@ -72,7 +68,7 @@ def failure_message(run: ScenarioRun, cell: Cell,
     folder = cell_dir(run, cell)
     if folder is not None:
         lines.append(f"  artifacts: {folder}")
-    return "\n".join(lines)
+    return "\n".join([*lines, *verdict.problems])
 
 
 def cell_dir(run: ScenarioRun, cell: Cell) -> Path | None:
@@ -87,23 +83,13 @@ def cell_dir(run: ScenarioRun, cell: Cell) -> Path | None:
 
 
 def write_scenario(run: ScenarioRun) -> None:
+    """The rendered policies, the run's facts and timings, then each evidence source's
+    own files (sources/)."""
     root = run.artifacts_dir()
     if root is None:
         return
     prepare(root)
     (root / "policies.yaml").write_text(yaml.safe_dump_all(run.rendered, sort_keys=False))
-    (root / "flows.jsonl").write_text("".join(line.rstrip("\n") + "\n" for line in run.lines))
-    if run.flows_since is not None:
-        # For a person: the same flows with the hubble CLI (the suite asks Relay itself).
-        from conformance.harness.kube_relay import observe_command
-
-        (root / "hubble-observe.txt").write_text(
-            "kubectl -n kube-system port-forward service/hubble-relay 4245:80 &\n"
-            + observe_command(run.namespaces, run.flows_since) + "\n")
-    (root / "app-log.jsonl").write_text("".join(
-        line.rstrip("\n") + "\n" for pod in sorted(run.app_lines) for line in run.app_lines[pod]))
-    (root / "metrics-before.prom").write_text(_scrapes(run.raw_before))
-    (root / "metrics-after.prom").write_text(_scrapes(run.raw_after))
     (root / "run.json").write_text(json.dumps({
         "scenario": run.scenario.name,
         "worker": run.ws.worker,
@@ -113,6 +99,9 @@ def write_scenario(run: ScenarioRun) -> None:
         "timings_s": asdict(run.timings),
         "skipped_cells": run.skipped_cells,
     }, indent=2))
+    for source in run.sources:
+        source.write(run, root)
+    run.write_own_artifacts(root)
 
 
 def check_ours(root: Path | None) -> None:
@@ -136,23 +125,19 @@ def prepare(root: Path) -> None:
     (root / MARKER).write_text("written by zt-conformance; emptied at each run\n")
 
 
-def _scrapes(scrapes: list[MetricsScrape]) -> str:
-    return "".join(f"# zt-conformance scrape node={s.node} port={s.port}\n{s.text}\n"
-                   for s in scrapes)
-
-
-def write_cell(run: ScenarioRun, cell: Cell,
-               judged: list[tuple[Attempt, list[evidence.Check]]]) -> None:
+def write_cell(run: ScenarioRun, verdict: CellVerdict) -> None:
+    """probes.json (the probe, expectation, each attempt's request, result and checks),
+    then each evidence source's files for the cell."""
+    cell = verdict.cell
     folder = cell_dir(run, cell)
     if folder is None:
         return
     folder.mkdir(parents=True, exist_ok=True)
-    exp = run.expectation(cell)
     probes: dict[str, Any] = {
         "cell": cell.id,
         "probe": _probe_json(cell),
         "written": asdict(cell.expect),
-        "expectation": exp.to_json(),
+        "expectation": run.expectation(cell).to_json(),
         "attempts": [
             {
                 "id": a.id,
@@ -164,27 +149,12 @@ def write_cell(run: ScenarioRun, cell: Cell,
                 "checks": [{"kind": c.kind, "ok": c.ok, "expected": c.expected,
                             "observed": c.observed} for c in checks],
             }
-            for a, checks in judged
+            for a, checks in verdict.judged
         ],
     }
     (folder / "probes.json").write_text(json.dumps(probes, indent=2, default=str))
-    seen: set[str] = set()
-    raw = []
-    for _, checks in judged:
-        for check in checks:
-            for flow in check.flows:
-                if flow.raw not in seen:
-                    seen.add(flow.raw)
-                    raw.append(flow.raw)
-    (folder / "flows.jsonl").write_text("".join(r + "\n" for r in raw))
-    spaces = run.namespaces
-    counters = [
-        {"counter": c.describe(), "attributed_to": spaces if c.attributed else "cluster",
-         "before": c.value(run.before, spaces), "after": c.value(run.after, spaces),
-         "required_delta": run.minimum.get(c, 0)}
-        for c in evidence.counters(exp)
-    ]
-    (folder / "metrics.json").write_text(json.dumps(counters, indent=2))
+    for source in run.sources:
+        source.write_cell(run, cell, verdict.judged, folder)
 
 
 def _probe_json(cell: Cell) -> dict[str, Any]:

@@ -25,35 +25,23 @@ from conformance.harness.cluster import (
     PAYMENT_PROCESSOR,
     TLS_PORT,
 )
-from conformance.harness.workload_facts import container_ports, namespace_labels
+
+# DNS_PORT ... workload_pod are re-exported: their home is the request kinds.
+from conformance.harness.requests import DNS_PORT as DNS_PORT
+from conformance.harness.requests import GRPC_SERVICE as GRPC_SERVICE
+from conformance.harness.requests import ICMP_ECHO_REQUEST as ICMP_ECHO_REQUEST
+from conformance.harness.requests import KUBE_DNS as KUBE_DNS
+from conformance.harness.requests import TLS_PATH, RequestKind, kind_named
+from conformance.harness.requests import workload_pod as workload_pod
 from conformance.model.expectation import DropReason, Expectation, Verdict
-from conformance.model.probe import (
-    DnsQuery,
-    Entity,
-    Fqdn,
-    GrpcCall,
-    HttpRequest,
-    Pod,
-    Probe,
-    TlsHello,
-)
+from conformance.model.probe import Entity, Pod, Probe
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_ROOT = REPO / "manifests" / "policies"
 PAYMENTS = "payments"  # canonical name of the worker's namespace
 PARTNERS = "partners"  # canonical name of the worker's second namespace
-KUBE_DNS = Pod(namespace="kube-system", labels={"k8s-app": "kube-dns"})
-DNS_PORT = 53
-GRPC_SERVICE = "api.AccountService"
-TLS_PATH = "/healthz"  # what a TLS probe asks once the handshake is done
 DEFAULT_MODEL_VERSION = "1.20"
 MODEL_VERSION_ENV = "ZTC_CILIUM_VERSION"  # also --cilium-version; the model's Cilium line
-
-
-def workload_pod(namespace: str, app: str) -> Pod:
-    """The model's view of a suite pod: its app label, named ports and namespace labels."""
-    return Pod(namespace=namespace, labels={"app": app}, ports=container_ports(app),
-               namespace_labels=namespace_labels(namespace))
 
 
 @dataclass(frozen=True)
@@ -83,16 +71,12 @@ AUDIT = Source(AUDIT_LOGGER)
 PARTNER_PAYMENT = Source(PAYMENT_PROCESSOR, PARTNERS)
 HOST = Source("host")
 
-RequestKind = Literal["http", "grpc", "dns", "tcp", "kubelet", "icmp", "tls"]
-ICMP_ECHO_REQUEST = 8  # the model's ICMP "port" is the type (conformance/model/icmp.py)
-
-
 @dataclass(frozen=True)
 class Request:
     """What is sent. `to` is an app in canonical namespace `to_namespace`, "kube-dns", or
     an FQDN; `by_ip` connects to the FQDN target's IP without a lookup."""
 
-    kind: RequestKind
+    kind: str  # a name in conformance/harness/requests KINDS
     to: str
     port: int
     to_namespace: str = PAYMENTS
@@ -104,26 +88,20 @@ class Request:
     by_ip: bool = False
     sni: str = ""  # kind tls: the ClientHello's server_name ("" sends none)
 
+    def __post_init__(self) -> None:
+        kind_named(self.kind)  # an unknown kind is an error naming it, at once
+
+    @property
+    def type(self) -> RequestKind:
+        return kind_named(self.kind)
+
     @property
     def is_fqdn(self) -> bool:
-        return self.kind == "tcp" and not self.to_namespace
+        return self.type.is_fqdn(self)
 
     def label(self) -> str:
         dest = self.to if self.to_namespace == PAYMENTS else f"{self.to_namespace}/{self.to}"
-        if self.kind == "http":
-            hdrs = "".join(f" +{k}: {v}" for k, v in self.headers)
-            return f"{self.method} {self.path}{hdrs} -> {dest}:{self.port}"
-        if self.kind == "grpc":
-            return f"gRPC {self.grpc_method} -> {dest}:{self.port}"
-        if self.kind == "dns":
-            return f"DNS A {self.dns_name}"
-        if self.kind == "kubelet":
-            return f"readiness GET {self.path} -> {dest}:{self.port}"
-        if self.kind == "icmp":
-            return f"ICMP echo -> {dest}"
-        if self.kind == "tls":
-            return f"TLS SNI {self.sni or '(none)'} -> {dest}:{self.port}"
-        return f"TCP {'ip-of ' if self.by_ip else ''}{self.to}:{self.port}"
+        return self.type.label(self, dest)
 
 
 def http(method: str, path: str, *, to: str = ACCOUNT_SERVICE, namespace: str = PAYMENTS,
@@ -207,27 +185,7 @@ class Cell:
         return re.sub(r"\s+", " ", text)
 
     def model_probe(self, probe_id: str) -> Probe:
-        r = self.request
-        if r.kind == "dns":
-            return Probe(id=probe_id, source=self.source.model(), destination=KUBE_DNS,
-                         port=DNS_PORT, protocol="UDP", dns=DnsQuery(r.dns_name))
-        if r.kind == "tcp" and r.is_fqdn:
-            return Probe(id=probe_id, source=self.source.model(), destination=Fqdn(r.to),
-                         port=r.port)
-        dest = workload_pod(r.to_namespace, r.to)
-        if r.kind == "icmp":
-            return Probe(id=probe_id, source=self.source.model(), destination=dest,
-                         port=ICMP_ECHO_REQUEST, protocol="ICMP")
-        if r.kind == "tcp":
-            return Probe(id=probe_id, source=self.source.model(), destination=dest, port=r.port)
-        if r.kind == "tls":
-            return Probe(id=probe_id, source=self.source.model(), destination=dest,
-                         port=r.port, tls=TlsHello(r.sni or None))
-        if r.kind == "grpc":
-            return Probe(id=probe_id, source=self.source.model(), destination=dest,
-                         port=r.port, grpc=GrpcCall(GRPC_SERVICE, r.grpc_method))
-        return Probe(id=probe_id, source=self.source.model(), destination=dest, port=r.port,
-                     http=HttpRequest(method=r.method, path=r.path, headers=dict(r.headers)))
+        return self.request.type.model_probe(self.request, self.source.model(), probe_id)
 
 
 class ExpectationMismatch(pytest.Collector.CollectError):

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from conformance.harness import runs
-from conformance.harness.batch import ScenarioRun, started
+from conformance.harness.batch import ScenarioRun
 from conformance.harness.cluster import ClusterError
 from conformance.harness.planning import RunOptions, Workspace, new_workspace
 from conformance.harness.session import KUBE_KEY, PreflightError, open_cluster
 from conformance.harness.spec import Cell, Scenario
+from conformance.harness.verdicts import started
 
 # Workers that sweep other runs' stale objects at start: the first one only (all workers
 # of a run share the run id; one sweep is enough and avoids racing deletes).

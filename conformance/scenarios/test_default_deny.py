@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness.batch import ScenarioRun, check_cell
+from conformance.harness.batch import ScenarioRun
 from conformance.harness.spec import (
     ALLOWED,
     AUDIT,
@@ -22,6 +22,7 @@ from conformance.harness.spec import (
     http,
     kubelet,
 )
+from conformance.harness.verdicts import check_cell
 
 SCENARIO = Scenario(
     name="default-deny",

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness.batch import ScenarioRun, check_cell
+from conformance.harness.batch import ScenarioRun
 from conformance.harness.cluster import FEATURE_FQDN_TARGETS
 from conformance.harness.spec import PAYMENT, Cell, Scenario, dns, dropped, tcp
+from conformance.harness.verdicts import check_cell
 
 DENIED = dropped("POLICY_DENIED", "egress")
 

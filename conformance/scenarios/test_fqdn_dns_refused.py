@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness.batch import ScenarioRun, check_cell
+from conformance.harness.batch import ScenarioRun
 from conformance.harness.cluster import FEATURE_FQDN_TARGETS, FEATURE_L7_PROXY
 from conformance.harness.spec import (
     ALLOWED,
@@ -16,6 +16,7 @@ from conformance.harness.spec import (
     dropped,
     tcp,
 )
+from conformance.harness.verdicts import check_cell
 
 SCENARIO = Scenario(
     name="fqdn-dns-refused",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness.batch import ScenarioRun, check_cell
+from conformance.harness.batch import ScenarioRun
 from conformance.harness.cluster import FEATURE_FQDN_TARGETS, FEATURE_L7_PROXY
 from conformance.harness.spec import ALLOWED, PAYMENT, Cell, Scenario, dropped, tcp
+from conformance.harness.verdicts import check_cell
 
 SINCE = "1.19"
 

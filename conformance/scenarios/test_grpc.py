@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness.batch import ScenarioRun, check_cell
+from conformance.harness.batch import ScenarioRun
 from conformance.harness.cluster import FEATURE_L7_PROXY
 from conformance.harness.spec import (
     ALLOWED,
@@ -18,6 +18,7 @@ from conformance.harness.spec import (
     dropped,
     grpc,
 )
+from conformance.harness.verdicts import check_cell
 
 SCENARIO = Scenario(
     name="grpc",

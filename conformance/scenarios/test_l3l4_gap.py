@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness.batch import ScenarioRun, check_cell
+from conformance.harness.batch import ScenarioRun
 from conformance.harness.spec import (
     ALLOWED,
     AUDIT,
@@ -19,6 +19,7 @@ from conformance.harness.spec import (
     dropped,
     http,
 )
+from conformance.harness.verdicts import check_cell
 
 ACCOUNT = "/api/v1/accounts/3f2c1a9e-8b7d-4c6e-9f10-2a3b4c5d6e7f"
 

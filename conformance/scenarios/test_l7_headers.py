@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness.batch import ScenarioRun, check_cell
+from conformance.harness.batch import ScenarioRun
 from conformance.harness.cluster import FEATURE_L7_PROXY
 from conformance.harness.spec import ALLOWED, L7_DENIED, PAYMENT, Cell, Scenario, http
+from conformance.harness.verdicts import check_cell
 
 TRANSFER = "/internal/v1/transfer"
 

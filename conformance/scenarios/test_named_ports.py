@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness.batch import ScenarioRun, check_cell
+from conformance.harness.batch import ScenarioRun
 from conformance.harness.spec import (
     ALLOWED,
     AUDIT,
@@ -21,6 +21,7 @@ from conformance.harness.spec import (
     dropped,
     http,
 )
+from conformance.harness.verdicts import check_cell
 
 SCENARIO = Scenario(
     name="named-ports",

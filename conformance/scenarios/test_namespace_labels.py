@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness.batch import ScenarioRun, check_cell
+from conformance.harness.batch import ScenarioRun
 from conformance.harness.spec import (
     ALLOWED,
     PARTNER_PAYMENT,
@@ -21,6 +21,7 @@ from conformance.harness.spec import (
     dropped,
     http,
 )
+from conformance.harness.verdicts import check_cell
 
 SCENARIO = Scenario(
     name="namespace-labels",

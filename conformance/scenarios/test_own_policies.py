@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from conformance.harness import own, own_cells
-from conformance.harness.batch import check_cell, started
 from conformance.harness.own import OwnRun, own_workspace
 from conformance.harness.own_cells import OwnCell, OwnScenario
 from conformance.harness.planning import Workspace
 from conformance.harness.spec import DEFAULT_MODEL_VERSION, MODEL_VERSION_ENV
+from conformance.harness.verdicts import check_cell, started
 
 
 def _shards() -> list[OwnScenario]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness.batch import ScenarioRun, check_cell
+from conformance.harness.batch import ScenarioRun
 from conformance.harness.cluster import FEATURE_L7_PROXY, HTTP_PORT
 from conformance.harness.spec import (
     ALLOWED,
@@ -20,6 +20,7 @@ from conformance.harness.spec import (
     dropped,
     tls,
 )
+from conformance.harness.verdicts import check_cell
 
 SCENARIO = Scenario(
     name="tls-sni",

@@ -170,7 +170,7 @@ def prober_spec(spec: WatchSpec, server: PodInfo, opts: Options, max_s: float
     paths = []
     for path in spec.paths:
         r = watch_request(path)
-        host = r.dns_name if r.kind == "dns" else server.ip
+        host = r.dns_name or server.ip  # a DNS path asks for its name
         paths.append({"name": path.name, "probe": prober_request(r, host, opts.probe_timeout_s)})
     streams = []
     for st in spec.streams:

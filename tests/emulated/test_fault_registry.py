@@ -24,6 +24,8 @@ from clusters.emulated.faults import (
 )
 from clusters.emulated.faults.hooks import NO_FAULT
 from conformance.harness import capabilities as cap
+from conformance.harness.requests import KINDS
+from conformance.harness.requests.tcp import Tcp
 from conformance.harness.spec import (
     ALLOWED,
     PAYMENT,
@@ -84,8 +86,17 @@ def test_a_scenario_with_unknown_tags_is_a_collection_error() -> None:
     assert _scenario(tags=(cap.ICMP,)).params()  # a known declared tag is fine
 
 
-def test_a_cell_no_tag_says_what_enforces_is_a_collection_error() -> None:
-    odd = Cell(PAYMENT, Request("udp", "account-service", 8080), ALLOWED)  # type: ignore[arg-type]
+class _Untagged(Tcp):
+    """A registered kind that declares no enforcement tag."""
+
+    name = "untagged"
+    tags = ()
+
+
+def test_a_cell_no_tag_says_what_enforces_is_a_collection_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(KINDS, _Untagged.name, _Untagged())
+    odd = Cell(PAYMENT, Request(_Untagged.name, "account-service", 8080), ALLOWED)
     scenario = _scenario(cells=(odd,))
     with pytest.raises(cap.TagError, match="no capability tag says what enforces it"):
         scenario.tags_of(odd, common=scenario.scenario_tags())

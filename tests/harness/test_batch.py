@@ -32,7 +32,9 @@ from conformance.harness.planning import (
 )
 from conformance.harness.render import render
 from conformance.harness.report import MARKER, ArtifactsError
+from conformance.harness.sources import AppLog, Flows
 from conformance.harness.spec import Scenario
+from conformance.harness.verdicts import gather, judge_cell
 from conformance.scenarios import (
     test_clusterwide_default_deny,
     test_default_deny,
@@ -77,7 +79,7 @@ class Recorder:
 def run(scenario: Any, tmp: Path, cluster: Recorder) -> ScenarioRun:
     ws = new_workspace(cluster, "gw7", RunOptions(flow_grace=5, artifacts=tmp))
     r = ScenarioRun(scenario, ws)
-    r.execute()
+    gather(r)
     return r
 
 
@@ -104,10 +106,10 @@ def test_order_of_operations_and_one_exec_per_source_pod(tmp_path: Path,
 def test_every_cell_passes_and_writes_its_artifacts(tmp_path: Path, emulated: Emulators) -> None:
     r = run(test_l7_http.SCENARIO, tmp_path, Recorder(emulated.cluster()))
     for cell in test_l7_http.SCENARIO.cells:
-        assert r.verify(cell) is None
+        assert judge_cell(r, cell) is None
     root = tmp_path / "l7-http"
     assert (root / "policies.yaml").read_text().count("namespace: ztc-gw7") >= 1
-    assert (root / "flows.jsonl").read_text().count('"flow"') == len(r.flows)
+    assert (root / "flows.jsonl").read_text().count('"flow"') == len(r.source(Flows).flows)
     assert "hubble_drop_total" in (root / "metrics-after.prom").read_text()
     cell_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     assert len(cell_dirs) == len(test_l7_http.SCENARIO.cells)
@@ -122,7 +124,7 @@ def test_every_cell_passes_and_writes_its_artifacts(tmp_path: Path, emulated: Em
 def test_failure_message_shows_expected_and_observed(tmp_path: Path, emulated: Emulators) -> None:
     r = run(test_l7_http.SCENARIO, tmp_path, Recorder(emulated.cluster("l7-off")))
     cell = test_l7_http.SCENARIO.cells[2]  # payment-processor DELETE => l7-denied
-    message = r.verify(cell)
+    message = judge_cell(r, cell)
     assert message is not None
     assert "FAIL client  expected: http-403" in message
     assert "observed: ok" in message
@@ -153,9 +155,10 @@ def test_app_log_lines_from_before_the_batch_are_not_evidence(tmp_path: Path,
     cluster = Recorder(emulated.cluster())
     first = run(test_l7_http.SCENARIO, tmp_path, cluster)
     second = ScenarioRun(test_l7_http.SCENARIO, first.ws)
-    second.execute()
+    gather(second)
+
     def probed(r: ScenarioRun) -> int:
-        return sum(len(ids) for ids in r.app_seen.values())
+        return sum(len(ids) for ids in r.source(AppLog).seen.values())
 
     assert probed(second) == probed(first) > 0
 
@@ -203,7 +206,7 @@ def test_peer_namespace_and_kubelet_cell(tmp_path: Path, emulated: Emulators) ->
     r = run(test_default_deny.SCENARIO, tmp_path, cluster)
     assert r.namespaces == ["ztc-gw7", "ztc-gw7-partners"]
     for cell in test_default_deny.SCENARIO.cells:
-        assert r.verify(cell) is None, r.verify(cell)
+        assert judge_cell(r, cell) is None, judge_cell(r, cell)
     kubelet = test_default_deny.SCENARIO.cells[-1]
     assert all(a.probe is None for a in r.attempts[kubelet.id])  # the kubelet's own probes
     r.ws.close()
@@ -222,7 +225,7 @@ def test_kubelet_cell_needs_its_probes_in_the_access_log(tmp_path: Path,
                                                          emulated: Emulators) -> None:
     r = run(test_default_deny.SCENARIO, tmp_path, KubeletBlocked(emulated.cluster()))
     kubelet = test_default_deny.SCENARIO.cells[-1]
-    message = r.verify(kubelet)
+    message = judge_cell(r, kubelet)
     assert message is not None and "FAIL app" in message
     assert "0 kubelet GET /healthz" in message and "ok   client" in message
 
@@ -249,9 +252,9 @@ def test_expectation_that_does_not_hold_on_the_cluster_version_fails(tmp_path: P
                                    for c in test_fqdn_multilevel.SCENARIO.cells))
     ungated.params()
     r = run(ungated, tmp_path, OldCilium(emulated.cluster()))
-    message = r.verify(ungated.cells[1])
+    message = judge_cell(r, ungated.cells[1])
     assert message is not None and "on Cilium 1.18.12 the policy model predicts dropped" in message
-    assert r.verify(ungated.cells[2]) is None  # api.github.com is dropped on every version
+    assert judge_cell(r, ungated.cells[2]) is None  # api.github.com is dropped on every version
 
 
 def test_scenario_whose_cells_all_disagree_fails_rather_than_skips(tmp_path: Path,
@@ -268,7 +271,7 @@ def test_scenario_whose_cells_all_disagree_fails_rather_than_skips(tmp_path: Pat
                         requires=test_fqdn_multilevel.SCENARIO.requires)
     r = run(scenario, tmp_path, cluster)  # no ScenarioSkipped
     for cell in disagreeing:
-        message = r.verify(cell)
+        message = judge_cell(r, cell)
         assert message is not None and "on Cilium 1.18.12 the policy model predicts" in message
     assert "apply" not in cluster.calls and "run_probes" not in cluster.calls
 

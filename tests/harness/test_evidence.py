@@ -7,6 +7,7 @@ import json
 from conformance.harness import evidence, metrics
 from conformance.harness.cluster import MetricsScrape
 from conformance.harness.hubble import Flow, parse_line
+from conformance.harness.requests import KINDS
 from conformance.model.expectation import ACCESS_DENIED_BODY, Expectation, HubbleEvidence
 
 L3L4_DENIED = Expectation("p", "dropped", "POLICY_DENIED", "ingress", "timeout",
@@ -21,6 +22,8 @@ ALLOWED_L7 = Expectation("p", "allowed", None, None, "ok",
                          HubbleEvidence("FORWARDED", "L7", None, "INGRESS"), "x")
 ALLOWED_L4 = Expectation("p", "allowed", None, None, "ok",
                          HubbleEvidence("FORWARDED", "L3_L4", None, None), "x")
+
+HTTP, GRPC, DNS = (KINDS[k] for k in ("http", "grpc", "dns"))
 
 
 def flow(**f: object) -> Flow:
@@ -93,47 +96,47 @@ def test_allowed_dns_must_answer_the_target() -> None:
 
 
 def test_l3l4_drop_needs_reason_and_direction() -> None:
-    assert evidence.check_hubble(L3L4_DENIED, [TRACE, DROP], "5-tuple", kind="http").ok
-    wrong_dir = evidence.check_hubble(L3L4_DENIED, [DROP_EGRESS], "5-tuple", kind="http")
+    assert evidence.check_hubble(L3L4_DENIED, [TRACE, DROP], "5-tuple", kind=HTTP).ok
+    wrong_dir = evidence.check_hubble(L3L4_DENIED, [DROP_EGRESS], "5-tuple", kind=HTTP)
     assert not wrong_dir.ok and "missing" in wrong_dir.observed
-    assert not evidence.check_hubble(L3L4_DENIED, [DROP_DENY], "5-tuple", kind="http").ok
-    none = evidence.check_hubble(L3L4_DENIED, [], "5-tuple", kind="http")
+    assert not evidence.check_hubble(L3L4_DENIED, [DROP_DENY], "5-tuple", kind=HTTP).ok
+    none = evidence.check_hubble(L3L4_DENIED, [], "5-tuple", kind=HTTP)
     assert not none.ok and none.observed == "no flow matched (5-tuple)"
 
 
 def test_l7_deny_needs_dropped_request_and_403_response() -> None:
-    assert evidence.check_hubble(L7_DENIED, [REQ_DROPPED, RESP_403], "5-tuple", kind="http").ok
-    assert evidence.check_hubble(GRPC_DENIED, [REQ_DROPPED, RESP_403], "5-tuple", kind="grpc").ok
+    assert evidence.check_hubble(L7_DENIED, [REQ_DROPPED, RESP_403], "5-tuple", kind=HTTP).ok
+    assert evidence.check_hubble(GRPC_DENIED, [REQ_DROPPED, RESP_403], "5-tuple", kind=GRPC).ok
     # gRPC: Envoy sends the local 403 as HTTP 200 + grpc-status 7; HTTP must be a 403.
     grpc_reply = flow(verdict="FORWARDED", Type="L7", traffic_direction="INGRESS",
                       l7={"type": "RESPONSE", "http": {"code": 200}})
-    assert evidence.check_hubble(GRPC_DENIED, [REQ_DROPPED, grpc_reply], "x", kind="grpc").ok
-    assert not evidence.check_hubble(L7_DENIED, [REQ_DROPPED, grpc_reply], "x", kind="http").ok
-    assert not evidence.check_hubble(L7_DENIED, [REQ_DROPPED], "5-tuple", kind="http").ok
+    assert evidence.check_hubble(GRPC_DENIED, [REQ_DROPPED, grpc_reply], "x", kind=GRPC).ok
+    assert not evidence.check_hubble(L7_DENIED, [REQ_DROPPED, grpc_reply], "x", kind=HTTP).ok
+    assert not evidence.check_hubble(L7_DENIED, [REQ_DROPPED], "5-tuple", kind=HTTP).ok
     with_reason = flow(verdict="DROPPED", Type="L7", drop_reason_desc="POLICY_DENIED",
                        traffic_direction="INGRESS", l7={"type": "REQUEST"})
-    assert not evidence.check_hubble(L7_DENIED, [with_reason, RESP_403], "x", kind="http").ok
+    assert not evidence.check_hubble(L7_DENIED, [with_reason, RESP_403], "x", kind=HTTP).ok
 
 
 def test_dns_refusal_flow() -> None:
-    assert evidence.check_hubble(DNS_REFUSED, [DNS_DROP], "5-tuple", kind="dns").ok
-    assert not evidence.check_hubble(DNS_REFUSED, [DROP_EGRESS], "5-tuple", kind="dns").ok
+    assert evidence.check_hubble(DNS_REFUSED, [DNS_DROP], "5-tuple", kind=DNS).ok
+    assert not evidence.check_hubble(DNS_REFUSED, [DROP_EGRESS], "5-tuple", kind=DNS).ok
 
 
 def test_allowed_needs_forwarded_of_the_right_type_and_no_drop() -> None:
-    assert evidence.check_hubble(ALLOWED_L7, [TRACE, REQ_OK], "5-tuple", kind="http").ok
-    assert not evidence.check_hubble(ALLOWED_L7, [TRACE], "5-tuple", kind="http").ok
-    assert evidence.check_hubble(ALLOWED_L4, [TRACE], "5-tuple", kind="http").ok
-    dropped_too = evidence.check_hubble(ALLOWED_L4, [TRACE, DROP], "5-tuple", kind="http")
+    assert evidence.check_hubble(ALLOWED_L7, [TRACE, REQ_OK], "5-tuple", kind=HTTP).ok
+    assert not evidence.check_hubble(ALLOWED_L7, [TRACE], "5-tuple", kind=HTTP).ok
+    assert evidence.check_hubble(ALLOWED_L4, [TRACE], "5-tuple", kind=HTTP).ok
+    dropped_too = evidence.check_hubble(ALLOWED_L4, [TRACE, DROP], "5-tuple", kind=HTTP)
     assert not dropped_too.ok and "unexpected" in dropped_too.observed
 
 
 def test_mutual_auth_first_packet_drop_is_tolerated_only_when_asked() -> None:
     flows = [AUTH_DROP, TRACE, REQ_OK]
-    assert evidence.check_hubble(ALLOWED_L7, flows, "5-tuple", kind="http",
+    assert evidence.check_hubble(ALLOWED_L7, flows, "5-tuple", kind=HTTP,
                                  tolerate_auth_drop=True).ok
-    assert not evidence.check_hubble(ALLOWED_L7, flows, "5-tuple", kind="http").ok
-    assert not evidence.check_hubble(ALLOWED_L7, [DROP, REQ_OK], "5-tuple", kind="http",
+    assert not evidence.check_hubble(ALLOWED_L7, flows, "5-tuple", kind=HTTP).ok
+    assert not evidence.check_hubble(ALLOWED_L7, [DROP, REQ_OK], "5-tuple", kind=HTTP,
                                      tolerate_auth_drop=True).ok
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from conformance.harness import evidence
 from conformance.harness.planning import prober_request
+from conformance.harness.requests import kind_named
 from conformance.harness.spec import tls
 from conformance.model.expectation import Expectation, HubbleEvidence
 from tests.support.account_service import account_service
@@ -55,10 +56,10 @@ def test_reset_during_the_handshake_is_the_sni_denied_signal() -> None:
 
 
 def test_sni_denied_needs_only_the_dropped_request_record() -> None:
-    for kind in ("tls", "http"):  # plain HTTP to an SNI port is reset the same way
-        rules = evidence.required_flows(SNI_DENIED, kind=kind)
+    for name in ("tls", "http"):  # plain HTTP to an SNI port is reset the same way
+        rules = evidence.required_flows(SNI_DENIED, kind=kind_named(name))
         assert [r.text for r in rules] == ["L7 REQUEST DROPPED (no drop reason) INGRESS"]
     # an HTTP 403 deny also needs the response record
     http_403 = Expectation("p", "l7-denied", None, "ingress", "http-403",
                            HubbleEvidence("DROPPED", "L7", None, "INGRESS"), "x")
-    assert len(evidence.required_flows(http_403, kind="http")) == 2
+    assert len(evidence.required_flows(http_403, kind=kind_named("http"))) == 2
