@@ -15,7 +15,7 @@ from clusters.errors import ClustersError, CommandFailed
 from clusters.paths import repo_root
 from clusters.runner import check
 from clusters.steps import marker_targets
-from conformance.harness.cluster import (
+from conformance.vocabulary.features import (
     FEATURE_FQDN_TARGETS,
     FEATURE_HUBBLE_METRICS,
     FEATURE_HUBBLE_RELAY,

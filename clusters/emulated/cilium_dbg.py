@@ -22,6 +22,7 @@ from typing import Any
 from clusters.emulated.agents import Version, rule_labels
 from clusters.emulated.world import SimPod
 from conformance.model.version import parse_version
+from conformance.vocabulary.catalogue import load_catalogue
 
 NETWORK_POLICY = "NetworkPolicy"
 DIRECTIONS = (("ingress", True, False), ("ingressDeny", True, True),
@@ -77,7 +78,9 @@ def _entries_1_19(version: Version) -> list[dict[str, Any]]:
 
 
 def policy_answer(version: Version, revision: int, cilium_version: str) -> str:
-    entries = _entries_1_19(version) if parse_version(cilium_version) >= (1, 19) \
+    # Catalogue feature policy-get-entries (its entry says what is unclear about the minor).
+    entries = _entries_1_19(version) \
+        if load_catalogue().has("policy-get-entries", parse_version(cilium_version)) \
         else _rules_1_18(version)
     text = json.dumps(entries, indent=2)
     return json.dumps({"policy": text, "revision": revision}, indent=2)

@@ -39,7 +39,7 @@ from clusters.emulated import faults as fault_registry
 from clusters.emulated import validation
 from clusters.emulated.agents import Agents, DocKey, Version
 from clusters.emulated.cilium_dbg import endpoint_json, policy_answer
-from clusters.emulated.decide import Decider
+from clusters.emulated.decide import CILIUM_VERSION, Decider
 from clusters.emulated.flows import line, parse_timestamp
 from clusters.emulated.metrics import AGENT_PORT, HUBBLE_PORT, NodeCounters
 from clusters.emulated.objects import RESOURCES, ApiStatus, Key, ObjectStore, status
@@ -55,10 +55,10 @@ from clusters.emulated.world import (
     SimPod,
     World,
 )
-from conformance.harness.policy_wait import endpoint_identity
-from conformance.harness.workload_facts import deployment_ports
 from conformance.model import evaluate
 from conformance.model.probe import Entity, HttpRequest, Probe
+from conformance.model.selectors import endpoint_identity
+from conformance.vocabulary.workloads import deployment_ports
 
 POLICY_RESOURCES = ("ciliumnetworkpolicies", "ciliumclusterwidenetworkpolicies",
                     "networkpolicies")
@@ -117,7 +117,7 @@ class FlowLog:
 
 
 class ControlPlane:
-    def __init__(self, cilium_version: str = "1.20.0", fault: str | None = None,
+    def __init__(self, cilium_version: str = CILIUM_VERSION, fault: str | None = None,
                  seed: int = 0, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.version = cilium_version
         self.fault = fault_registry.check(fault)

@@ -80,10 +80,9 @@ def _emulated_version(version: str | None) -> str | None:
     1.19 picks that line's release."""
     if not version:
         return None
-    from clusters.emulated.validation import versions
+    from conformance.vocabulary.catalogue import load_catalogue
 
-    line = ".".join(version.lstrip("v").split(".")[:2])
-    return next((v for v in versions() if v.startswith(line + ".")), version)
+    return load_catalogue().release_for(version) or version
 
 
 def check_facts(facts: ClusterFacts) -> None:
