@@ -141,12 +141,11 @@ class KubeCluster:
         return self._facts
 
     def _run_detect(self) -> Any:
-        from clusters.errors import ClustersError
+        from clusters.api import ClustersError, detect_api
 
         try:
             if self._detect is not None:
                 return self._detect(self.kubeconfig, self.context)
-            from clusters.detect import detect_api
 
             return detect_api(self._get_if_exists)
         except ClustersError as err:
