@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from conformance.generate import cli as generate_cli
+from conformance.generate.cli import BadInput
 from conformance.model import (
     DEFAULT_VERSION,
     Expectation,
@@ -48,10 +49,6 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 # Probes are one short JSON line each: a million of them fit in far less.
 MAX_PROBES_BYTES = 256 << 20
-
-
-class BadInput(Exception):
-    """Input the CLI cannot use; the message is shown as is."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,7 +116,7 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "upgrade-check":
-            return upgrade_cli.run(args, out)
+            return upgrade_cli.run(args, out, read_probes)
         if args.command == "report":
             return report_cli.run(args, out)
         _check_version(args.cilium_version)

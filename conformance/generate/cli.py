@@ -23,6 +23,11 @@ from conformance.generate.cells import describe_probe
 from conformance.model import DEFAULT_VERSION
 
 
+class BadInput(Exception):
+    """Input the CLI cannot use; the message is shown as is. (Defined here, the lowest of
+    the CLI modules, so that conformance/cli.py imports it instead of the other way round.)"""
+
+
 def add_parser(sub: Any) -> None:
     """Register `generate` on the CLI's subparsers."""
     gen = sub.add_parser("generate", help="generate probe cells from policies; verdicts "
@@ -57,8 +62,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 def write_whole(path: Path, text: str) -> None:
     """Write through a temporary file in the same directory and rename: a reader never
     sees half a file, and a failure leaves no file behind."""
-    from conformance.cli import BadInput
-
     if path.is_dir():
         raise BadInput(f"--out {path}: is a directory")
     try:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from conformance.model.probe import Probe
 from conformance.upgrade.render import render_table
 from conformance.upgrade.static import (
     CheckInputError,
@@ -42,10 +44,11 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     up.add_argument("--format", choices=("table", "json"), default="table")
 
 
-def run(args: argparse.Namespace, out: TextIO) -> int:
-    """Raises CheckInputError (and the CLI's BadInput from read_probes) on bad input."""
-    from conformance.cli import read_probes
-
+def run(args: argparse.Namespace, out: TextIO,
+        read_probes: Callable[[str], Sequence[Probe]]) -> int:
+    """Raises CheckInputError (and the CLI's BadInput from `read_probes`, conformance/cli.py's
+    reader of --probes files, passed in so that this module does not import its caller) on
+    bad input."""
     if args.probes and not args.policies:
         raise CheckInputError("--probes needs --policies: the probes are explained against "
                               "the policies given")
