@@ -62,9 +62,6 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
         "batch <-> report import each other (issue 11: being untied on another branch)",
     ("conformance.harness.report", "conformance.harness.batch"):
         "batch <-> report import each other (issue 11: being untied on another branch)",
-    ("clusters.detect", "conformance.scenarios.*"):
-        "`clusters status` imports the scenario modules to list which groups a cluster's "
-        "features run (detect.scenario_requirements)",
 }
 
 
