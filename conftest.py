@@ -207,8 +207,6 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 def pytest_configure(config: pytest.Config) -> None:
     if not suite_requested(config):
         return
-    from conformance.harness.spec import MODEL_VERSION_ENV
-
     version = config.getoption("cilium_version")
     if version:
         from conformance.model.version import VersionError, parse_version
@@ -217,7 +215,6 @@ def pytest_configure(config: pytest.Config) -> None:
             parse_version(version)
         except VersionError as exc:
             raise pytest.UsageError(f"--cilium-version: {exc}") from None
-        os.environ[MODEL_VERSION_ENV] = version
     from conformance.harness.session import KUBE_KEY
 
     _own_policies(config)
@@ -233,7 +230,7 @@ def _own_policies(config: pytest.Config) -> None:
     input is one usage error naming file, document and field, before the cluster is
     touched."""
     from conformance.harness import own, own_cells
-    from conformance.harness.spec import DEFAULT_MODEL_VERSION, MODEL_VERSION_ENV
+    from conformance.harness.spec import collection_version
     from conformance.model import PolicyError
 
     paths = config.getoption("policies") or []
@@ -243,9 +240,12 @@ def _own_policies(config: pytest.Config) -> None:
     os.environ[own_cells.POLICIES_ENV] = os.pathsep.join(paths)
     os.environ[own_cells.PROBES_ENV] = probes or ""
     os.environ[own.EXTERNAL_FQDN_ENV] = "1" if config.getoption("allow_external_fqdn") else ""
+    # The own-policies module generates its cells when it is imported, before any hook
+    # could hand it the configuration: the version travels with the paths (own_cells).
+    version = collection_version(config)
+    os.environ[own_cells.VERSION_ENV] = version
     if not paths or hasattr(config, "workerinput"):
         return
-    version = os.environ.get(MODEL_VERSION_ENV) or DEFAULT_MODEL_VERSION
     try:
         own_cells.shard_count()
         own_cells.load_cells(list(paths), probes, version)

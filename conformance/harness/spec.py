@@ -9,7 +9,6 @@ module is collected; a disagreement is a collection error naming the probe.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from conformance.model.probe import (
     Pod,
     Probe,
 )
+from conformance.model.version import DEFAULT_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_ROOT = REPO / "manifests" / "policies"
@@ -43,8 +43,13 @@ PARTNERS = "partners"  # canonical name of the worker's second namespace
 KUBE_DNS = Pod(namespace="kube-system", labels={"k8s-app": "kube-dns"})
 DNS_PORT = 53
 GRPC_SERVICE = "api.AccountService"
-DEFAULT_MODEL_VERSION = "1.20"
-MODEL_VERSION_ENV = "ZTC_CILIUM_VERSION"  # also --cilium-version; the model's Cilium line
+DEFAULT_MODEL_VERSION = DEFAULT_VERSION  # the catalogue's default line (model/version.py)
+
+
+def collection_version(config: pytest.Config) -> str:
+    """The Cilium version written expectations are checked against at collection: the
+    run's --cilium-version (pytest's configuration), else the catalogue's default line."""
+    return str(config.getoption("cilium_version", None) or DEFAULT_MODEL_VERSION)
 
 
 def workload_pod(namespace: str, app: str) -> Pod:
@@ -253,8 +258,11 @@ class Scenario:
         return self._expectations[key]
 
     def params(self) -> list[Any]:
-        """The cells as pytest parameters, after checking each against the model."""
-        self._check_against_model()
+        """The cells as pytest parameters. Their written expectations are checked against
+        the model when the module is collected, for the run's Cilium version
+        (check_against_model, from conformance/scenarios/conftest.py
+        pytest_generate_tests)."""
+        self._check_duplicates()
         return [pytest.param(c, id=c.id) for c in self.cells]
 
     def marks(self) -> list[pytest.MarkDecorator]:
@@ -263,14 +271,18 @@ class Scenario:
             out.append(pytest.mark.disruptive)
         return out
 
-    def _check_against_model(self) -> None:
-        from conformance.model import PolicyError, evaluate, load_policies
-
+    def _check_duplicates(self) -> None:
         ids = [c.id for c in self.cells]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ExpectationMismatch(f"scenario {self.name}: duplicate cells {dupes}")
-        version = os.environ.get(MODEL_VERSION_ENV) or DEFAULT_MODEL_VERSION
+
+    def check_against_model(self, version: str) -> None:
+        """Every written expectation against the model on Cilium `version`; one
+        ExpectationMismatch naming each disagreeing probe."""
+        from conformance.model import PolicyError, evaluate, load_policies
+
+        self._check_duplicates()
         try:
             policies = load_policies([self.policy_dir])
         except PolicyError as exc:
