@@ -114,9 +114,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--kubeconfig", default=_env("kubeconfig"),
                 help="kubeconfig file (env ZTC_KUBECONFIG; else the usual KUBECONFIG)")
     g.addoption("--context", default=_env("context"), help="kubeconfig context (env ZTC_CONTEXT)")
+    from conformance.vocabulary.catalogue import load_catalogue
+
     g.addoption("--cilium-version", default=_env("cilium_version"),
-                help="Cilium version to provision (kind) and to evaluate the model for "
-                     "(env ZTC_CILIUM_VERSION, default the newest supported)")
+                help="Cilium version to provision (kind) and to evaluate the model for: "
+                     f"{load_catalogue().release_help()} (env ZTC_CILIUM_VERSION)")
     g.addoption("--keep-cluster", action="store_true", default=_flag("keep_cluster"),
                 help="keep the worker namespaces (and a kind cluster whose provisioning "
                      "failed) for inspection (env ZTC_KEEP_CLUSTER=1)")

@@ -40,6 +40,7 @@ from conformance.reports import cli as report_cli
 from conformance.reports.model import ReportError
 from conformance.upgrade import cli as upgrade_cli
 from conformance.upgrade.static import CheckInputError
+from conformance.vocabulary.catalogue import load_catalogue
 
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--probes", required=True, metavar="FILE.jsonl",
                     help="one probe JSON object per line ('-' for stdin)")
     ex.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y",
-                    help=f"target Cilium version (default {DEFAULT_VERSION})")
+                    help=load_catalogue().line_help())
     ex.add_argument("--format", choices=("json", "table"), default="json")
     ex.add_argument("--no-mutual-auth", action="store_true",
                     help="the cluster runs without mutual authentication (SPIRE): rules with "
@@ -75,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_agent_options(ex)
     li = sub.add_parser("lint", help="report policy mistakes; exit 1 when errors are found")
     li.add_argument("paths", nargs="*", metavar="PATH")
-    li.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y")
+    li.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y",
+                    help=load_catalogue().line_help())
     li.add_argument("--format", choices=("text", "json"), default="text")
     li.add_argument("--list-rules", action="store_true", help="print the lint rules and exit")
     _add_agent_options(li)

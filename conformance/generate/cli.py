@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from conformance.generate import Generation, generate
 from conformance.generate.cells import describe_probe
 from conformance.model import DEFAULT_VERSION
+from conformance.vocabulary.catalogue import load_catalogue
 
 
 class BadInput(Exception):
@@ -40,7 +41,7 @@ def add_parser(sub: Any) -> None:
     gen.add_argument("--seed", type=int, default=0,
                      help="seed of the strings drawn from regexes and patterns (default 0)")
     gen.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y",
-                     help=f"target Cilium version (default {DEFAULT_VERSION})")
+                     help=load_catalogue().line_help())
     gen.add_argument("--no-mutual-auth", action="store_true",
                      help="the cluster runs without mutual authentication (SPIRE)")
 

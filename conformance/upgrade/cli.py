@@ -22,6 +22,7 @@ from conformance.upgrade.static import (
     scenario_groups,
     versions_of,
 )
+from conformance.vocabulary.catalogue import load_catalogue
 
 SCENARIOS_NOT_GENERATED = ("the scenarios are diffed by their written cells; generated "
                            "probes are for --policies")
@@ -30,8 +31,10 @@ SCENARIOS_NOT_GENERATED = ("the scenarios are diffed by their written cells; gen
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     up = sub.add_parser("upgrade-check", help="what a Cilium upgrade changes for the policies "
                                               "(schema, version-aware lint, model diff)")
-    up.add_argument("--from", dest="from_version", required=True, metavar="X.Y.Z")
-    up.add_argument("--to", dest="to_version", required=True, metavar="X.Y.Z")
+    up.add_argument("--from", dest="from_version", required=True, metavar="X.Y.Z",
+                    help="a release: " + load_catalogue().describe_versions())
+    up.add_argument("--to", dest="to_version", required=True, metavar="X.Y.Z",
+                    help="a release: " + load_catalogue().describe_versions())
     up.add_argument("--policies", action="append", metavar="DIR",
                     help="policy files or directories (repeatable); default: the suite's "
                          "scenarios with their cells")

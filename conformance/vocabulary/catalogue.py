@@ -105,6 +105,16 @@ class Catalogue:
         return ", ".join(v + (" (default)" if v == self.default else "")
                          for v in reversed(self.versions()))
 
+    def release_help(self) -> str:
+        """Help text of a flag naming a release to provision."""
+        return f"{self.describe_versions()}, or a line such as {self.default_line}"
+
+    def line_help(self) -> str:
+        """Help text of a flag naming the Cilium the model predicts for."""
+        lines = ", ".join(f"{a}.{b}" for a, b in reversed(self.lines()))
+        return (f"the Cilium line the model predicts for: {lines} (default "
+                f"{self.default_line}); a release such as {self.default} names its line")
+
 
 def minor_of(version: str) -> Minor:
     """"1.19.6", "v1.19" -> (1, 19); a CatalogueError for anything else."""
@@ -175,8 +185,8 @@ def _features(where: Path, raw: Any) -> dict[str, Feature]:
         field = f"features.{name}"
         if not isinstance(entry, dict):
             raise CatalogueError(f"{where}: {field}: expected a mapping")
-        since = str(entry.get("since", ""))
-        if not _LINE_RE.fullmatch(since):
+        since = entry.get("since")  # a string: YAML reads 1.20 as the number 1.2
+        if not isinstance(since, str) or not _LINE_RE.fullmatch(since):
             raise CatalogueError(f"{where}: {field}.since: expected a quoted minor X.Y, "
                                  f"got {entry.get('since')!r}")
         for key in ("summary", "source"):
