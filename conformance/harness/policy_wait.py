@@ -44,8 +44,8 @@ from conformance.harness.cluster import AgentPolicy, ClusterError, EndpointRevis
 from conformance.model import PolicyError, PolicySet
 from conformance.model.policy import Policy
 from conformance.model.selectors import endpoint_identity as endpoint_identity
+from conformance.vocabulary.timeouts import POLICY_TIMEOUT_S as POLICY_TIMEOUT_S
 
-POLICY_TIMEOUT_S = 120.0  # default deadline for one change to be realized everywhere
 POLL_INTERVAL_S = 0.2
 NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
 
