@@ -253,6 +253,16 @@ def test_known_exceptions_are_still_needed(edges: list[Edge]) -> None:
     assert [k for k in KNOWN_EXCEPTIONS if k not in present] == []
 
 
+def test_the_package_inits_stay_import_free() -> None:
+    """Importing any part of the suite runs conformance/__init__.py; the vocabulary's is
+    imported by everything."""
+    for init in (REPO / "conformance" / "__init__.py",
+                 REPO / "conformance" / "vocabulary" / "__init__.py"):
+        tree = ast.parse(init.read_text(encoding="utf-8"))
+        assert not [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)
+                    if not (isinstance(n, ast.ImportFrom) and n.module == "__future__")], init
+
+
 def test_the_vocabulary_and_the_model_import_no_cluster_code() -> None:
     """Third-party libraries too: the bottom layers are pure (PyYAML only)."""
     forbidden = ("kubernetes", "grpc", "requests", "testcontainers", "pytest")
