@@ -3,8 +3,9 @@
 - `cilium-dbg policy get -o json`: `command.PrintOutput` of `models.Policy`
   (`cilium-dbg/cmd/policy_get.go`), `{"policy": <JSON text>, "revision": N}`, the text
   being `policy.JSONMarshalRules` (indented) of `Repo.Search()`'s result
-  (`daemon/restapi/policy.go`). Up to 1.19 those are `api.Rule`s (`pkg/policy/api/rule.go`:
-  endpointSelector, ingress, egress, ..., `labels`); in 1.20 `types.PolicyEntry`s
+  (`daemon/restapi/policy.go`). In 1.18 those are `api.Rule`s (`pkg/policy/api/rule.go`:
+  endpointSelector, ingress, egress, ..., `labels`); from 1.19 `types.PolicyEntry`s
+  (catalogue feature policy-get-entries)
   (`pkg/policy/types/policyentry.go`, one per rule item and direction, no JSON tags so the
   Go field names are the keys). Only the fields the suite reads are exact (labels, the
   revision); the rest is shaped like upstream, not a copy of its translation.

@@ -87,6 +87,11 @@ class Catalogue:
                                  f"(known: {', '.join(sorted(self.features))})")
         return self.features[name]
 
+    def since(self, name: str) -> str:
+        """The minor that has feature `name` first, as text ("1.19")."""
+        major, minor = self.feature(name).since
+        return f"{major}.{minor}"
+
     def has(self, name: str, minor: Minor) -> bool:
         """Whether Cilium `minor` has feature `name`."""
         return self.feature(name).holds(minor)
