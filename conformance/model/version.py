@@ -9,6 +9,7 @@ catalogue can be passed explicitly (`catalogue=`); the default is the committed 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from conformance.vocabulary.catalogue import Catalogue, load_catalogue
 
@@ -40,7 +41,11 @@ SUPPORTED = supported()
 def parse_version(text: str, catalogue: Catalogue | None = None) -> tuple[int, int]:
     """'1.19', '1.19.6' or 'v1.20.0' -> (1, 19); a minor without a release in the catalogue
     is an error."""
-    lines = SUPPORTED if catalogue is None else supported(catalogue)
+    return _parse(text, SUPPORTED if catalogue is None else supported(catalogue))
+
+
+@lru_cache(maxsize=64)  # called once per evaluated probe
+def _parse(text: str, lines: tuple[tuple[int, int], ...]) -> tuple[int, int]:
     known = ", ".join(f"{a}.{b}" for a, b in lines)
     m = _VERSION_RE.fullmatch(text.strip())
     if not m:
