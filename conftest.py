@@ -17,6 +17,13 @@ from typing import Any
 
 import pytest
 
+from conformance.vocabulary.timeouts import (
+    FLOW_GRACE_S,
+    POLICY_TIMEOUT_S,
+    PROBE_TIMEOUT_S,
+    STALE_AFTER_S,
+)
+
 REPO = Path(__file__).resolve().parent
 SCENARIOS = REPO / "conformance" / "scenarios"
 OWN_POLICIES_MODULE = "test_own_policies.py"
@@ -31,13 +38,13 @@ ENV = {
     "keep_cluster": ("ZTC_KEEP_CLUSTER", None),
     "artifacts": ("ZTC_ARTIFACTS", "artifacts"),
     "fault": ("ZTC_FAULT", None),
-    "flow_grace": ("ZTC_FLOW_GRACE", "15"),
-    "probe_timeout": ("ZTC_PROBE_TIMEOUT", "4"),
-    "policy_timeout": ("ZTC_POLICY_TIMEOUT", "120"),
+    "flow_grace": ("ZTC_FLOW_GRACE", f"{FLOW_GRACE_S:g}"),
+    "probe_timeout": ("ZTC_PROBE_TIMEOUT", f"{PROBE_TIMEOUT_S:g}"),
+    "policy_timeout": ("ZTC_POLICY_TIMEOUT", f"{POLICY_TIMEOUT_S:g}"),
     "disruptive": ("ZTC_DISRUPTIVE", None),
     "allow_existing_cluster": ("ZTC_ALLOW_EXISTING_CLUSTER", None),
     "strict": ("ZTC_STRICT", None),
-    "stale_after": ("ZTC_STALE_AFTER", "10800"),
+    "stale_after": ("ZTC_STALE_AFTER", f"{STALE_AFTER_S:g}"),
     "policies": ("ZTC_POLICIES", None),
     "probes": ("ZTC_PROBES", None),
     "allow_external_fqdn": ("ZTC_ALLOW_EXTERNAL_FQDN", None),
@@ -114,9 +121,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--kubeconfig", default=_env("kubeconfig"),
                 help="kubeconfig file (env ZTC_KUBECONFIG; else the usual KUBECONFIG)")
     g.addoption("--context", default=_env("context"), help="kubeconfig context (env ZTC_CONTEXT)")
+    from conformance.vocabulary.catalogue import load_catalogue
+
     g.addoption("--cilium-version", default=_env("cilium_version"),
-                help="Cilium version to provision (kind) and to evaluate the model for "
-                     "(env ZTC_CILIUM_VERSION, default the newest supported)")
+                help="Cilium version to provision (kind) and to evaluate the model for: "
+                     f"{load_catalogue().release_help()} (env ZTC_CILIUM_VERSION)")
     g.addoption("--keep-cluster", action="store_true", default=_flag("keep_cluster"),
                 help="keep the worker namespaces (and a kind cluster whose provisioning "
                      "failed) for inspection (env ZTC_KEEP_CLUSTER=1)")
@@ -128,15 +137,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--flow-grace", type=_seconds("flow_grace"), default=_env("flow_grace"),
                 metavar="S",
                 help="seconds to wait after a batch for each probe's Hubble flows and metric "
-                     "deltas (env ZTC_FLOW_GRACE, default 15)")
+                     f"deltas (env ZTC_FLOW_GRACE, default {FLOW_GRACE_S:g})")
     g.addoption("--probe-timeout", type=_seconds("probe_timeout"),
                 default=_env("probe_timeout"), metavar="S",
                 help="per-probe timeout; an L3/L4 drop shows as this timeout "
-                     "(env ZTC_PROBE_TIMEOUT, default 4)")
+                     f"(env ZTC_PROBE_TIMEOUT, default {PROBE_TIMEOUT_S:g})")
     g.addoption("--policy-timeout", type=_seconds("policy_timeout"),
                 default=_env("policy_timeout"), metavar="S",
                 help="deadline for a policy change to be realized on every "
-                     "endpoint (env ZTC_POLICY_TIMEOUT, default 120)")
+                     f"endpoint (env ZTC_POLICY_TIMEOUT, default {POLICY_TIMEOUT_S:g})")
     g.addoption("--allow-existing-cluster", action="store_true",
                 default=_flag("allow_existing_cluster"),
                 help="with --cluster=existing: allow a context whose name does not start with "
@@ -155,7 +164,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 metavar="S",
                 help="at start, delete namespaces and cluster-wide policies of other runs "
                      "older than this; younger ones belong to a live run and are never "
-                     "touched (env ZTC_STALE_AFTER, default 10800 = 3 h)")
+                     f"touched (env ZTC_STALE_AFTER, default {STALE_AFTER_S:g} = 3 h)")
     g.addoption("--policies", nargs="+", metavar="PATH",
                 default=[p for p in (_env("policies") or "").split(os.pathsep) if p] or None,
                 help="run your own policies instead of the scenarios: cells generated from "
@@ -207,8 +216,6 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 def pytest_configure(config: pytest.Config) -> None:
     if not suite_requested(config):
         return
-    from conformance.harness.spec import MODEL_VERSION_ENV
-
     version = config.getoption("cilium_version")
     if version:
         from conformance.model.version import VersionError, parse_version
@@ -217,7 +224,6 @@ def pytest_configure(config: pytest.Config) -> None:
             parse_version(version)
         except VersionError as exc:
             raise pytest.UsageError(f"--cilium-version: {exc}") from None
-        os.environ[MODEL_VERSION_ENV] = version
     from conformance.harness.session import KUBE_KEY
 
     _own_policies(config)
@@ -233,7 +239,7 @@ def _own_policies(config: pytest.Config) -> None:
     input is one usage error naming file, document and field, before the cluster is
     touched."""
     from conformance.harness import own, own_cells
-    from conformance.harness.spec import DEFAULT_MODEL_VERSION, MODEL_VERSION_ENV
+    from conformance.harness.spec import collection_version
     from conformance.model import PolicyError
 
     paths = config.getoption("policies") or []
@@ -243,9 +249,12 @@ def _own_policies(config: pytest.Config) -> None:
     os.environ[own_cells.POLICIES_ENV] = os.pathsep.join(paths)
     os.environ[own_cells.PROBES_ENV] = probes or ""
     os.environ[own.EXTERNAL_FQDN_ENV] = "1" if config.getoption("allow_external_fqdn") else ""
+    # The own-policies module generates its cells when it is imported, before any hook
+    # could hand it the configuration: the version travels with the paths (own_cells).
+    version = collection_version(config)
+    os.environ[own_cells.VERSION_ENV] = version
     if not paths or hasattr(config, "workerinput"):
         return
-    version = os.environ.get(MODEL_VERSION_ENV) or DEFAULT_MODEL_VERSION
     try:
         own_cells.shard_count()
         own_cells.load_cells(list(paths), probes, version)

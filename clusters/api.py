@@ -1,14 +1,28 @@
-"""What the conformance suite's conftest calls: bring up (or reuse, or adopt) a cluster."""
+"""The one public entry point of `clusters` for the rest of the project (the suite's
+harness and the upgrade run): bring up (or reuse, or adopt) a cluster, guard a context, read
+what a cluster runs, and start the emulated cluster. Nothing else of `clusters` is imported
+from `conformance` (tests/test_import_contract.py).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from clusters.blueprint import make_setup
+from clusters.detect import detect_api as detect_api
+from clusters.emulated.faults import UnknownFault as UnknownFault
+from clusters.emulated.faults import check as check_fault
 from clusters.env import Env
+from clusters.errors import ClustersError as ClustersError
 from clusters.existing import up_existing
+from clusters.guard import check_context as check_context
 from clusters.provision import down as _down
 from clusters.provision import up_kind
+
+__all__ = ["ClustersError", "Emulator", "EmulatorStartError", "UnknownFault", "UpOptions",
+           "UpResult", "check_context", "check_fault", "detect_api", "down",
+           "start_emulator", "up"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +62,28 @@ def up(options: UpOptions, env: Env | None = None) -> UpResult:
 def down(profile: str = "default", env: Env | None = None) -> None:
     """Delete the profile's kind cluster and every container `up` started for it."""
     _down(make_setup(profile), env or Env())
+
+
+class Emulator(Protocol):
+    """A running emulated cluster (clusters/emulated/process.py EmulatorProcess)."""
+
+    kubeconfig: str
+    context: str
+
+    def stop(self) -> None: ...
+
+
+class EmulatorStartError(ClustersError):
+    """The emulated cluster did not start; the message quotes what it printed."""
+
+
+def start_emulator(fault: str | None, cilium_version: str | None) -> Emulator:
+    """Start the emulated cluster (a child process) with `fault` and release
+    `cilium_version` (None: the catalogue's default); UnknownFault for a bad fault name."""
+    check_fault(fault)
+    from clusters.emulated.process import EmulatorError, EmulatorProcess
+
+    try:
+        return EmulatorProcess(fault=fault, cilium_version=cilium_version)
+    except (EmulatorError, OSError) as exc:
+        raise EmulatorStartError(str(exc)) from None

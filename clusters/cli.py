@@ -20,6 +20,9 @@ from clusters.profiles import DEFAULT_PROFILE, available_profiles
 from clusters.provision import down, up_kind
 from clusters.report import render, status
 from clusters.upgrade import upgrade_existing, upgrade_kind
+from conformance.vocabulary.catalogue import load_catalogue
+
+CATALOGUE = load_catalogue()  # conformance/vocabulary/cilium.yaml, for the help texts
 
 EXIT_INTERRUPTED = 130
 DESCRIPTION = (
@@ -49,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
         return p
 
     p = add("up", "create or reuse the kind cluster (or adopt an existing one)")
-    p.add_argument("--cilium-version", help="e.g. 1.20.0, 1.19 or 1.18.12 (default 1.20.0)")
+    p.add_argument("--cilium-version", help=CATALOGUE.release_help())
     p.add_argument("--recreate", action="store_true",
                    help="delete and re-create a cluster made from another configuration")
     p.add_argument("--keep-on-failure", action="store_true",
@@ -60,11 +63,12 @@ def parser() -> argparse.ArgumentParser:
     p = add("status", "what exists, versions, health: one screen")
     _existing_flags(p)
     p = add("render", "write kind config, Helm values and the command plan; run nothing")
-    p.add_argument("--cilium-version")
+    p.add_argument("--cilium-version", help=CATALOGUE.release_help())
     p.add_argument("--workloads-base")
     p.add_argument("--out", required=True, help="directory to write into")
     p = add("upgrade", "helm upgrade Cilium with the same values, then wait until ready")
-    p.add_argument("--to", required=True, dest="to_version", help="target Cilium version")
+    p.add_argument("--to", required=True, dest="to_version",
+                   help="target Cilium release: " + CATALOGUE.release_help())
     _existing_flags(p)
     pins = sub.add_parser("pins", help="tool pins (clusters/pins.yaml)")
     refresh_text = ("record the SHA-256 of every pinned tool's release per OS/arch from the "

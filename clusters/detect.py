@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
+import ast
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from clusters.blueprint import MARKER_NAME, MARKER_NAMESPACE
@@ -15,7 +16,8 @@ from clusters.errors import ClustersError, CommandFailed
 from clusters.paths import repo_root
 from clusters.runner import check
 from clusters.steps import marker_targets
-from conformance.harness.cluster import (
+from conformance.vocabulary import features
+from conformance.vocabulary.features import (
     FEATURE_FQDN_TARGETS,
     FEATURE_HUBBLE_METRICS,
     FEATURE_HUBBLE_RELAY,
@@ -129,19 +131,44 @@ def detect(kubeconfig: str | None, context: str | None, env: Env | None = None) 
 
 
 def scenario_requirements() -> dict[str, tuple[str, ...]]:
-    """Scenario name -> the features it needs, read from the suite itself, so this report
-    names exactly the test groups `nox -s conformance` runs."""
+    """Scenario name -> the features it needs, read from the suite's own sources, so this
+    report names exactly the test groups `nox -s conformance` runs. The modules are parsed,
+    not imported: `clusters` sits below the suite (tests/test_import_contract.py)."""
     found: dict[str, tuple[str, ...]] = {}
     for path in sorted((repo_root() / "conformance" / "scenarios").glob("test_*.py")):
         try:
-            module = importlib.import_module(f"conformance.scenarios.{path.stem}")
-        except Exception as exc:  # a broken scenario is the suite's report, not ours
+            spec = _declared_scenario(path)
+        except (OSError, SyntaxError, ValueError) as exc:  # the suite's report, not ours
             found[f"{path.stem} ({NOT_LOADABLE}: {type(exc).__name__})"] = ()
             continue
-        spec = getattr(module, "SCENARIO", None)
         if spec is not None:
-            found[str(spec.name)] = tuple(str(f) for f in spec.requires)
+            found[spec[0]] = spec[1]
     return found
+
+
+def _declared_scenario(path: Path) -> tuple[str, tuple[str, ...]] | None:
+    """(name, requires) of a module's `SCENARIO = Scenario(name=..., requires=(...))`, the
+    features named by their FEATURE_* constants; None for a module without one."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                and any(isinstance(t, ast.Name) and t.id == "SCENARIO" for t in node.targets)):
+            continue
+        args = {k.arg: k.value for k in node.value.keywords if k.arg}
+        name = args.get("name")
+        if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+            raise ValueError(f"{path.name}: SCENARIO's name is not a string literal")
+        needs = args.get("requires")
+        items = needs.elts if isinstance(needs, ast.Tuple | ast.List) else []
+        return name.value, tuple(_feature(path, item) for item in items)
+    return None
+
+
+def _feature(path: Path, node: ast.expr) -> str:
+    if isinstance(node, ast.Name) and isinstance(getattr(features, node.id, None), str):
+        return str(getattr(features, node.id))
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    raise ValueError(f"{path.name}: a requirement is not a FEATURE_* name: {ast.dump(node)}")
 
 
 def runnable_groups(

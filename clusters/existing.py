@@ -11,7 +11,7 @@ from clusters.env import Env, Kube
 from clusters.guard import check_context
 from clusters.kindops import UpOutcome
 from clusters.waits import Stage, cilium_stages
-from conformance.harness.cluster import FEATURE_HUBBLE_RELAY, FEATURE_MUTUAL_AUTH
+from conformance.vocabulary.features import FEATURE_HUBBLE_RELAY, FEATURE_MUTUAL_AUTH
 
 
 def resolve_context(env: Env, kubeconfig: str | None, context: str | None) -> str:

@@ -36,11 +36,11 @@ def render_values(
     values.setdefault("k8sServicePort", API_SERVER_PORT)
     if profile.mutual_auth:
         values = deep_merge(values, profile.mutual_auth_helm_values)
-        values = deep_merge(values, release.mutual_auth_values)
+        values = deep_merge(values, dict(release.mutual_auth_values))
     else:
         set_path(values, "authentication.enabled", False)
         set_path(values, "authentication.mutual.spire.enabled", False)
-    values = deep_merge(values, release.values)
+    values = deep_merge(values, dict(release.values))
     for path in preloaded_images(profile, release):
         # A digest reference may not match an image loaded with `kind load` (kind issue 4028).
         set_path(values, f"{path}.useDigest", False)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from conformance.generate import cli as generate_cli
+from conformance.generate.cli import BadInput
 from conformance.model import (
     DEFAULT_VERSION,
     Expectation,
@@ -39,6 +40,7 @@ from conformance.reports import cli as report_cli
 from conformance.reports.model import ReportError
 from conformance.upgrade import cli as upgrade_cli
 from conformance.upgrade.static import CheckInputError
+from conformance.vocabulary.catalogue import load_catalogue
 
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
@@ -48,10 +50,6 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 # Probes are one short JSON line each: a million of them fit in far less.
 MAX_PROBES_BYTES = 256 << 20
-
-
-class BadInput(Exception):
-    """Input the CLI cannot use; the message is shown as is."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--probes", required=True, metavar="FILE.jsonl",
                     help="one probe JSON object per line ('-' for stdin)")
     ex.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y",
-                    help=f"target Cilium version (default {DEFAULT_VERSION})")
+                    help=load_catalogue().line_help())
     ex.add_argument("--format", choices=("json", "table"), default="json")
     ex.add_argument("--no-mutual-auth", action="store_true",
                     help="the cluster runs without mutual authentication (SPIRE): rules with "
@@ -78,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_agent_options(ex)
     li = sub.add_parser("lint", help="report policy mistakes; exit 1 when errors are found")
     li.add_argument("paths", nargs="*", metavar="PATH")
-    li.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y")
+    li.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y",
+                    help=load_catalogue().line_help())
     li.add_argument("--format", choices=("text", "json"), default="text")
     li.add_argument("--list-rules", action="store_true", help="print the lint rules and exit")
     _add_agent_options(li)
@@ -119,7 +118,7 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "upgrade-check":
-            return upgrade_cli.run(args, out)
+            return upgrade_cli.run(args, out, read_probes)
         if args.command == "report":
             return report_cli.run(args, out)
         _check_version(args.cilium_version)

@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clusters.emulated")
     parser.add_argument("--kubeconfig", required=True, help="where to write the kubeconfig")
     parser.add_argument("--fault", default=None, help=f"one of {', '.join(faults.FAULTS)}")
-    parser.add_argument("--cilium-version", default=validation.versions()[-1])
+    parser.add_argument("--cilium-version", default=validation.default_version(),
+                        help=f"one of {', '.join(validation.versions())} "
+                             f"(default {validation.default_version()})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--agent-restart-s", type=float, default=AGENT_RESTART_S,
                         help="seconds each agent restarts for in a rolling upgrade started "

@@ -3,8 +3,9 @@
 - `cilium-dbg policy get -o json`: `command.PrintOutput` of `models.Policy`
   (`cilium-dbg/cmd/policy_get.go`), `{"policy": <JSON text>, "revision": N}`, the text
   being `policy.JSONMarshalRules` (indented) of `Repo.Search()`'s result
-  (`daemon/restapi/policy.go`). Up to 1.19 those are `api.Rule`s (`pkg/policy/api/rule.go`:
-  endpointSelector, ingress, egress, ..., `labels`); in 1.20 `types.PolicyEntry`s
+  (`daemon/restapi/policy.go`). In 1.18 those are `api.Rule`s (`pkg/policy/api/rule.go`:
+  endpointSelector, ingress, egress, ..., `labels`); from 1.19 `types.PolicyEntry`s
+  (catalogue feature policy-get-entries)
   (`pkg/policy/types/policyentry.go`, one per rule item and direction, no JSON tags so the
   Go field names are the keys). Only the fields the suite reads are exact (labels, the
   revision); the rest is shaped like upstream, not a copy of its translation.
@@ -22,6 +23,7 @@ from typing import Any
 from clusters.emulated.agents import Version, rule_labels
 from clusters.emulated.world import SimPod
 from conformance.model.version import parse_version
+from conformance.vocabulary.catalogue import load_catalogue
 
 NETWORK_POLICY = "NetworkPolicy"
 DIRECTIONS = (("ingress", True, False), ("ingressDeny", True, True),
@@ -77,7 +79,9 @@ def _entries_1_19(version: Version) -> list[dict[str, Any]]:
 
 
 def policy_answer(version: Version, revision: int, cilium_version: str) -> str:
-    entries = _entries_1_19(version) if parse_version(cilium_version) >= (1, 19) \
+    # Catalogue feature policy-get-entries (its entry says what is unclear about the minor).
+    entries = _entries_1_19(version) \
+        if load_catalogue().has("policy-get-entries", parse_version(cilium_version)) \
         else _rules_1_18(version)
     text = json.dumps(entries, indent=2)
     return json.dumps({"policy": text, "revision": revision}, indent=2)

@@ -40,7 +40,7 @@ from clusters.emulated import validation
 from clusters.emulated.agents import Agents, DocKey, Version
 from clusters.emulated.cilium_dbg import endpoint_json, policy_answer
 from clusters.emulated.daemonset import AgentPods, image_version, template_image
-from clusters.emulated.decide import Decider
+from clusters.emulated.decide import CILIUM_VERSION, Decider
 from clusters.emulated.faults.install import CILIUM_DAEMONSET, KUBE_DNS_SERVICE
 from clusters.emulated.flows import line, parse_timestamp
 from clusters.emulated.metrics import AGENT_PORT, HUBBLE_PORT, NodeCounters
@@ -58,10 +58,10 @@ from clusters.emulated.world import (
     SimPod,
     World,
 )
-from conformance.harness.policy_wait import endpoint_identity
-from conformance.harness.workload_facts import deployment_ports
 from conformance.model import evaluate
 from conformance.model.probe import Entity, HttpRequest, Probe
+from conformance.model.selectors import endpoint_identity
+from conformance.vocabulary.workloads import deployment_ports
 
 POLICY_RESOURCES = ("ciliumnetworkpolicies", "ciliumclusterwidenetworkpolicies",
                     "networkpolicies")
@@ -119,7 +119,7 @@ class FlowLog:
 
 
 class ControlPlane:
-    def __init__(self, cilium_version: str = "1.20.0", fault: str | None = None,
+    def __init__(self, cilium_version: str = CILIUM_VERSION, fault: str | None = None,
                  seed: int = 0, *, clock: Callable[[], float] = time.monotonic,
                  agent_restart_s: float = AGENT_RESTART_S) -> None:
         self.version = cilium_version

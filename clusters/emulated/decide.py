@@ -16,6 +16,7 @@ from clusters.emulated.faults.hooks import Bend, Connection
 from conformance.model import PolicySet, evaluate
 from conformance.model.options import DEFAULT_OPTIONS, AgentOptions
 from conformance.model.probe import Probe
+from conformance.vocabulary.catalogue import load_catalogue
 
 
 class Version(Protocol):
@@ -27,7 +28,8 @@ class Version(Protocol):
     def policies(self) -> PolicySet: ...
 
 
-CILIUM_VERSION = "1.20.0"
+# The catalogue's default release (conformance/vocabulary/cilium.yaml).
+CILIUM_VERSION = load_catalogue().default
 
 
 @dataclass(frozen=True)

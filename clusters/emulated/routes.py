@@ -33,6 +33,7 @@ from conformance.model.probe import (
     Probe,
     TlsHello,
 )
+from conformance.vocabulary.dns import KUBE_DNS_NAMESPACE, KUBE_DNS_SERVICE
 
 DEFAULT_TIMEOUT_S = 5.0  # the prober's default
 PROBE_KINDS = ("http", "grpc", "tcp", "dns", "icmp", "tls")
@@ -194,7 +195,7 @@ def _dns_route(world: World, probe: dict[str, Any], timeout: float,
     ip, _, port_text = server.rpartition(":")
     if not ip or not port_text.isdigit():
         raise RouteError(f"server: expected ip:port, got {server!r}")
-    dns_pods = world.backends("kube-system", "kube-dns")
+    dns_pods = world.backends(KUBE_DNS_NAMESPACE, KUBE_DNS_SERVICE)
     if ip == KUBE_DNS_IP:
         pod = _pick(dns_pods, rng, "kube-dns")
     else:

@@ -46,6 +46,7 @@ from clusters.emulated.world import (
     World,
 )
 from conformance.model.expectation import ACCESS_DENIED_BODY
+from conformance.vocabulary.dns import KUBE_DNS_NAMESPACE, KUBE_DNS_SERVICE
 
 SYN_RETRIES_AT_S = (0.0, 1.0, 3.0, 7.0, 15.0, 31.0)  # Linux initial RTO 1 s, doubling
 AUTH_HANDSHAKE_S = 1.0  # `required`: the first SYN is dropped, the retransmit passes
@@ -145,8 +146,8 @@ class Traffic:
 
     def _lookup(self, b: Batch, pid: str, r: Route) -> tuple[dict[str, Any] | None, float]:
         """The A query before connecting to a name; a failure ends the probe there."""
-        dns_pod = self.world.backends("kube-system", "kube-dns")[
-            self.rng.randrange(len(self.world.backends("kube-system", "kube-dns")))]
+        dns_pods = self.world.backends(KUBE_DNS_NAMESPACE, KUBE_DNS_SERVICE)
+        dns_pod = dns_pods[self.rng.randrange(len(dns_pods))]
         assert r.lookup is not None
         d = self.decider.decide(b.version(dns_pod),
                                 lookup_probe(pid, b.client, dns_pod, r.lookup))

@@ -44,10 +44,10 @@ from clusters.emulated.crds import openapi, structural
 from clusters.emulated.crds.fielderr import FieldError
 from clusters.emulated.crds.k8snames import object_meta_errors
 from clusters.emulated.crds.schema import Crd, UnknownKind, UnknownVersion, crd_for, crds
-from clusters.emulated.crds.schema import versions as _versions
 from clusters.emulated.netpol_validation import API_VERSION as NETPOL_API_VERSION
 from clusters.emulated.netpol_validation import KIND as NETPOL_KIND
 from clusters.emulated.netpol_validation import validate_network_policy
+from conformance.vocabulary.catalogue import Catalogue, load_catalogue
 
 __all__ = [
     "FIELD_VALIDATION_DEFAULT",
@@ -106,9 +106,16 @@ class Decoded:
     unknown_fields: list[str]
 
 
-def versions() -> list[str]:
-    """Cilium releases with CRD data, oldest first."""
-    return _versions()
+def versions(catalogue: Catalogue | None = None) -> list[str]:
+    """The Cilium releases the emulated cluster runs, oldest first: the catalogue's
+    (conformance/vocabulary/cilium.yaml). Each needs its CRD data under crds/<release>/
+    (tests/vocabulary checks that; crds() names what is missing)."""
+    return (catalogue or load_catalogue()).versions()
+
+
+def default_version(catalogue: Catalogue | None = None) -> str:
+    """The release the emulated cluster runs unless told otherwise: the catalogue's default."""
+    return (catalogue or load_catalogue()).default
 
 
 def kinds(version: str) -> list[str]:

@@ -13,14 +13,14 @@ import ipaddress
 import random
 from dataclasses import dataclass, field
 
-from conformance.harness.cluster import (
+from conformance.vocabulary.pods import PodInfo
+from conformance.vocabulary.workloads import (
     ACCOUNT_SERVICE,
     AUDIT_LOGGER,
     GRPC_PORT,
     HTTP_PORT,
     PAYMENT_PROCESSOR,
     TLS_PORT,
-    PodInfo,
 )
 
 # As `clusters up` makes them: one control plane and two workers; workloads on the workers.

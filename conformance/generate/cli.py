@@ -21,6 +21,12 @@ from typing import Any, TextIO
 from conformance.generate import Generation, generate
 from conformance.generate.cells import describe_probe
 from conformance.model import DEFAULT_VERSION
+from conformance.vocabulary.catalogue import load_catalogue
+
+
+class BadInput(Exception):
+    """Input the CLI cannot use; the message is shown as is. (Defined here, the lowest of
+    the CLI modules, so that conformance/cli.py imports it instead of the other way round.)"""
 
 
 def add_parser(sub: Any) -> None:
@@ -35,7 +41,7 @@ def add_parser(sub: Any) -> None:
     gen.add_argument("--seed", type=int, default=0,
                      help="seed of the strings drawn from regexes and patterns (default 0)")
     gen.add_argument("--cilium-version", default=DEFAULT_VERSION, metavar="X.Y",
-                     help=f"target Cilium version (default {DEFAULT_VERSION})")
+                     help=load_catalogue().line_help())
     gen.add_argument("--no-mutual-auth", action="store_true",
                      help="the cluster runs without mutual authentication (SPIRE)")
 
@@ -57,8 +63,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 def write_whole(path: Path, text: str) -> None:
     """Write through a temporary file in the same directory and rename: a reader never
     sees half a file, and a failure leaves no file behind."""
-    from conformance.cli import BadInput
-
     if path.is_dir():
         raise BadInput(f"--out {path}: is a directory")
     try:

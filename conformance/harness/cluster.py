@@ -11,22 +11,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# Feature names a cluster may report; scenarios skip with a reason when one is missing.
-FEATURE_L7_PROXY = "l7-proxy"
-FEATURE_HUBBLE_RELAY = "hubble-relay"
-FEATURE_HUBBLE_METRICS = "hubble-metrics"
-FEATURE_MUTUAL_AUTH = "mutual-auth"
-FEATURE_KPR = "kube-proxy-replacement"
-FEATURE_FQDN_TARGETS = "fqdn-targets"  # hermetic "internet" targets + CoreDNS entries exist
-
-# The probe workloads every worker namespace gets (label `app=<name>`).
-ACCOUNT_SERVICE = "account-service"
-PAYMENT_PROCESSOR = "payment-processor"
-AUDIT_LOGGER = "audit-logger"
-WORKLOAD_APPS = (ACCOUNT_SERVICE, PAYMENT_PROCESSOR, AUDIT_LOGGER)
-HTTP_PORT = 8080
-GRPC_PORT = 9090
-TLS_PORT = 8443  # account-service's TLS listener (HTTP over TLS, self-signed)
+# The shared vocabulary (conformance/vocabulary), re-exported: the check layer names
+# features and workloads through this interface; clusters/ imports the vocabulary itself.
+from conformance.vocabulary.features import FEATURE_FQDN_TARGETS as FEATURE_FQDN_TARGETS
+from conformance.vocabulary.features import FEATURE_HUBBLE_METRICS as FEATURE_HUBBLE_METRICS
+from conformance.vocabulary.features import FEATURE_HUBBLE_RELAY as FEATURE_HUBBLE_RELAY
+from conformance.vocabulary.features import FEATURE_KPR as FEATURE_KPR
+from conformance.vocabulary.features import FEATURE_L7_PROXY as FEATURE_L7_PROXY
+from conformance.vocabulary.features import FEATURE_MUTUAL_AUTH as FEATURE_MUTUAL_AUTH
+from conformance.vocabulary.pods import PodInfo as PodInfo
+from conformance.vocabulary.workloads import ACCOUNT_SERVICE as ACCOUNT_SERVICE
+from conformance.vocabulary.workloads import AUDIT_LOGGER as AUDIT_LOGGER
+from conformance.vocabulary.workloads import GRPC_PORT as GRPC_PORT
+from conformance.vocabulary.workloads import HTTP_PORT as HTTP_PORT
+from conformance.vocabulary.workloads import PAYMENT_PROCESSOR as PAYMENT_PROCESSOR
+from conformance.vocabulary.workloads import TLS_PORT as TLS_PORT
+from conformance.vocabulary.workloads import WORKLOAD_APPS as WORKLOAD_APPS
 
 
 class ClusterError(RuntimeError):
@@ -35,15 +35,6 @@ class ClusterError(RuntimeError):
 
 class PolicyRejected(ClusterError):
     """The API server refused a policy; the message is the server's."""
-
-
-@dataclass(frozen=True)
-class PodInfo:
-    name: str
-    namespace: str
-    labels: dict[str, str]
-    ip: str
-    node: str
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from conformance.harness.kube_objects import (
 )
 from conformance.harness.kube_portforward import PortForwardApi
 from conformance.harness.kube_relay import RelayFollower
+from conformance.vocabulary.dns import KUBE_DNS_NAMESPACE, KUBE_DNS_SERVICE
 
 REQUEST_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
@@ -61,7 +62,7 @@ PARALLEL_AGENTS = 8
 METRICS_PORTS = (9965, 9962)  # Hubble metrics, agent metrics
 MARKER_CONFIGMAP = ("kube-system", "zt-conformance")
 TARGETS_KEY = "external-targets"
-KUBE_DNS = ("kube-system", "kube-dns")
+KUBE_DNS = (KUBE_DNS_NAMESPACE, KUBE_DNS_SERVICE)
 MANIFESTS_DIR = Path(__file__).resolve().parents[2] / "manifests" / "workloads"
 PROBER_ARGV = ["prober", "run"]
 
@@ -141,12 +142,11 @@ class KubeCluster:
         return self._facts
 
     def _run_detect(self) -> Any:
-        from clusters.errors import ClustersError
+        from clusters.api import ClustersError, detect_api
 
         try:
             if self._detect is not None:
                 return self._detect(self.kubeconfig, self.context)
-            from clusters.detect import detect_api
 
             return detect_api(self._get_if_exists)
         except ClustersError as err:

@@ -39,10 +39,10 @@ from conformance.harness.planning import (
 from conformance.harness.render import RUN_LABEL, WORKER_LABEL
 from conformance.harness.spec import PAYMENTS
 from conformance.model.probe import Fqdn, Pod
+from conformance.vocabulary.dns import KUBE_DNS_LABELS
 
 STANDIN_IMAGE = "zt-conformance/workloads:dev"
 STANDIN_PREFIX = "standin-"
-KUBE_DNS_LABELS = {"k8s-app": "kube-dns"}
 READINESS_PERIOD_S = 2
 PARALLEL_NAMESPACES = 8  # mirrored namespaces deployed (and deleted) at once
 EXTERNAL_FQDN_ENV = "ZTC_ALLOW_EXTERNAL_FQDN"  # also --allow-external-fqdn

@@ -22,13 +22,23 @@ from conformance.generate import GenCell, Generation, RuleRef, describe_probe, g
 from conformance.harness.cluster import FEATURE_L7_PROXY
 from conformance.harness.report import slug
 from conformance.harness.spec import Cell, Request, Scenario, Source, Written
-from conformance.model import Expectation, PolicySet, Probe, ProbeError, evaluate
+from conformance.model import (
+    DEFAULT_VERSION,
+    Expectation,
+    PolicySet,
+    Probe,
+    ProbeError,
+    evaluate,
+)
 from conformance.model.loader import load_documents
 from conformance.model.probe import Entity, Fqdn, Pod
 
 NAME = "own-policies"
 POLICIES_ENV = "ZTC_POLICIES"  # paths, separated by os.pathsep (also --policies)
 PROBES_ENV = "ZTC_PROBES"  # a `generate` output to run instead of generating (--probes)
+# The run's model version (--cilium-version), handed from conftest.py to the own-policies
+# module, which generates its cells on import, before pytest can pass it anything.
+VERSION_ENV = "ZTC_OWN_MODEL_VERSION"
 SHARDS_ENV = "ZTC_OWN_SHARDS"  # how many scenario shards (workers take shards whole)
 DEFAULT_SHARDS = 2
 MAX_SHARDS = 64
@@ -115,6 +125,10 @@ def standin_key(pod: Pod) -> str:
 def configured_paths() -> list[str]:
     raw = os.environ.get(POLICIES_ENV, "")
     return [p for p in raw.split(os.pathsep) if p]
+
+
+def configured_version() -> str:
+    return os.environ.get(VERSION_ENV) or DEFAULT_VERSION
 
 
 def shard_count() -> int:

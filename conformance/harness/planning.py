@@ -39,9 +39,9 @@ from conformance.harness.spec import (
 )
 from conformance.harness.workload_facts import CANONICAL_LABEL
 from conformance.model.expectation import Expectation
+from conformance.vocabulary.timeouts import FLOW_GRACE_S as FLOW_GRACE_S
+from conformance.vocabulary.timeouts import PROBE_TIMEOUT_S as PROBE_TIMEOUT_S
 
-FLOW_GRACE_S = 15.0  # default: how long after the batch we wait for flows and counters
-PROBE_TIMEOUT_S = 4.0  # default per-probe timeout; an L3/L4 drop shows as this timeout
 # A namespace name is a DNS-1123 label (k8s.io/apimachinery
 # pkg/util/validation/validation.go IsDNS1123Label: 63 chars, [a-z0-9-], alnum ends).
 MAX_NAMESPACE_LEN = 63

@@ -36,16 +36,16 @@ effect"), proved by content rather than by a revision that merely moved:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from conformance.harness.cluster import AgentPolicy, ClusterError, EndpointRevision
 from conformance.model import PolicyError, PolicySet
 from conformance.model.policy import Policy
-from conformance.model.selectors import POD_MEMBERSHIP, Identity, split_key
+from conformance.model.selectors import endpoint_identity as endpoint_identity
+from conformance.vocabulary.timeouts import POLICY_TIMEOUT_S as POLICY_TIMEOUT_S
 
-POLICY_TIMEOUT_S = 120.0  # default deadline for one change to be realized everywhere
 POLL_INTERVAL_S = 0.2
 NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
 
@@ -184,21 +184,6 @@ def envoy_subjects(docs: list[dict[str, Any]]) -> list[Policy]:
         return []
     return [p for p in policies if any(
         pr.http is not None for rule in (*p.ingress, *p.egress) for pr in rule.port_rules)]
-
-
-def endpoint_identity(labels: Iterable[str]) -> Identity | None:
-    """A pod identity from an endpoint's `status.identity.labels` (`k8s:app=x`), or None
-    for reserved identities (host, health, ...), which no endpointSelector picks."""
-    parsed: dict[str, tuple[str, str]] = {}
-    for text in labels:
-        key, _, value = text.partition("=")
-        source, name = split_key(key)
-        if source == "reserved":
-            return None
-        parsed[name] = (source, value)
-    namespace = parsed.get(NAMESPACE_LABEL, ("", ""))[1] or None
-    return Identity("pod", parsed, POD_MEMBERSHIP, namespace,
-                    key=("endpoint", tuple(sorted(labels))))
 
 
 def _proxy_selected(ep: EndpointRevision, subjects: list[Policy]) -> bool:

@@ -24,8 +24,8 @@ from conformance.harness.planning import (
     namespace_names,
 )
 from conformance.harness.render import DISRUPTIVE_PREFIX, OWNED_PREFIX, RUN_LABEL, WORKER_LABEL
+from conformance.vocabulary.timeouts import STALE_AFTER_S as STALE_AFTER_S
 
-STALE_AFTER_S = 3 * 3600.0  # default: older objects of another run are leftovers
 # The label kube.py (deploy_workloads) puts on every namespace the suite creates.
 PART_OF_SELECTOR = "app.kubernetes.io/part-of=zt-conformance"
 RUN_ID = re.compile(r"[a-z0-9]{1,16}")

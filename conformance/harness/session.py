@@ -55,16 +55,14 @@ _EMULATORS: list[Any] = []
 def start_emulator(fault: str | None, cilium_version: str | None) -> tuple[str, str]:
     """Start the emulated cluster for this run; (kubeconfig, context). stop_emulators()
     ends it (the controller's unconfigure; the emulator also stops when we are gone)."""
-    from clusters.emulated.faults import UnknownFault, check
-    from clusters.emulated.process import EmulatorError, EmulatorProcess
+    from clusters.api import EmulatorStartError, UnknownFault
+    from clusters.api import start_emulator as start
 
     try:
-        check(fault)
+        emulator = start(fault, cilium_version)
     except UnknownFault as exc:
         raise PreflightError(f"--fault {fault!r}: {exc}") from None
-    try:
-        emulator = EmulatorProcess(fault=fault, cilium_version=cilium_version)
-    except (EmulatorError, OSError) as exc:
+    except EmulatorStartError as exc:
         raise PreflightError(f"--cluster=simulated: {exc}") from None
     _EMULATORS.append(emulator)
     return emulator.kubeconfig, emulator.context
@@ -80,10 +78,9 @@ def _emulated_version(version: str | None) -> str | None:
     1.19 picks that line's release."""
     if not version:
         return None
-    from clusters.emulated.validation import versions
+    from conformance.vocabulary.catalogue import load_catalogue
 
-    line = ".".join(version.lstrip("v").split(".")[:2])
-    return next((v for v in versions() if v.startswith(line + ".")), version)
+    return load_catalogue().release_for(version) or version
 
 
 def check_facts(facts: ClusterFacts) -> None:
@@ -107,8 +104,7 @@ def guard_existing(kubeconfig: str | None, context: str | None,
                    allow_existing_cluster: bool) -> None:
     """The suite creates and deletes namespaces and policies: refuse a context that is not a
     kind cluster unless the user said --allow-existing-cluster (the same guard as clusters)."""
-    from clusters.errors import ClustersError
-    from clusters.guard import check_context
+    from clusters.api import ClustersError, check_context
 
     name = context
     if name is None:
@@ -137,8 +133,7 @@ def preflight(kind: str, *, fault: str | None, kubeconfig: str | None, context: 
     if kind == "kind":
         if fault:
             raise PreflightError("--fault only applies to --cluster=simulated.")
-        from clusters.api import UpOptions, up
-        from clusters.errors import ClustersError
+        from clusters.api import ClustersError, UpOptions, up
 
         try:
             result = up(UpOptions(cilium_version=cilium_version, keep_on_failure=keep_cluster,

@@ -9,7 +9,6 @@ module is collected; a disagreement is a collection error naming the probe.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +34,19 @@ from conformance.harness.requests import TLS_PATH, RequestKind, kind_named
 from conformance.harness.requests import workload_pod as workload_pod
 from conformance.model.expectation import DropReason, Expectation, Verdict
 from conformance.model.probe import Entity, Pod, Probe
+from conformance.model.version import DEFAULT_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_ROOT = REPO / "manifests" / "policies"
 PAYMENTS = "payments"  # canonical name of the worker's namespace
 PARTNERS = "partners"  # canonical name of the worker's second namespace
-DEFAULT_MODEL_VERSION = "1.20"
-MODEL_VERSION_ENV = "ZTC_CILIUM_VERSION"  # also --cilium-version; the model's Cilium line
+DEFAULT_MODEL_VERSION = DEFAULT_VERSION  # the catalogue's default line (model/version.py)
+
+
+def collection_version(config: pytest.Config) -> str:
+    """The Cilium version written expectations are checked against at collection: the
+    run's --cilium-version (pytest's configuration), else the catalogue's default line."""
+    return str(config.getoption("cilium_version", None) or DEFAULT_MODEL_VERSION)
 
 
 @dataclass(frozen=True)
@@ -229,24 +234,28 @@ class Scenario:
 
     def scenario_tags(self) -> frozenset[str]:
         """The tags every cell carries: its batch's, its policies', the declared ones."""
-        from conformance.harness import capabilities as cap
+        from conformance.harness.capabilities import policy_tags
+        from conformance.vocabulary.capabilities import BATCH
 
-        return cap.BATCH | cap.policy_tags(self.policy_documents()) | frozenset(self.tags)
+        return BATCH | policy_tags(self.policy_documents()) | frozenset(self.tags)
 
     def tags_of(self, cell: Cell, cilium_version: str = DEFAULT_MODEL_VERSION,
                 common: frozenset[str] | None = None) -> frozenset[str]:
         """The cell's capability tags (`common`: scenario_tags(), when already known);
         TagError for tags outside the vocabulary or a cell without an enforcement tag."""
-        from conformance.harness import capabilities as cap
+        from conformance.harness.capabilities import cell_tags
+        from conformance.vocabulary.capabilities import checked
 
         common = self.scenario_tags() if common is None else common
         exp = self.expectation_for(cell, cilium_version)
-        return cap.checked(f"scenario {self.name}, cell '{cell.id}'",
-                           common | cap.cell_tags(cell, exp))
+        return checked(f"scenario {self.name}, cell '{cell.id}'", common | cell_tags(cell, exp))
 
     def params(self) -> list[Any]:
-        """The cells as pytest parameters, after checking each against the model."""
-        self._check_against_model()
+        """The cells as pytest parameters. Their written expectations are checked against
+        the model when the module is collected, for the run's Cilium version
+        (check_against_model, from conformance/scenarios/conftest.py
+        pytest_generate_tests)."""
+        self._check_duplicates()
         return [pytest.param(c, id=c.id) for c in self.cells]
 
     def marks(self) -> list[pytest.MarkDecorator]:
@@ -255,14 +264,18 @@ class Scenario:
             out.append(pytest.mark.disruptive)
         return out
 
-    def _check_against_model(self) -> None:
-        from conformance.model import PolicyError, evaluate, load_policies
-
+    def _check_duplicates(self) -> None:
         ids = [c.id for c in self.cells]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ExpectationMismatch(f"scenario {self.name}: duplicate cells {dupes}")
-        version = os.environ.get(MODEL_VERSION_ENV) or DEFAULT_MODEL_VERSION
+
+    def check_against_model(self, version: str) -> None:
+        """Every written expectation against the model on Cilium `version`; one
+        ExpectationMismatch naming each disagreeing probe."""
+        from conformance.model import PolicyError, evaluate, load_policies
+
+        self._check_duplicates()
         try:
             policies = load_policies([self.policy_dir])
         except PolicyError as exc:
@@ -293,7 +306,7 @@ class Scenario:
             raise ExpectationMismatch("\n".join(untagged))
 
     def _common_tags(self, problems: list[str]) -> frozenset[str] | None:
-        from conformance.harness.capabilities import TagError, checked
+        from conformance.vocabulary.capabilities import TagError, checked
 
         try:
             return checked(f"scenario {self.name}", self.scenario_tags(), cells=False)
@@ -302,7 +315,7 @@ class Scenario:
             return None
 
     def _tag_problems(self, cell: Cell, version: str, common: frozenset[str]) -> list[str]:
-        from conformance.harness.capabilities import TagError
+        from conformance.vocabulary.capabilities import TagError
 
         try:
             self.tags_of(cell, version, common)

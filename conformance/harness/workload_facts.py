@@ -11,30 +11,15 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from conformance.vocabulary.workloads import CANONICAL_LABEL as CANONICAL_LABEL
+from conformance.vocabulary.workloads import PART_OF as PART_OF
+from conformance.vocabulary.workloads import deployment_ports as deployment_ports
+from conformance.vocabulary.workloads import namespace_labels as namespace_labels
+
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests" / "workloads"
-CANONICAL_LABEL = "zt-conformance/namespace"  # the canonical name (payments, partners)
-PART_OF = {"app.kubernetes.io/part-of": "zt-conformance"}
-
-
-def namespace_labels(canonical: str) -> dict[str, str]:
-    """The labels of the suite's namespace for canonical namespace `canonical` that do not
-    depend on the run (the run and worker labels are left out: no policy names them)."""
-    return {**PART_OF, CANONICAL_LABEL: canonical}
-
-
-def deployment_ports(spec: dict[str, Any]) -> dict[str, tuple[int, str]]:
-    """A Deployment spec's named container ports: name -> (containerPort, protocol)."""
-    pod_spec = ((spec.get("template") or {}).get("spec")) or {}
-    out: dict[str, tuple[int, str]] = {}
-    for container in pod_spec.get("containers") or []:
-        for p in container.get("ports") or []:
-            if isinstance(p, dict) and p.get("name") and isinstance(p.get("containerPort"), int):
-                out[str(p["name"])] = (p["containerPort"], str(p.get("protocol") or "TCP"))
-    return out
 
 
 @cache

@@ -29,9 +29,10 @@ from conformance.model.version import (
     multi_label_wildcard,
     parse_version,
 )
+from conformance.vocabulary.dns import DNS_PORT as DNS_PORT
+from conformance.vocabulary.dns import KUBE_DNS_LABELS, KUBE_DNS_NAMESPACE
 
-KUBE_DNS = Pod(namespace="kube-system", labels={"k8s-app": "kube-dns"})
-DNS_PORT = 53
+KUBE_DNS = Pod(namespace=KUBE_DNS_NAMESPACE, labels=dict(KUBE_DNS_LABELS))
 DEFAULT_DENY = "no rule matched: default deny"
 AUTH_FAIL = "test-always-fail"
 SIDE_CACHE_LIMIT = 200_000

@@ -6,8 +6,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from conformance.model.errors import Problem
+from conformance.vocabulary.catalogue import load_catalogue
 
 Severity = Literal["error", "warning"]
+# Where the rule texts name a minor, it is the catalogue's (conformance/vocabulary/cilium.yaml).
+_MULTI = load_catalogue().since("multi-label-wildcard")
+_L7_ALLOW = load_catalogue().since("l7-wildcard-in-default-allow")
+_AUTH_DEPRECATED = load_catalogue().since("mutual-auth-deprecated")
 
 # The rule list: name -> (severity, what it catches).
 RULES: dict[str, tuple[Severity, str]] = {
@@ -21,7 +26,7 @@ RULES: dict[str, tuple[Severity, str]] = {
                              "they use FQDNs or service names"),
     "kube-dns-selector": ("error", "a selector for kube-dns using `app: kube-dns`; kube-dns "
                                    "pods carry `k8s-app: kube-dns`"),
-    "multi-label-wildcard": ("error", "`**.` targeted at Cilium < 1.19, where it matches one "
+    "multi-label-wildcard": ("error", f"`**.` targeted at Cilium < {_MULTI}, where it matches one "
                                       "label like `*`"),
     "fqdn-mixed-l3": ("error", "toFQDNs combined with other L3 selectors in one rule"),
     "l7-on-deny": ("error", "L7 rules or authentication on ingressDeny/egressDeny rules"),
@@ -38,8 +43,8 @@ RULES: dict[str, tuple[Severity, str]] = {
     "sni-bypassed": ("warning", "serverNames that do not restrict a peer because a rule of "
                                 "another selector allows it on the same port without them"),
     "l7-default-allow": ("warning", "L7 rules in a direction where default deny is off: from "
-                                    "1.18 Cilium adds an allow-all L7 rule, so they restrict "
-                                    "nothing"),
+                                    f"{_L7_ALLOW} Cilium adds an allow-all L7 rule, so they "
+                                    "restrict nothing"),
     "path-unescaped-query": ("warning", "an L7 path with an unescaped `?` before a query "
                                         "string: `?` is a regex quantifier"),
     "cidr-selects-no-pods": ("warning", "a CIDR rule or ipBlock inside a private range: "
@@ -47,11 +52,12 @@ RULES: dict[str, tuple[Severity, str]] = {
     "ccnp-selects-kube-system": ("warning", "a cluster-wide default deny that also selects "
                                             "kube-system and cuts CoreDNS's own traffic"),
     "use-double-star": ("warning", "several patterns for multi-level subdomains where `**.` "
-                                   "(Cilium >= 1.19) says it once"),
+                                   f"(Cilium >= {_MULTI}) says it once"),
     "empty-rule": ("warning", "an ingress/egress rule with no peer and no port: matches "
                               "nothing, yet switches default deny on"),
-    "auth-deprecated": ("warning", "mutual authentication: deprecated in 1.20, first packets "
-                                   "dropped with AUTH_REQUIRED, needs authentication.enabled"),
+    "auth-deprecated": ("warning", f"mutual authentication: deprecated in {_AUTH_DEPRECATED}, "
+                                   "first packets dropped with AUTH_REQUIRED, needs "
+                                   "authentication.enabled"),
     "not-enforced": ("warning", "policy-enforcement-mode never: the agent enforces no policy"),
     "not-modelled": ("warning", "a construct the model cannot evaluate offline (toServices, "
                                 "toNodes, CIDR groups, secrets, host policies, "

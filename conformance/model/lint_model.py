@@ -12,10 +12,12 @@ from conformance.model.policyset import PolicySet
 from conformance.model.probe import DnsQuery, Entity, HttpRequest, Pod, Probe, TlsHello
 from conformance.model.selectors import NAMESPACE_LABEL, Selector, identity_of
 from conformance.model.version import (
+    L7_WILDCARD_IN_DEFAULT_ALLOW,
     l7_wildcard_in_default_allow,
     multi_label_wildcard,
     parse_version,
 )
+from conformance.vocabulary.catalogue import load_catalogue
 
 UPSTREAM = "192.0.2.53"  # a documentation address standing for CoreDNS's upstream resolver
 
@@ -134,8 +136,9 @@ def _l7_default_allow(policy: Policy, pod: Pod, open_dirs: frozenset[str]) -> It
         yield Finding("l7-default-allow", ref.file, ref.document, f"{rule.path}.{pr.path}.rules",
                       f"default deny is off for the {rule.direction} of {pod_text(pod)} "
                       f"(enableDefaultDeny.{rule.direction}: false, and no other policy "
-                      "selecting it keeps it on), so from Cilium 1.18 these L7 rules get an "
-                      "allow-all rule beside them (pkg/policy/l4.go ensureWildcard) and "
+                      "selecting it keeps it on), so from Cilium "
+                      f"{load_catalogue().since(L7_WILDCARD_IN_DEFAULT_ALLOW)} these L7 rules get "
+                      "an allow-all rule beside them (pkg/policy/l4.go ensureWildcard) and "
                       "restrict nothing; the warning in the docs' intro.rst predates that. "
                       "Keep default deny on for the L7 rules to apply")
 

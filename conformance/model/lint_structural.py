@@ -12,7 +12,12 @@ from conformance.model.loader import Document, regex_rejection
 from conformance.model.matchers import envoy_accepts_sni_pattern
 from conformance.model.regex import ENVOY_MAX_PROGRAM_SIZE, Regex, RegexError, compile_re2
 from conformance.model.selectors import split_key
-from conformance.model.version import multi_label_wildcard, server_names_pattern
+from conformance.model.version import (
+    MULTI_LABEL_WILDCARD,
+    multi_label_wildcard,
+    server_names_pattern,
+)
+from conformance.vocabulary.catalogue import load_catalogue
 
 _UNESCAPED_QUERY = re.compile(r"(?<![\\\[])\?[A-Za-z0-9_-]+=")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
@@ -112,11 +117,13 @@ def _np_structural(doc: Document) -> Iterator[Finding]:
 
 
 def _auth_note(mode: str) -> str:
+    cat = load_catalogue()
     if mode == "test-always-fail":
         return ("test-always-fail drops every connection with AUTH_REQUIRED (a test mode); "
-                "mutual auth is deprecated in 1.20")
-    return ("mutual authentication is deprecated in Cilium 1.20 (removal expected in 1.21) and "
-            "needs authentication.enabled=true (default false since 1.19); the first packets "
+                f"mutual auth is deprecated in {cat.since('mutual-auth-deprecated')}")
+    return (f"mutual authentication is deprecated in Cilium {cat.since('mutual-auth-deprecated')} "
+            "(removal expected in 1.21) and needs authentication.enabled=true (default false "
+            f"since {cat.since('mutual-auth-default-off')}); the first packets "
             "of a new identity pair are dropped with AUTH_REQUIRED even when it succeeds")
 
 
@@ -283,7 +290,8 @@ def _pattern_checks(doc: Document, path: str, item: Any,
         return
     if not multi_label_wildcard(version):
         yield Finding("multi-label-wildcard", doc.file, doc.index, f"{path}.matchPattern",
-                      f"{pattern!r}: `**.` matches one or more labels only from Cilium 1.19; "
+                      f"{pattern!r}: `**.` matches one or more labels only from Cilium "
+                      f"{load_catalogue().since(MULTI_LABEL_WILDCARD)}; "
                       f"on {version[0]}.{version[1]} it acts like `*` (exactly one label)")
 
 
@@ -296,7 +304,8 @@ def _double_star_hint(doc: Document, path: str, rule: dict[str, Any],
     for p in patterns:
         if p.startswith("*.") and not p.startswith("**.") and f"*.{p}" in patterns:
             yield Finding("use-double-star", doc.file, doc.index, f"{path}.toFQDNs",
-                          f"{p!r} and '*.{p}' list subdomain levels one by one; from 1.19 "
+                          f"{p!r} and '*.{p}' list subdomain levels one by one; from "
+                          f"{load_catalogue().since(MULTI_LABEL_WILDCARD)} "
                           f"'*{p}' covers every level")
 
 

@@ -7,7 +7,7 @@ selector key may name a source (`k8s:app`, `reserved:host`) or not (`app`, same 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -183,3 +183,19 @@ def clear_compile_caches() -> None:
     """Forget compiled selectors (benchmarks measure a cold start with it)."""
     _compile.cache_clear()
     _pinned.cache_clear()
+
+
+def endpoint_identity(labels: Iterable[str]) -> Identity | None:
+    """A pod identity from a Cilium endpoint's `status.identity.labels` (`k8s:app=x`), or None
+    for reserved identities (host, health, ...), which no endpointSelector picks. Shared by
+    the policy waits and the emulated agents, which read the same labels."""
+    parsed: dict[str, tuple[str, str]] = {}
+    for text in labels:
+        key, _, value = text.partition("=")
+        source, name = split_key(key)
+        if source == "reserved":
+            return None
+        parsed[name] = (source, value)
+    namespace = parsed.get(NAMESPACE_LABEL, ("", ""))[1] or None
+    return Identity("pod", parsed, POD_MEMBERSHIP, namespace,
+                    key=("endpoint", tuple(sorted(labels))))

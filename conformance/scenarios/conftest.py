@@ -18,7 +18,7 @@ from conformance.harness.batch import ScenarioRun
 from conformance.harness.cluster import ClusterError
 from conformance.harness.planning import RunOptions, Workspace, new_workspace
 from conformance.harness.session import KUBE_KEY, PreflightError, open_cluster
-from conformance.harness.spec import Cell, Scenario
+from conformance.harness.spec import Cell, Scenario, collection_version
 from conformance.harness.verdicts import started
 
 # Workers that sweep other runs' stale objects at start: the first one only (all workers
@@ -32,6 +32,15 @@ def _kube(config: pytest.Config) -> tuple[str | None, str | None]:
     # Set by the top-level conftest (controller: after provisioning; worker: from input).
     return config.stash.get(KUBE_KEY, (config.getoption("kubeconfig"),
                                        config.getoption("context")))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """At collection, a scenario's written expectations are checked against the policy
+    model for the run's Cilium version (--cilium-version, through pytest's configuration);
+    a disagreement is this module's collection error, naming the probe."""
+    scenario = getattr(metafunc.module, "SCENARIO", None)
+    if isinstance(scenario, Scenario):
+        scenario.check_against_model(collection_version(metafunc.config))
 
 
 @pytest.fixture(scope="session")

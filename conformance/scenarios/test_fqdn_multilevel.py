@@ -9,8 +9,9 @@ from conformance.harness.batch import ScenarioRun
 from conformance.harness.cluster import FEATURE_FQDN_TARGETS, FEATURE_L7_PROXY
 from conformance.harness.spec import ALLOWED, PAYMENT, Cell, Scenario, dropped, tcp
 from conformance.harness.verdicts import check_cell
+from conformance.vocabulary.catalogue import load_catalogue
 
-SINCE = "1.19"
+SINCE = load_catalogue().since("multi-label-wildcard")  # conformance/vocabulary/cilium.yaml
 
 SCENARIO = Scenario(
     name="fqdn-multilevel",

@@ -18,7 +18,6 @@ from conformance.harness import own, own_cells
 from conformance.harness.own import OwnRun, own_workspace
 from conformance.harness.own_cells import OwnCell, OwnScenario
 from conformance.harness.planning import Workspace
-from conformance.harness.spec import DEFAULT_MODEL_VERSION, MODEL_VERSION_ENV
 from conformance.harness.verdicts import check_cell, started
 
 
@@ -26,7 +25,7 @@ def _shards() -> list[OwnScenario]:
     paths = own_cells.configured_paths()
     if not paths:
         return []
-    version = os.environ.get(MODEL_VERSION_ENV) or DEFAULT_MODEL_VERSION
+    version = own_cells.configured_version()  # --cilium-version, via conftest.py
     # Bad input was refused before any cluster work (conftest.py pytest_configure).
     result = own_cells.load_cells(paths, os.environ.get(own_cells.PROBES_ENV), version)
     return own_cells.shards(result, paths, own_cells.shard_count())

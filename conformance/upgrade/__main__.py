@@ -12,6 +12,7 @@ from pathlib import Path
 from conformance.cli import _Parser  # usage errors exit 2, like every CLI of the suite
 from conformance.upgrade.report import summary, write
 from conformance.upgrade.static import CheckInputError
+from conformance.vocabulary.catalogue import load_catalogue
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_REPORT_DIR = "artifacts/upgrade"
@@ -21,8 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m conformance.upgrade",
                 description="Validate a Cilium upgrade: static check, baseline, upgrade under "
                             "a disruption watch, cells after, report.")
-    p.add_argument("--from", dest="from_version", required=True, metavar="X.Y.Z")
-    p.add_argument("--to", dest="to_version", required=True, metavar="X.Y.Z")
+    p.add_argument("--from", dest="from_version", required=True, metavar="X.Y.Z",
+                   help="a release: " + load_catalogue().describe_versions())
+    p.add_argument("--to", dest="to_version", required=True, metavar="X.Y.Z",
+                   help="a release: " + load_catalogue().describe_versions())
     p.add_argument("--cluster", choices=("simulated", "kind", "existing"), default="kind")
     p.add_argument("--fault", help="simulated only: an emulator fault (e.g. upgrade-fail-open)")
     p.add_argument("--report", default=DEFAULT_REPORT_DIR, metavar="DIR",

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from conformance.model.probe import Probe
 from conformance.upgrade.render import render_table
 from conformance.upgrade.static import (
     CheckInputError,
@@ -20,6 +22,7 @@ from conformance.upgrade.static import (
     scenario_groups,
     versions_of,
 )
+from conformance.vocabulary.catalogue import load_catalogue
 
 SCENARIOS_NOT_GENERATED = ("the scenarios are diffed by their written cells; generated "
                            "probes are for --policies")
@@ -28,8 +31,10 @@ SCENARIOS_NOT_GENERATED = ("the scenarios are diffed by their written cells; gen
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     up = sub.add_parser("upgrade-check", help="what a Cilium upgrade changes for the policies "
                                               "(schema, version-aware lint, model diff)")
-    up.add_argument("--from", dest="from_version", required=True, metavar="X.Y.Z")
-    up.add_argument("--to", dest="to_version", required=True, metavar="X.Y.Z")
+    up.add_argument("--from", dest="from_version", required=True, metavar="X.Y.Z",
+                    help="a release: " + load_catalogue().describe_versions())
+    up.add_argument("--to", dest="to_version", required=True, metavar="X.Y.Z",
+                    help="a release: " + load_catalogue().describe_versions())
     up.add_argument("--policies", action="append", metavar="DIR",
                     help="policy files or directories (repeatable); default: the suite's "
                          "scenarios with their cells")
@@ -42,10 +47,11 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     up.add_argument("--format", choices=("table", "json"), default="table")
 
 
-def run(args: argparse.Namespace, out: TextIO) -> int:
-    """Raises CheckInputError (and the CLI's BadInput from read_probes) on bad input."""
-    from conformance.cli import read_probes
-
+def run(args: argparse.Namespace, out: TextIO,
+        read_probes: Callable[[str], Sequence[Probe]]) -> int:
+    """Raises CheckInputError (and the CLI's BadInput from `read_probes`, conformance/cli.py's
+    reader of --probes files, passed in so that this module does not import its caller) on
+    bad input."""
     if args.probes and not args.policies:
         raise CheckInputError("--probes needs --policies: the probes are explained against "
                               "the policies given")

@@ -43,7 +43,7 @@ def suite_argv(args: argparse.Namespace, version: str, report: Path) -> list[str
 
 def plan(args: argparse.Namespace, report: Path) -> list[tuple[str, list[str]]]:
     """(what, argv) in order: what `nox -s upgrade` runs for this version pair."""
-    from clusters.versions import load_catalogue
+    from conformance.vocabulary.catalogue import load_catalogue
 
     steps = chain(args.from_version, args.to_version, list(load_catalogue().releases))
     out: list[tuple[str, list[str]]] = []
@@ -129,7 +129,7 @@ def run_live(args: argparse.Namespace, budget: Budget, run: Run | None = None,
     runner = run or (lambda argv: subprocess.run(argv, check=False).returncode)
     watch = watcher or cluster_watcher(args, budget, out)
     report = UpgradeReport(args.cluster, args.from_version, args.to_version, None)
-    from clusters.versions import load_catalogue
+    from conformance.vocabulary.catalogue import load_catalogue
 
     report.plan = chain(args.from_version, args.to_version, list(load_catalogue().releases))
     groups = scenario_groups()

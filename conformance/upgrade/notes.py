@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from conformance.vocabulary.catalogue import load_catalogue
 
 NOTES_FILE = Path(__file__).with_name("notes.yaml")
 Severity = Literal["blocking", "changed", "deprecated"]
@@ -30,6 +32,7 @@ class Note:
     deprecated: Minor | None = None
     changed: Minor | None = None
     removed: Minor | None = None
+    features: dict[str, str] = field(default_factory=dict)  # stage -> catalogue feature
 
     def severity(self, old: Minor, new: Minor) -> Severity | None:
         if self.removed and self.removed <= new:
@@ -57,19 +60,23 @@ class NoteFinding:
                 "source": self.source}
 
 
-def _minor(value: Any) -> Minor | None:
-    if value is None:
-        return None
-    major, minor = str(value).split(".")[:2]
-    return int(major), int(minor)
+STAGES = ("deprecated", "changed", "removed")
+
+
+def _since(note: dict[str, Any], stage: str) -> Minor | None:
+    """The minor of a note's stage: its catalogue feature's `since`."""
+    name = note.get(stage)
+    return None if name is None else load_catalogue().feature(str(name)).since
 
 
 @lru_cache(maxsize=1)
 def notes() -> tuple[Note, ...]:
     raw = yaml.safe_load(NOTES_FILE.read_text(encoding="utf-8"))
     return tuple(Note(id=n["id"], match=dict(n["match"]), text=" ".join(n["text"].split()),
-                      source=" ".join(n["source"].split()), deprecated=_minor(n.get("deprecated")),
-                      changed=_minor(n.get("changed")), removed=_minor(n.get("removed")))
+                      source=" ".join(n["source"].split()),
+                      deprecated=_since(n, "deprecated"), changed=_since(n, "changed"),
+                      removed=_since(n, "removed"),
+                      features={s: str(n[s]) for s in STAGES if n.get(s)})
                  for n in raw["notes"])
 
 

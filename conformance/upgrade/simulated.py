@@ -13,9 +13,15 @@ import io
 from collections.abc import Sequence
 from typing import TextIO
 
-from clusters.emulated.controlplane import ControlPlane
-from clusters.emulated.rollout import AgentRollout, StaticPolicies
-from clusters.emulated.world import WORKER_NODES
+from clusters.emulated.api import (
+    WORKER_NODES,
+    AgentRollout,
+    ControlPlane,
+    StaticPolicies,
+    UnknownFault,
+    check_fault,
+    versions,
+)
 from conformance.model.loader import load_documents
 from conformance.upgrade.run import UpgradeReport, chain, run_upgrade
 from conformance.upgrade.static import CheckInputError, ProbeGroup, scenario_groups, versions_of
@@ -105,8 +111,6 @@ def run_simulated(old: str, new: str, fault: str | None, budget: Budget,
                   log: TextIO | None = None) -> UpgradeReport:
     """The whole chain `old` -> `new` on one emulated cluster started at `old`. The
     emulator's log (every change and endpoint) goes to `log` (default: discarded)."""
-    from clusters.emulated.validation import versions
-
     check_inputs(old, new, fault)
     with contextlib.redirect_stderr(log or io.StringIO()):
         target = SimulatedTarget(old.lstrip("v"), fault)
@@ -117,11 +121,8 @@ def run_simulated(old: str, new: str, fault: str | None, budget: Budget,
 
 def check_inputs(old: str, new: str, fault: str | None) -> None:
     """CheckInputError for what the simulated run cannot do, before anything is written."""
-    from clusters.emulated.faults import UnknownFault, check
-    from clusters.emulated.validation import versions
-
     try:
-        check(fault)
+        check_fault(fault)
     except UnknownFault as exc:
         raise CheckInputError(f"--fault: {exc}") from None
     versions_of(old, new)

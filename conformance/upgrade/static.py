@@ -123,7 +123,7 @@ def versions_of(old: str, new: str) -> tuple[tuple[int, int], tuple[int, int]]:
 def schema_release(version: str) -> str:
     """The release whose CRD data judges `version`: itself when the project has its data,
     else the one release of the same minor it has (the CRD does not change in a patch)."""
-    from clusters.emulated.validation import versions
+    from clusters.emulated.api import versions
 
     known = versions()
     if version.lstrip("v") in known:
@@ -138,7 +138,7 @@ def schema_release(version: str) -> str:
 
 def schema_sources(release: str) -> dict[str, dict[str, str]]:
     """Where each kind's CRD data came from (repository, commit, path; crds/extract.py)."""
-    from clusters.emulated.crds.schema import crds
+    from clusters.emulated.api import crds
 
     return {kind: dict(crd.source) for kind, crd in sorted(crds(release).items())}
 
@@ -199,8 +199,7 @@ def _read(path: Path) -> list[Document]:
 
 def _judge(docs: list[Document], report: StaticReport, a: tuple[int, int],
            b: tuple[int, int], release: str) -> None:
-    from clusters.emulated.crds.schema import UnknownKind
-    from clusters.emulated.validation import validate
+    from clusters.emulated.api import UnknownKind, validate
 
     for doc in docs:
         report.documents += 1

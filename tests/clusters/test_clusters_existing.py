@@ -120,6 +120,21 @@ def test_report_lists_the_suites_own_scenarios() -> None:
         assert line.endswith("runs" if not missing else f"skips (needs {', '.join(missing)})")
 
 
+def test_scenario_requirements_are_parsed_not_imported(tmp_path: Path) -> None:
+    from clusters.detect import _declared_scenario
+
+    good = tmp_path / "test_good.py"
+    good.write_text("import sys\nSCENARIO = Scenario(name='g', title='t', cells=(),\n"
+                    "    requires=(FEATURE_L7_PROXY, 'fqdn-targets'))\nsys.exit(1)\n")
+    assert _declared_scenario(good) == ("g", (FEATURE_L7_PROXY, "fqdn-targets"))
+    odd = tmp_path / "test_odd.py"
+    odd.write_text("SCENARIO = Scenario(name=NAME, requires=())\n")
+    with pytest.raises(ValueError, match="not a string literal"):
+        _declared_scenario(odd)
+    (tmp_path / "test_none.py").write_text("X = 1\n")
+    assert _declared_scenario(tmp_path / "test_none.py") is None
+
+
 def test_garbage_from_the_cluster_is_a_clear_error_not_a_traceback() -> None:
     world = World()
     env, _, _, _ = make_env(world)

@@ -23,11 +23,11 @@ from clusters.emulated.faults import (
     register,
 )
 from clusters.emulated.faults.hooks import NO_FAULT
-from conformance.harness import capabilities as cap
 from conformance.harness.requests import KINDS
 from conformance.harness.requests.tcp import Tcp
 from conformance.harness.spec import (
     ALLOWED,
+    DEFAULT_MODEL_VERSION,
     PAYMENT,
     Cell,
     ExpectationMismatch,
@@ -35,6 +35,7 @@ from conformance.harness.spec import (
     Scenario,
     http,
 )
+from conformance.vocabulary import capabilities as cap
 from tests.support.fault_matrix import scenario_cells, scenarios, selected
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,8 +83,8 @@ def _scenario(**kw: object) -> Scenario:
 def test_a_scenario_with_unknown_tags_is_a_collection_error() -> None:
     with pytest.raises(ExpectationMismatch, match=r"scenario l3l4-gap: unknown capability "
                                                   r"tags \['l7-htpp'\]"):
-        _scenario(tags=("l7-htpp",)).params()
-    assert _scenario(tags=(cap.ICMP,)).params()  # a known declared tag is fine
+        _scenario(tags=("l7-htpp",)).check_against_model(DEFAULT_MODEL_VERSION)
+    _scenario(tags=(cap.ICMP,)).check_against_model(DEFAULT_MODEL_VERSION)  # a known tag: fine
 
 
 class _Untagged(Tcp):

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from clusters.emulated import validation as v
+from conformance.vocabulary.catalogue import CATALOGUE_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_FILES = sorted((REPO / "manifests" / "policies").rglob("*.yaml"))
@@ -61,15 +62,15 @@ def policy_docs() -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_every_supported_release_has_data() -> None:
-    releases = yaml.safe_load((REPO / "clusters" / "cilium-versions.yaml").read_text())
+    releases = yaml.safe_load(CATALOGUE_FILE.read_text())
     assert v.versions() == sorted(
-        releases["versions"], key=lambda s: [int(x) for x in s.split(".")]
+        releases["releases"], key=lambda s: [int(x) for x in s.split(".")]
     )
     for version in v.versions():
         assert v.kinds(version) == sorted(CRD_KINDS)
 
 
-@pytest.mark.parametrize("version", ["1.18.12", "1.19.6", "1.20.0"])
+@pytest.mark.parametrize("version", v.versions())
 @pytest.mark.parametrize(
     ("where", "doc"), policy_docs(), ids=lambda x: x if isinstance(x, str) else ""
 )

@@ -250,7 +250,7 @@ def test_expectation_that_does_not_hold_on_the_cluster_version_fails(tmp_path: P
     ungated = Scenario("fqdn-multilevel", "t", requires=test_fqdn_multilevel.SCENARIO.requires,
                        cells=tuple(replace(c, min_version=None)
                                    for c in test_fqdn_multilevel.SCENARIO.cells))
-    ungated.params()
+    ungated.check_against_model("1.20")
     r = run(ungated, tmp_path, OldCilium(emulated.cluster()))
     message = judge_cell(r, ungated.cells[1])
     assert message is not None and "on Cilium 1.18.12 the policy model predicts dropped" in message

@@ -1,5 +1,6 @@
 """The CI workflows (.github/workflows): actionlint (a PyPI wheel, dev dependency) finds no
-problem, and their Cilium versions are exactly the catalogue's (clusters/cilium-versions.yaml)."""
+problem, and their Cilium versions are exactly the catalogue's
+(conformance/vocabulary/cilium.yaml)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from conformance.vocabulary.catalogue import load_catalogue
 from tests.reports.conftest import REPO
 from tests.support.requirements import unavailable
 
@@ -19,8 +21,7 @@ LINT_TIMEOUT_S = 120
 
 
 def catalogue_versions() -> list[str]:
-    data = yaml.safe_load((REPO / "clusters" / "cilium-versions.yaml").read_text())
-    return sorted(data["versions"])
+    return sorted(load_catalogue().releases)
 
 
 def workflow(name: str) -> dict[Any, Any]:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from conformance.harness import capabilities as cap
-from conformance.harness.capabilities import Select as TagSelect
 from conformance.harness.spec import DEFAULT_MODEL_VERSION, Scenario
+from conformance.vocabulary import capabilities as cap
+from conformance.vocabulary.capabilities import Select as TagSelect
 
 OWN_POLICIES = "test_own_policies"  # cells from --policies, not a fixed scenario
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clusters.emulated.faults.hooks import NO_FAULT, Hooks
-from conformance.harness.capabilities import Select
+from conformance.vocabulary.capabilities import Select
 
 # breaking: enforcement or evidence is wrong, so the suite must fail (exactly the cells
 # the fault covers). benign: evidence is late or slow, so the suite must still pass.

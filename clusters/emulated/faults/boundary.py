@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from clusters.emulated.faults.base import BREAKING, CONDITION, Fault
 from clusters.emulated.faults.hooks import Hooks
-from conformance.harness import capabilities as cap
-from conformance.harness.capabilities import select
+from conformance.vocabulary import capabilities as cap
+from conformance.vocabulary.capabilities import select
 
 
 def _boundary(name: str, what: str, hooks: Hooks, tag: str, says: str) -> Fault:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from clusters.emulated.faults.base import BREAKING, Fault
 from clusters.emulated.faults.hooks import Connection, Hooks
-from conformance.harness import capabilities as cap
-from conformance.harness.capabilities import select
 from conformance.model.probe import Fqdn
+from conformance.vocabulary import capabilities as cap
+from conformance.vocabulary.capabilities import select
 
 if TYPE_CHECKING:
     from clusters.emulated.decide import Decision
@@ -49,13 +49,13 @@ def auth_off(d: Decision, c: Connection) -> Decision:
 def fqdn_broken(d: Decision, c: Connection) -> Decision:
     """toFQDNs never learned the name's IP: a connection its rules allowed is decided as
     a plain one to that IP (dropped unless another rule allows the IP)."""
-    from clusters.emulated.decide import Decision  # decide.py imports the registry
-
     if (isinstance(c.probe.destination, Fqdn) and c.world_probe is not None
             and d.verdict in ("allowed", "l7-denied")
             and c.evaluate(c.world_probe).verdict == "dropped"):
-        return Decision(verdict="dropped", drop_reason="POLICY_DENIED", direction="EGRESS",
-                        explanation="fault fqdn-broken")
+        # a fresh decision (every other field at its default); type(d) is decide.Decision,
+        # which this module cannot import at run time (decide.py imports the registry)
+        return type(d)(verdict="dropped", drop_reason="POLICY_DENIED", direction="EGRESS",
+                       explanation="fault fqdn-broken")
     return d
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from clusters.emulated.faults.base import BREAKING, Fault
 from clusters.emulated.faults.hooks import Hooks
-from conformance.harness import capabilities as cap
-from conformance.harness.capabilities import select
+from conformance.vocabulary import capabilities as cap
+from conformance.vocabulary.capabilities import select
 
 FAULTS = (
     Fault("hubble-missing-drops", BREAKING, "Hubble never shows DROPPED flows",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from clusters.emulated.faults.base import BENIGN, BREAKING, CONDITION, Fault
 from clusters.emulated.faults.hooks import NEVER_S, Hooks
-from conformance.harness import capabilities as cap
-from conformance.harness.capabilities import select
+from conformance.vocabulary import capabilities as cap
+from conformance.vocabulary.capabilities import select
 
 HUBBLE_LATE_S = 3.0
 SLOW_REALIZATION_S = 5.0

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from conformance.harness import capabilities as cap
 from conformance.harness.attempt import Attempt
 from conformance.harness.cluster import ClusterError, PodInfo
 from conformance.harness.workload_facts import container_ports, namespace_labels
 from conformance.model.probe import Entity, Pod, Probe
+from conformance.vocabulary import capabilities as cap
 
 if TYPE_CHECKING:
     from conformance.harness.planning import Workspace

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from conformance.harness import capabilities as cap
 from conformance.harness.attempt import Attempt
 from conformance.harness.requests.base import (
     DNS_PORT,
@@ -13,6 +12,7 @@ from conformance.harness.requests.base import (
     source_pod,
 )
 from conformance.model.probe import DnsQuery, Entity, Pod, Probe
+from conformance.vocabulary import capabilities as cap
 
 if TYPE_CHECKING:
     from conformance.harness.planning import Workspace

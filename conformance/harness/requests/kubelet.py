@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from conformance.harness import capabilities as cap
 from conformance.harness.attempt import Attempt
 from conformance.harness.requests.base import RequestKind
 from conformance.harness.requests.http import Http
 from conformance.model.probe import Entity, Pod, Probe
+from conformance.vocabulary import capabilities as cap
 
 if TYPE_CHECKING:
     from conformance.harness.planning import Workspace

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from conformance.harness import capabilities as cap
 from conformance.harness.attempt import Attempt
 from conformance.harness.requests.base import RequestKind, source_pod
 from conformance.model.probe import Entity, Fqdn, Pod, Probe
+from conformance.vocabulary import capabilities as cap
 
 if TYPE_CHECKING:
     from conformance.harness.planning import Workspace

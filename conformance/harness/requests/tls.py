@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from conformance.harness import capabilities as cap
 from conformance.harness.requests.base import RequestKind, workload_pod
 from conformance.model.probe import Entity, Pod, Probe, TlsHello
+from conformance.vocabulary import capabilities as cap
 
 if TYPE_CHECKING:
     from conformance.harness.spec import Request
