@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 from collections.abc import Mapping, Sequence
 
@@ -74,15 +75,6 @@ def conformance(session: nox.Session) -> None:
         )
 
 
-# The emulated suite runs whose coverage of the cluster client is measured: a clean run,
-# the conditions of real clusters, and the faults at the emulator's boundary.
-COVERAGE_FAULTS = ("revision-race", "proxy-lag", "exec-v4", "exec-dies", "relay-drop",
-                   "policy-rejected", "agent-down", "metrics-down", "prober-garbage",
-                   "relay-down", "agent-stuck", "regen-stuck", "no-crds", "exec-forbidden",
-                   "log-forbidden", "portforward-forbidden", "prober-short")
-STUCK_FAULTS = ("agent-stuck", "regen-stuck")  # run with a short --policy-timeout
-PASSING_FAULTS = (None, "revision-race", "proxy-lag", "exec-v4")
-REFUSED_FAULTS = ("no-cilium", "no-kube-dns", "marker-garbage")  # stopped at preflight
 CLIENT_FILES = "conformance/harness/kube*.py,conformance/harness/policy_wait.py"
 CLIENT_COVERAGE_MIN = "90"
 
@@ -93,18 +85,23 @@ def coverage(session: nox.Session) -> None:
     runs alone (no unit tests), printed per file; fails under 90 %."""
     _install(session)
     tmp = session.create_tmp()
+    # The emulated suite runs whose coverage of the client is measured: a clean run, the
+    # conditions of real clusters and the faults at the client's boundary, as the fault
+    # registry declares them (clusters/emulated/faults/__main__.py).
+    sets = json.loads(str(session.run("python", "-m", "clusters.emulated.faults", "sets",
+                                      silent=True)))
     session.run("coverage", "erase")
-    for fault in (None, *COVERAGE_FAULTS):
+    for fault in (None, *sets["coverage"]):
         session.run(
             "pytest", "conformance/scenarios", "--cluster=simulated", "-n", "auto", "-q",
             "-p", "no:cacheprovider", "--cov=conformance.harness", "--cov-append",
             "--cov-report=", f"--artifacts={os.path.join(tmp, fault or 'clean')}",
             "--flow-grace=4", *([f"--fault={fault}"] if fault else []),
-            *(["--policy-timeout=3"] if fault in STUCK_FAULTS else []),
-            success_codes=[0] if fault in PASSING_FAULTS else [1])
+            *(["--policy-timeout=3"] if fault in sets["stuck"] else []),
+            success_codes=[0] if fault is None or fault in sets["passing"] else [1])
     # A broken install stops the run in the controller's configure, before pytest-cov
     # would save anything: measured with coverage itself.
-    for fault in REFUSED_FAULTS:
+    for fault in sets["refused"]:
         session.run(
             "coverage", "run", "--append", "--source=conformance.harness", "-m", "pytest",
             "conformance/scenarios", "--cluster=simulated", "-q", "-p", "no:cacheprovider",

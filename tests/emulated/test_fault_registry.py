@@ -4,6 +4,7 @@ cells, and nothing outside the registry asks which fault is active by name."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from clusters.emulated.faults import (
     BREAKING,
     FAULTS,
     NEVER_S,
+    REFUSED,
     UPGRADE,
     BadFault,
     Fault,
@@ -151,3 +153,22 @@ def test_the_name_test_catches_comparisons() -> None:
 
 def test_scenarios_are_found_by_module() -> None:
     assert {"test_l7_http", "test_fqdn", "test_clusterwide_default_deny"} <= set(scenarios())
+
+
+def test_the_nox_fault_sets_come_from_the_declarations(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    from clusters.emulated.faults.__main__ import main
+    from clusters.emulated.faults.hooks import at_client_boundary
+
+    assert main(["sets"]) == 0
+    sets = json.loads(capsys.readouterr().out)
+    assert set(sets) == {"coverage", "stuck", "passing", "refused"}
+    assert set(sets["stuck"]) | set(sets["passing"]) <= set(sets["coverage"])
+    assert all(FAULTS[n].effect == REFUSED for n in sets["refused"])
+    assert all(at_client_boundary(FAULTS[n].hooks) for n in sets["coverage"])
+    assert not at_client_boundary(FAULTS["l7-off"].hooks)  # a datapath fault: not the client's
+    assert "relay-drop" in sets["coverage"] and "jitter" not in sets["coverage"]
+    assert main(["list"]) == 2
+    noxfile = (Path(__file__).resolve().parents[2] / "noxfile.py").read_text()
+    # no fault is named there but `nox -s soak`'s default
+    assert [name for name in FAULTS if f'"{name}"' in noxfile] == ["jitter"]

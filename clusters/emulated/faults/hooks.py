@@ -90,3 +90,16 @@ class Hooks:
 
 
 NO_FAULT = Hooks()
+
+# Hook fields that change what the suite's cluster client (conformance/harness/kube*.py,
+# policy_wait.py) is answered: API refusals and errors, exec protocol and output, relay and
+# metrics streams, and when agents import and endpoints realize. `nox -s coverage` measures
+# the client against the faults that set one of them (python -m clusters.emulated.faults).
+CLIENT_BOUNDARY = frozenset({
+    "policy_refusal", "forbidden_subresources", "relay_refuses", "metrics_refuse",
+    "exec_v4_only", "crds_missing", "relay_drops_streams", "agent_api_down", "prober_answer",
+    "import_delay_s", "regen_delay_s", "proxy_ack_delay_s", "foreign_change_s"})
+
+
+def at_client_boundary(hooks: Hooks) -> bool:
+    return any(getattr(hooks, f) != getattr(NO_FAULT, f) for f in CLIENT_BOUNDARY)
