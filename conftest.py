@@ -235,9 +235,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _own_policies(config: pytest.Config) -> None:
-    """--policies/--probes reach the own-policies module through the environment; bad
-    input is one usage error naming file, document and field, before the cluster is
-    touched."""
+    """--policies/--probes and the run's Cilium version reach the own-policies module from
+    this configuration (own_cells.configure); bad input is one usage error naming file,
+    document and field, before the cluster is touched."""
     from conformance.harness import own, own_cells
     from conformance.harness.spec import collection_version
     from conformance.model import PolicyError
@@ -246,13 +246,9 @@ def _own_policies(config: pytest.Config) -> None:
     probes = config.getoption("probes")
     if probes and not paths:
         raise pytest.UsageError("--probes needs --policies (the policies the cells test)")
-    os.environ[own_cells.POLICIES_ENV] = os.pathsep.join(paths)
-    os.environ[own_cells.PROBES_ENV] = probes or ""
     os.environ[own.EXTERNAL_FQDN_ENV] = "1" if config.getoption("allow_external_fqdn") else ""
-    # The own-policies module generates its cells when it is imported, before any hook
-    # could hand it the configuration: the version travels with the paths (own_cells).
     version = collection_version(config)
-    os.environ[own_cells.VERSION_ENV] = version
+    own_cells.configure(own_cells.OwnConfig(tuple(paths), probes or None, version))
     if not paths or hasattr(config, "workerinput"):
         return
     try:

@@ -34,11 +34,6 @@ from conformance.model.loader import load_documents
 from conformance.model.probe import Entity, Fqdn, Pod
 
 NAME = "own-policies"
-POLICIES_ENV = "ZTC_POLICIES"  # paths, separated by os.pathsep (also --policies)
-PROBES_ENV = "ZTC_PROBES"  # a `generate` output to run instead of generating (--probes)
-# The run's model version (--cilium-version), handed from conftest.py to the own-policies
-# module, which generates its cells on import, before pytest can pass it anything.
-VERSION_ENV = "ZTC_OWN_MODEL_VERSION"
 SHARDS_ENV = "ZTC_OWN_SHARDS"  # how many scenario shards (workers take shards whole)
 DEFAULT_SHARDS = 2
 MAX_SHARDS = 64
@@ -122,13 +117,28 @@ def standin_key(pod: Pod) -> str:
     return "s" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def configured_paths() -> list[str]:
-    raw = os.environ.get(POLICIES_ENV, "")
-    return [p for p in raw.split(os.pathsep) if p]
+@dataclass(frozen=True)
+class OwnConfig:
+    """What the run asks of the own-policies module (--policies, --probes, and the Cilium
+    version its cells are generated for)."""
+
+    paths: tuple[str, ...] = ()
+    probes: str | None = None
+    version: str = DEFAULT_VERSION
 
 
-def configured_version() -> str:
-    return os.environ.get(VERSION_ENV) or DEFAULT_VERSION
+_CONFIG = [OwnConfig()]
+
+
+def configure(config: OwnConfig) -> None:
+    """Set from pytest's configuration (conftest.py pytest_configure, in the controller and
+    in each xdist worker) before collection: the module generates its cells on import,
+    before any fixture or hook could hand it anything."""
+    _CONFIG[0] = config
+
+
+def configured() -> OwnConfig:
+    return _CONFIG[0]
 
 
 def shard_count() -> int:

@@ -8,7 +8,6 @@ each shard applies the whole policy set and sends its cells as one batch.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,13 +21,12 @@ from conformance.harness.verdicts import check_cell, started
 
 
 def _shards() -> list[OwnScenario]:
-    paths = own_cells.configured_paths()
-    if not paths:
+    run = own_cells.configured()  # from pytest's configuration (conftest.py)
+    if not run.paths:
         return []
-    version = own_cells.configured_version()  # --cilium-version, via conftest.py
     # Bad input was refused before any cluster work (conftest.py pytest_configure).
-    result = own_cells.load_cells(paths, os.environ.get(own_cells.PROBES_ENV), version)
-    return own_cells.shards(result, paths, own_cells.shard_count())
+    result = own_cells.load_cells(list(run.paths), run.probes, run.version)
+    return own_cells.shards(result, list(run.paths), own_cells.shard_count())
 
 
 SHARDS = _shards()
