@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from clusters.emulated.faults import FAULTS
 from conformance.reports.model import REPORT, RESULTS
 from tests.reports.conftest import REPO, SuiteRun, run_suite
+from tests.support.fault_matrix import scenario_cells, selected
 
 pytestmark = pytest.mark.slow
-L7_MODULES = {"test_l7_http", "test_l7_headers", "test_grpc", "test_mutual_auth"}
 CLI_TIMEOUT_S = 60
 
 
@@ -36,6 +37,13 @@ def junit_cells(run: SuiteRun) -> dict[tuple[str, str], str]:
                    else "passed")
         out[(module.SCENARIO.name, cell.group(1))] = outcome
     return out
+
+
+def l7_off_modules() -> set[str]:
+    """The scenario modules with cells fault l7-off must or may fail (its declared tags)."""
+    fault = FAULTS["l7-off"]
+    return {module for (module, _), cell in scenario_cells().items()
+            if selected((*fault.fails, *fault.may_fail), cell)}
 
 
 def report_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -59,7 +67,7 @@ def test_compare_clean_with_l7_off_lists_exactly_the_flipped_cells(
     modules = {case.get("classname", "").rsplit(".", 1)[-1]
                for case in ET.parse(l7_off_run.artifacts / "junit.xml").iter("testcase")
                if case.find("failure") is not None}
-    assert modules <= L7_MODULES
+    assert modules <= l7_off_modules()
     same = report_cli("--compare", str(clean_run.artifacts), str(clean_run.artifacts))
     assert same.returncode == 0 and "0 flipped" in same.stdout
 
