@@ -166,10 +166,8 @@ def http_flow(packet: Packet, node: str, epoch: float, verdict: str, direction: 
     http: dict[str, Any] = {}
     if code:
         http["code"] = code
-    if method:  # protojson omits empty strings (an SNI refusal's record has none)
-        http["method"] = method
-    if url:
-        http["url"] = url
+    http["method"] = method
+    http["url"] = url
     http["protocol"] = protocol
     if headers:
         http["headers"] = [{"key": k, "value": v} for k, v in headers.items()]
@@ -180,7 +178,22 @@ def http_flow(packet: Packet, node: str, epoch: float, verdict: str, direction: 
     flow["l7"] = l7
     flow["is_reply"] = response
     flow["Summary"] = (f"{protocol} {code} {latency_ns // 1_000_000}ms ({method} {url})"
-                       if response else f"{protocol} {method} {url}".rstrip())
+                       if response else f"{protocol} {method} {url}")
+    return _ordered(flow)
+
+
+def l7_record_less_flow(packet: Packet, node: str, epoch: float, verdict: str,
+                        direction: str) -> dict[str, Any]:
+    """An L7 REQUEST flow from an access-log entry without an L7 part (an SNI refusal):
+    the agent tags no L7 record (cilium `pkg/envoy/accesslog_server.go` logRecord has no
+    fallback since the deprecated top-level HTTP fields left `accesslog.proto`, cilium/proxy
+    commit cecb4de5), so Hubble's decodeLayer7 takes its default case: `l7.type` REQUEST,
+    no record, an empty summary (`pkg/hubble/parser/seven/parser.go`)."""
+    flow = _base(packet, node, epoch, verdict, direction, {"type": EVENT_L7}, "L7")
+    flow["l4"] = _l4(packet.protocol, packet.sport, packet.dport, ())
+    flow["l7"] = {"type": "REQUEST"}
+    flow["is_reply"] = False
+    flow["Summary"] = ""
     return _ordered(flow)
 
 

@@ -43,6 +43,8 @@ Labels = tuple[tuple[str, str], ...]
 
 
 def _protocol(flow: dict[str, Any]) -> str:
+    """A flow's `protocol` label: its L7 record's protocol, else its L4 one (cilium
+    `pkg/hubble/metrics/api` FlowProtocol), so a record-less L7 flow counts as TCP."""
     l7 = flow.get("l7", {})
     if "http" in l7:
         return "HTTP"
@@ -87,7 +89,10 @@ class NodeCounters:
         if event == EVENT_DROP:
             kind, subtype = "Drop", ""
         elif event == EVENT_L7:
-            kind, subtype = "L7", "HTTP" if "http" in l7 else "DNS"
+            # An L7 flow without a record (an SNI refusal: flows.l7_record_less_flow) has no
+            # subtype; which labels Hubble's handlers give it is not pinned down here
+            # (unclear upstream) and no cell reads them.
+            kind, subtype = "L7", "HTTP" if "http" in l7 else "DNS" if "dns" in l7 else ""
         elif event == EVENT_POLICY_VERDICT:
             kind, subtype = "PolicyVerdict", ""
         else:
@@ -114,7 +119,7 @@ class NodeCounters:
             action = "dropped" if verdict == "DROPPED" else "forwarded"
             self._add("hubble_policy_verdicts_total", direction=direction,
                       match=f"l7/{subtype.lower()}", action=action, **ns)
-            proxy = "envoy" if subtype == "HTTP" else "fqdn"
+            proxy = "fqdn" if subtype == "DNS" else "envoy"  # a record-less entry is Envoy's
             self._add("cilium_policy_l7_total", rule="received", proxy_type=proxy)
             self._add("cilium_policy_l7_total",
                       rule="denied" if verdict == "DROPPED" else "forwarded", proxy_type=proxy)

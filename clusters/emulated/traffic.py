@@ -25,6 +25,7 @@ from clusters.emulated.flows import (
     dns_flow,
     drop_flow,
     http_flow,
+    l7_record_less_flow,
     trace_flow,
 )
 from clusters.emulated.metrics import NodeCounters
@@ -346,20 +347,17 @@ class Traffic:
         filter finds no rule for the SNI (none for plain HTTP), logs a Denied access-log
         entry and closes with AbortReset before any upstream connection (cilium/proxy
         `cilium/network_filter.cc` Instance::onNewConnection/enforceNetworkPolicy): the
-        client sees a reset and the app nothing. The entry has no L7 record, so the agent
-        logs it in the old HTTP shape with empty fields (`pkg/envoy/accesslog_server.go`
-        logRecord): one DROPPED L7 REQUEST, no response, and the endpoint's proxy statistics
-        count it denied (`pkg/endpoint` UpdateProxyStatistics: cilium_policy_l7_total
-        rule=denied). Its protocol is the HttpProtocol enum's zero value HTTP10 (inferred
-        from `cilium/api/accesslog.proto`).
+        client sees a reset and the app nothing. The entry has no L7 part: Hubble shows one
+        DROPPED L7 REQUEST without a record (flows.l7_record_less_flow), no response, and
+        the endpoint's proxy statistics count it denied (`pkg/endpoint`
+        UpdateProxyStatistics: cilium_policy_l7_total rule=denied).
         """
         client = _endpoint(b.client)
         server = _endpoint(r.dest_pod) if r.dest_pod else _world(r.dest_ip)
         direction = d.direction or ("INGRESS" if r.dest_pod else "EGRESS")
         node = dst_node if direction == "INGRESS" and dst_node else src_node
-        b.flows.append(http_flow(Packet(client, server, "TCP", sport, r.port), node,
-                                 t + 5 * HOP_S, "DROPPED", direction, response=False,
-                                 method="", url="", protocol="HTTP/1.0", headers={}))
+        b.flows.append(l7_record_less_flow(Packet(client, server, "TCP", sport, r.port), node,
+                                           t + 5 * HOP_S, "DROPPED", direction))
         phase = "tls" if r.kind == "tls" else "response"
         return {"outcome": "reset", "phase": phase,
                 "error": f"connection reset by peer during {phase}"}

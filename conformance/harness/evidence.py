@@ -258,8 +258,11 @@ def counters(exp: Expectation) -> list[metrics.Counter]:
                 metrics.agent("cilium_drop_count_total",
                               reason=AGENT_DROP_REASON[exp.drop_reason])]
     if exp.verdict == "l7-denied":
+        # An SNI refusal (client reset) is a DROPPED L7 flow without an L7 record, so its
+        # protocol label is its L4 one (cilium pkg/hubble/metrics/api FlowProtocol).
+        protocol = "TCP" if exp.client == "reset" else "HTTP"
         return [metrics.hubble("hubble_drop_total", reason="DROP_REASON_UNKNOWN",
-                               protocol="HTTP"),
+                               protocol=protocol),
                 metrics.agent("cilium_policy_l7_total", rule="denied", proxy_type="envoy")]
     if exp.verdict == "dns-refused":
         return [metrics.agent("cilium_policy_l7_total", rule="denied", proxy_type="fqdn")]

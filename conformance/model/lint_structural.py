@@ -278,9 +278,12 @@ def _server_names_checks(doc: Document, path: str, pr: dict[str, Any],
             yield Finding("sni-pattern-invalid", doc.file, doc.index, f"{where}[{k}]",
                           f"{name[:80]!r} passes the CRD but Envoy's SNI matcher refuses it "
                           "(no trailing dot, no empty label, at most `**` in a row and `**` "
-                          "only as a whole label): Envoy rejects the endpoint's whole "
-                          "network policy update (cilium/proxy network_policy.h SniPattern); "
-                          "what the agent does then is not pinned down here")
+                          "only as a whole label): with the cilium-envoy builds the catalogue "
+                          "pins, Envoy rejects the endpoint's whole network policy update "
+                          "(cilium/proxy network_policy.cc SniPattern::SniPattern throws); "
+                          "older builds keep it as an exact name that matches no SNI, so "
+                          "every connection to the port is reset. What the agent does after "
+                          "a rejected update is not pinned down here")
 
 
 def _pattern_checks(doc: Document, path: str, item: Any,

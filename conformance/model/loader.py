@@ -352,8 +352,10 @@ def _port_rule(item: dict[str, Any], path: str, short: str, direction: str,
         out.add(f"{path}.ports", "L7 rules cannot be used with port 0; Cilium rejects the "
                                  "policy")
     names = [str(n) for n in item.get("serverNames") or []]
-    if names and (http or dns or rules.get("l7proto")) and "terminatingTLS" not in item:
-        # pkg/policy/api/rule_validation.go PortRule.sanitize
+    # pkg/policy/api/rule_validation.go PortRule.sanitize: `!pr.Rules.IsEmpty()`, and
+    # L7Rules.IsEmpty counts http, kafka, dns and l7 entries (not the l7proto name alone)
+    l7_entries = bool(http or dns or rules.get("kafka") or rules.get("l7"))
+    if names and l7_entries and "terminatingTLS" not in item:
         out.add(f"{path}.serverNames", "serverNames cannot be combined with L7 rules without "
                                        "terminatingTLS; Cilium rejects the policy")
     return PortRule(ports, http, dns, short, tuple(SniMatch(n) for n in names))

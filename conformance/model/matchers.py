@@ -109,7 +109,11 @@ class SniMatch:
     """A `toPorts[].serverNames` entry, matched against a TLS ClientHello's SNI by Envoy.
 
     Follows cilium/proxy `cilium/network_policy.h` SniPattern (constructor in
-    `cilium/network_policy.cc`), the same in its v1.34-v1.37 branches (Cilium 1.18-1.20):
+    `cilium/network_policy.cc`) as the cilium-envoy builds the catalogue pins for 1.18-1.20
+    have it (all built after its backports: v1.34 3bfe1431, v1.35 482e31cd, v1.36/v1.37
+    54eda585, Feb-Mar 2026). Earlier builds (e.g. Cilium 1.18.3's cilium-envoy
+    v1.34.10-1761014632) had an older matcher (commit f38edd1f: exact names, `*.` exactly one
+    label, `**.` any suffix, no validity check), which the model does not follow:
     case-insensitive; no `*` is an exact name; `*` alone is any DNS name; otherwise `**`
     is one or more whole labels and `*` any run of `[-a-z0-9_]` inside one label. Which
     patterns the API server accepts differs per version (the CRD pattern, see
