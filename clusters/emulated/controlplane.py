@@ -466,7 +466,8 @@ class ControlPlane:
         obj = self.objects.find(("pods", "kube-system", pod_name))
         if obj is None or (obj["metadata"].get("labels") or {}).get("k8s-app") != "cilium":
             return None
-        return str(obj["spec"]["nodeName"])
+        node = obj["spec"].get("nodeName")  # unset until the pod is bound (daemonset.py)
+        return str(node) if node else None
 
     def policy_get(self, node: str) -> str:
         with self.lock:

@@ -8,13 +8,18 @@ node's new pod only once the old one is gone (daemon_controller.go podsShouldBeO
 a node whose daemon pod still exists, terminating, is not a node needing a pod, and
 without surge nothing more is created). So a node's agent, seen from the API:
 1. the old pod gets `metadata.deletionTimestamp` and, its containers stopping, Ready
-   False (the kubelet reports the pod not ready while it terminates: pkg/kubelet/status
-   generateAPIPodStatus / the readiness of a terminating pod);
-2. the old pod is gone and a new one, with another name and the new image, exists and is
-   not Ready (the agent's readiness probe, /healthz on 9879, fails until it is up:
-   install/kubernetes/cilium/templates/cilium-agent/daemonset.yaml);
-3. the new pod is Ready.
-The emulator spends the first third of a node's restart window in 1., the rest in 2.
+   False (the kubelet reports the pod not ready while it terminates: pkg/kubelet
+   kubelet_pods.go generateAPIPodStatus);
+2. the old pod is gone and a new one, with another name and the new image, exists with no
+   `spec.nodeName` yet: the controller creates it with a node affinity for its node and the
+   scheduler binds it a moment later (daemon_controller.go syncNodes,
+   ReplaceDaemonSetPodNodeNameNodeAffinity);
+3. the new pod is bound to its node and not Ready (the agent's readiness probe, /healthz
+   on 9879, fails until it is up: install/kubernetes/cilium/templates/cilium-agent/
+   daemonset.yaml);
+4. the new pod is Ready.
+The emulator spends the first third of a node's restart window in 1., a fifth in 2. (longer
+than a watcher's poll, so a poll sees an unbound pod), the rest in 3.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from clusters.emulated.rollout import AgentRollout
 
 AGENT_LABELS = {"k8s-app": "cilium"}
 TERMINATING_SHARE = 1 / 3  # of a node's restart window, the old pod still terminating
+UNBOUND_SHARE = 1 / 5  # then the new pod not yet bound to its node
 IMAGE_VERSION = re.compile(r":v(\d+\.\d+\.\d+)(?:@sha256:[0-9a-f]+)?$")
 PodStatus = Callable[[str, bool], dict[str, Any]]  # (node, ready) -> pod status
 
@@ -64,11 +70,21 @@ class AgentPods:
         for w in self.rollout.windows:
             if w.node not in self.old:
                 continue
-            want = 0 if now < w.start else 1 if now < w.start + TERMINATING_SHARE * (
-                w.end - w.start) else 2 if now < w.end else 3
+            span = w.end - w.start
+            want = 0 if now < w.start else 1 if now < w.start + TERMINATING_SHARE * span \
+                else 2 if now < w.start + (TERMINATING_SHARE + UNBOUND_SHARE) * span \
+                else 3 if now < w.end else 4
             while self.stage.get(w.node, 0) < want:
                 self._advance(w.node, self.stage.get(w.node, 0) + 1)
                 self.stage[w.node] = self.stage.get(w.node, 0) + 1
+
+    def _pod(self, node: str, *, bound: bool) -> dict[str, Any]:
+        affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchFields": [
+                {"key": "metadata.name", "operator": "In", "values": [node]}]}]}}}
+        return {"metadata": {"labels": dict(AGENT_LABELS)}, "spec": {
+            "affinity": affinity, **({"nodeName": node} if bound else {}),
+            "hostNetwork": True, "containers": [{"name": "cilium-agent", "image": self.image}]}}
 
     def _advance(self, node: str, stage: int) -> None:
         old = self.old[node]
@@ -79,10 +95,12 @@ class AgentPods:
             self.store.delete(old)
             version = image_version(self.image) or "new"
             key = ("pods", "kube-system", f"cilium-{version.replace('.', '')}{old[2][-4:]}")
-            self.store.apply(key, {"metadata": {"labels": dict(AGENT_LABELS)}, "spec": {
-                "nodeName": node, "hostNetwork": True,
-                "containers": [{"name": "cilium-agent", "image": self.image}]}})
-            self.store.set_status(key, self.status(node, False))
+            self.store.apply(key, self._pod(node, bound=False))
+            self.store.set_status(key, {"phase": "Pending", "conditions": [
+                {"type": "PodScheduled", "status": "False"}]})
             self.new[node] = key
         elif stage == 3:
+            self.store.apply(self.new[node], self._pod(node, bound=True))
+            self.store.set_status(self.new[node], self.status(node, False))
+        elif stage == 4:
             self.store.set_status(self.new[node], self.status(node, True))

@@ -34,6 +34,7 @@ from conformance.harness.kube_cilium import (
     AGENT_NAMESPACE,
     AGENT_SELECTOR,
     ENDPOINT_LIST_ARGV,
+    ENVOY_SELECTOR,
     POLICY_GET_ARGV,
     parse_endpoints,
     parse_policy,
@@ -370,6 +371,11 @@ class KubeCluster:
         rolling upgrade's progress is read from)."""
         return self._pods(AGENT_NAMESPACE, AGENT_SELECTOR)
 
+    def envoy_pods_any(self) -> list[dict[str, Any]]:
+        """Every pod of the cilium-envoy DaemonSet, Ready or not (`helm upgrade` rolls it
+        too; proxied connections are cut while a node's Envoy restarts)."""
+        return self._pods(AGENT_NAMESPACE, ENVOY_SELECTOR)
+
     def agent_template_image(self) -> str | None:
         """The cilium DaemonSet's `cilium-agent` image: what its pods are rolled to (the
         chart names the DaemonSet `cilium`: templates/cilium-agent/daemonset.yaml)."""
@@ -420,9 +426,10 @@ class KubeCluster:
 
         Closing an exec's stdin needs the v5 channel protocol on both ends, and which one
         is used is known only after the WebSocket handshake
-        (`apiserver/pkg/util/wsstream/conn.go` picks from the client's offer; proxies and
-        older servers answer v4). The argv travels in the URL, before that: so the
-        prober's input is byte-counted and never waits for an EOF that may not come."""
+        (`apimachinery/pkg/util/httpstream/wsstream/conn.go` picks from the client's
+        offer; proxies and older servers answer v4). The argv travels in the URL, before
+        that: so the prober's input is byte-counted and never waits for an EOF that may not
+        come."""
         size = len(payload.encode())
         return ["sh", "-c", f"head -c {size} | {' '.join(PROBER_ARGV)}"]
 

@@ -26,6 +26,16 @@ Run = Callable[[list[str]], int]  # runs one command, returns its exit code
 # Runs the upgrade (a callable returning its exit code) under the disruption watch.
 Watcher = Callable[[Callable[[], int]], WatchReport]
 UPGRADE_WHAT = "upgrade {old} -> {new} (pre-flight, helm upgrade, waits; disruption watch)"
+TIMEOUT_EXIT = 124  # the upgrade command's exit code when it was killed at the deadline
+
+
+def run_bounded(argv: list[str], timeout_s: float) -> int:
+    """Run one command; killed at `timeout_s` (subprocess.run kills the child on
+    TimeoutExpired) rather than left running after the watch gave up on it."""
+    try:
+        return subprocess.run(argv, check=False, timeout=timeout_s).returncode
+    except subprocess.TimeoutExpired:
+        return TIMEOUT_EXIT
 
 
 def _cluster_flags(args: argparse.Namespace) -> list[str]:
@@ -127,6 +137,10 @@ def run_live(args: argparse.Namespace, budget: Budget, run: Run | None = None,
             out(f"# {what}\n{shlex.join(argv)}\n")
         return 0
     runner = run or (lambda argv: subprocess.run(argv, check=False).returncode)
+    from conformance.upgrade.livewatch import Options
+
+    deadline_s = Options().rollout_timeout_s  # the watch's own deadline for the command
+    upgrade_runner = run or (lambda argv: run_bounded(argv, deadline_s))
     watch = watcher or cluster_watcher(args, budget, out)
     report = UpgradeReport(args.cluster, args.from_version, args.to_version, None)
     from conformance.vocabulary.catalogue import load_catalogue
@@ -146,7 +160,7 @@ def run_live(args: argparse.Namespace, budget: Budget, run: Run | None = None,
         if what.startswith("upgrade "):
             current = next(step_iter)
             report.steps.append(current)
-            ran = _watched_upgrade(watch, runner, argv, current)
+            ran = _watched_upgrade(watch, upgrade_runner, argv, current)
             if ran not in (0, None):
                 current.failures.insert(0, f"{what}: exit {ran}")
             if current.failures:

@@ -8,20 +8,21 @@ agents' restart windows read from the API, judged by watch.summarize.
 2. In each client, `prober watch` through a streaming exec: the paths of watch.yaml at
    its rate to an account-service pod on another node (so two agents matter), and the
    long-lived streams, opened before the upgrade.
-3. The upgrade command runs; meanwhile the agent pods (kube-system, k8s-app=cilium) are
-   polled: a node whose agent pod is not Ready or is terminating (deletionTimestamp) is
-   restarting from the last poll that saw it Ready, until a pod of the node is Ready and
-   not terminating
-   (the pod Ready condition: kubernetes pkg/api/v1/pod IsPodReady; the DaemonSet's
-   rolling update replaces a node's pod after the old one is gone: pkg/controller/daemon
-   update.go rollingUpdate). The rollout is over when every node's agent is Ready with the
-   DaemonSet template's image (what `kubectl rollout status` checks per pod through the
-   DaemonSet's status: kubectl/pkg/polymorphichelpers/rollout_status.go).
+3. The upgrade command runs; meanwhile the agent pods (kube-system, k8s-app=cilium) and
+   the cilium-envoy pods (k8s-app=cilium-envoy, whose restart cuts proxied connections;
+   named `envoy@<node>` in what was restarting) are polled: a node whose pod is not Ready
+   or is terminating (deletionTimestamp) is restarting from the last poll that saw it
+   Ready, until a pod of the node is Ready and not terminating (the pod Ready condition:
+   kubernetes pkg/api/v1/pod IsPodReady; the DaemonSet's rolling update replaces a node's
+   pod after the old one is gone: pkg/controller/daemon update.go rollingUpdate). The
+   rollout is over when every node's agent is Ready with the DaemonSet template's image
+   (what `kubectl rollout status` reads from the DaemonSet's status counters:
+   kubectl/pkg/polymorphichelpers/rollout_status.go) and no Envoy pod is restarting.
 4. After a tail, `stop` on each exec's stdin (the exec protocol's channel 0; no reliance
    on stdin's close, which only the v5 protocol has), the rest of the output is read,
    samples and stream events become watch.Sample/Stream, the windows watch.Window.
 The watch policies and namespace are removed when the watch passes; on failure the
-cluster is left as it is.
+cluster is left as it is, and the next watch deletes the leftover namespace first.
 
 Times: samples carry the pod's wall clock, windows this process's; on kind and the
 emulated cluster that is one host's clock. A window's edges are known to one poll
@@ -72,7 +73,9 @@ class Options:
     tail_s: float = 3.0  # and after the last agent is Ready again
     poll_s: float = 0.25  # agent pods polled this often
     open_timeout_s: float = 30.0  # every stream opened (or failed) within this
-    rollout_timeout_s: float = 900.0  # the upgrade command and the rollout within this
+    # the whole `clusters upgrade` (image preload, pre-flight, helm, waits) and the rollout
+    # within this; live.py kills the command there rather than leave it running unwatched
+    rollout_timeout_s: float = 1800.0
     finish_timeout_s: float = 30.0  # a stopped watch prints its summary within this
     read_s: float = 0.05  # longest wait for one exec's output per turn
 
@@ -121,6 +124,12 @@ class AgentWindows:
         up: dict[str, bool] = {}
         for p in pods:
             node = str((p.get("spec") or {}).get("nodeName") or "")
+            if not node:
+                # created by the DaemonSet controller with a node affinity, bound by the
+                # scheduler a moment later (kubernetes pkg/controller/daemon
+                # daemon_controller.go syncNodes, ReplaceDaemonSetPodNodeNameNodeAffinity):
+                # until then it is nobody's agent, and its node counts as down anyway
+                continue
             ok = pod_ready(p) and not p["metadata"].get("deletionTimestamp")
             up[node] = up.get(node, False) or ok
         self.nodes |= set(up)
@@ -139,9 +148,9 @@ class AgentWindows:
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         return bool(live) and all(pod_ready(p) and _image(p) == image for p in live)
 
-    def windows(self, t0: float, now: float) -> list[Window]:
-        out = [Window(w.node, w.start - t0, w.end - t0) for w in self.closed]
-        out += [Window(n, s - t0, now - t0) for n, s in self.open.items()]
+    def windows(self, t0: float, now: float, prefix: str = "") -> list[Window]:
+        out = [Window(prefix + w.node, w.start - t0, w.end - t0) for w in self.closed]
+        out += [Window(prefix + n, s - t0, now - t0) for n, s in self.open.items()]
         return sorted(out, key=lambda w: (w.start, w.node))
 
 
@@ -218,6 +227,10 @@ def live_watch(cluster: KubeCluster, upgrade: Callable[[], int], spec: WatchSpec
     caller's to judge (it wraps `upgrade`); a non-zero one ends the watch after the tail
     instead of waiting for a rollout that may never finish."""
     opts = opts or Options()
+    # A failed watch leaves its namespace for inspection; the next run starts clean (the
+    # same objects re-applied would be no-op applies that move no agent's revision, and the
+    # policy wait would then wait in vain: conformance/harness/planning.py)
+    cluster.delete_namespace(opts.namespace)
     pods = cluster.deploy_workloads(opts.namespace, docs=workload_docs(cluster, opts.clients))
     policies = [{**d, "metadata": {**d["metadata"], "namespace": opts.namespace}}
                 for d in spec.policies]
@@ -227,6 +240,7 @@ def live_watch(cluster: KubeCluster, upgrade: Callable[[], int], spec: WatchSpec
     clients: list[Client] = []
     problems: list[str] = []
     agents = AgentWindows()
+    envoys = AgentWindows()  # the cilium-envoy DaemonSet, rolled by the same helm upgrade
     try:
         for client, server in pairs(pods):
             ex = cluster.exec_stream(client, WATCH_ARGV)
@@ -241,9 +255,10 @@ def live_watch(cluster: KubeCluster, upgrade: Callable[[], int], spec: WatchSpec
         problems += _not_watching(clients)
         sent = time.time()
         agents.observe(cluster.agent_pods_any(), sent, time.time())  # all Ready, before
+        envoys.observe(cluster.envoy_pods_any(), sent, time.time())
         t0 = time.time()
         if not problems:  # never upgrade unobserved
-            _run_upgrade(cluster, clients, upgrade, agents, opts, problems, log)
+            _run_upgrade(cluster, clients, upgrade, (agents, envoys), opts, problems, log)
         else:
             problems.append("the upgrade was not started: the watch was not running")
         now = time.time()
@@ -252,7 +267,8 @@ def live_watch(cluster: KubeCluster, upgrade: Callable[[], int], spec: WatchSpec
     finally:
         for c in clients:
             c.exec.close()
-    report = _judge(clients, agents, spec, budget, t0, now)
+    report = _judge(clients, agents.windows(t0, now) + envoys.windows(t0, now, "envoy@"),
+                    spec, budget, t0)
     report.failures = problems + report.failures
     if not report.failures:
         delete_and_wait(cluster, policies)
@@ -286,10 +302,11 @@ def _pump_until(clients: list[Client], cond: Callable[[], bool], seconds: float,
 
 
 def _run_upgrade(cluster: KubeCluster, clients: list[Client], upgrade: Callable[[], int],
-                 agents: AgentWindows, opts: Options, problems: list[str],
-                 log: Callable[[str], object]) -> int:
+                 pods_of: tuple[AgentWindows, AgentWindows], opts: Options,
+                 problems: list[str], log: Callable[[str], object]) -> int:
     """Run the upgrade in a thread while reading the watch and polling the agents, until
     it ended and the rollout is done (or it failed), plus the tail; its exit code."""
+    agents, envoys = pods_of
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(upgrade()), daemon=True,
                               name="upgrade")
@@ -304,8 +321,10 @@ def _run_upgrade(cluster: KubeCluster, clients: list[Client], upgrade: Callable[
                 sent = time.time()
                 pods = cluster.agent_pods_any()
                 agents.observe(pods, sent, time.time())
-                done = not thread.is_alive() and agents.done(pods,
-                                                             cluster.agent_template_image())
+                sent = time.time()
+                envoys.observe(cluster.envoy_pods_any(), sent, time.time())
+                done = not thread.is_alive() and not envoys.open and agents.done(
+                    pods, cluster.agent_template_image())
             except ClusterError as err:
                 log(f"polling the agents: {err}")
                 done = False
@@ -341,9 +360,9 @@ def _stop(c: Client, opts: Options, problems: list[str]) -> None:
         problems.append(f"`prober watch` in {where} ended without its summary line")
 
 
-def _judge(clients: list[Client], agents: AgentWindows, spec: WatchSpec, budget: Budget,
-           t0: float, now: float) -> WatchReport:
-    windows = agents.windows(t0, now)
+def _judge(clients: list[Client], windows: list[Window], spec: WatchSpec, budget: Budget,
+           t0: float) -> WatchReport:
+    """`windows`: the agents' by node, the Envoy pods' as `envoy@<node>`."""
 
     def down(t: float) -> tuple[str, ...]:
         return tuple(sorted({w.node for w in windows if w.start <= t < w.end}))

@@ -106,6 +106,8 @@ class WatchReport:
     streams: list[Stream]
     during: dict[str, dict[str, dict[str, int]]]  # node -> path -> outcome -> n in window
     failures: list[str] = field(default_factory=list)
+    # node -> allowed path -> what was restarting during its longest gap
+    gap_restarting: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,7 +115,8 @@ class WatchReport:
             "counts": self.counts, "longest_gap_s": self.gaps,
             "fail_open": [vars(s) | {"restarting": list(s.restarting)} for s in self.fail_open],
             "streams": [vars(s) | {"restarting": list(s.restarting)} for s in self.streams],
-            "during_restart": self.during, "failures": self.failures,
+            "during_restart": self.during, "gap_restarting": self.gap_restarting,
+            "failures": self.failures,
         }
 
 
@@ -124,13 +127,16 @@ def summarize(spec: WatchSpec, samples: Sequence[Sample], streams: Sequence[Stre
     counts: dict[str, dict[str, Counter[str]]] = {}
     during: dict[str, dict[str, Counter[str]]] = {}
     runs: dict[tuple[str, str], list[float]] = {}  # failing run start, last failure
+    run_causes: dict[tuple[str, str], set[str]] = {}  # what was restarting during the run
     gaps: dict[str, dict[str, float]] = {}
     fail_open = []
-    window_of = {w.node: w for w in windows}
+    windows_of: dict[str, list[Window]] = {}  # an agent may restart more than once
+    for w in windows:
+        windows_of.setdefault(w.node, []).append(w)
+    causes: dict[str, dict[str, list[str]]] = {}  # node -> path -> restarting in its gap
     for s in sorted(samples, key=lambda s: s.t):
         counts.setdefault(s.node, {}).setdefault(s.path, Counter())[s.outcome] += 1
-        w = window_of.get(s.node)
-        if w and w.start <= s.t < w.end:
+        if any(w.start <= s.t < w.end for w in windows_of.get(s.node, ())):
             during.setdefault(s.node, {}).setdefault(s.path, Counter())[s.outcome] += 1
         path = expect[s.path]
         if path.expect == "denied" and s.outcome == "ok":
@@ -140,14 +146,19 @@ def summarize(spec: WatchSpec, samples: Sequence[Sample], streams: Sequence[Stre
         key = (s.node, s.path)
         if s.outcome == "ok":
             runs.pop(key, None)
+            run_causes.pop(key, None)
             continue
         first = runs.setdefault(key, [s.t, s.t])
         first[1] = s.t
+        seen = run_causes.setdefault(key, set())
+        seen.update(s.restarting)
         gap = first[1] - first[0] + step
         node_gaps = gaps.setdefault(s.node, {})
+        if gap >= node_gaps.get(s.path, 0.0):
+            causes.setdefault(s.node, {})[s.path] = sorted(seen)
         node_gaps[s.path] = round(max(node_gaps.get(s.path, 0.0), gap), 3)
     report = WatchReport(list(windows), _plain(counts), gaps, fail_open, list(streams),
-                         _plain(during))
+                         _plain(during), gap_restarting=causes)
     report.failures = _judge(report, spec, budget)
     return report
 
@@ -171,8 +182,9 @@ def _judge(r: WatchReport, spec: WatchSpec, budget: Budget) -> list[str]:
     for node, paths in r.gaps.items():
         for path, gap in paths.items():
             if kinds[path] != "dns" and gap > budget.max_gap_s:
+                who = ", ".join(r.gap_restarting.get(node, {}).get(path, ())) or "none"
                 out.append(f"allowed path {path} from {node} lost {gap:.2f}s of connections "
-                           f"(budget {budget.max_gap_s:g}s)")
+                           f"(budget {budget.max_gap_s:g}s; restarting during it: {who})")
     if budget.streams_survive:
         for st in r.streams:
             if st.reset_at is not None:

@@ -18,7 +18,14 @@ from clusters.emulated.process import EmulatorProcess
 from conformance.harness.kube import KubeCluster
 from conformance.harness.kube_api import ApiError
 from conformance.upgrade.livewatch import AgentWindows, Options, live_watch
-from conformance.upgrade.watch import Budget, WatchReport, Window, watch_spec
+from conformance.upgrade.watch import (
+    Budget,
+    Sample,
+    WatchReport,
+    Window,
+    summarize,
+    watch_spec,
+)
 from tests.support.emulated import helm_like_upgrade
 
 OLD, NEW = "1.19.6", "1.20.0"
@@ -124,6 +131,29 @@ def test_a_window_brackets_the_restart_from_the_polls() -> None:
     assert w.done([agent_pod("a", True), agent_pod("b", True)], "cilium:new")
     assert not w.done([agent_pod("a", True), agent_pod("b", True, image="cilium:old")],
                       "cilium:new")
+
+
+def test_a_pod_not_yet_bound_to_a_node_is_nobodys_agent() -> None:
+    """The DaemonSet controller creates a node's new pod with a node affinity; the scheduler
+    sets nodeName a moment later. A poll in between must not open a window for node ""
+    that no pod ever closes (the rollout would then never be done)."""
+    w = AgentWindows()
+    w.observe([agent_pod("a", True), agent_pod("b", True)], 10.0, 10.1)
+    unbound = agent_pod("a", False)
+    del unbound["spec"]["nodeName"]
+    w.observe([unbound, agent_pod("b", True)], 10.3, 10.4)  # a's old pod gone
+    w.observe([agent_pod("a", True), agent_pod("b", True)], 10.6, 10.7)
+    assert w.windows(10.0, 11.0) == [Window("a", 0.0, pytest.approx(0.7))]
+    assert w.done([agent_pod("a", True), agent_pod("b", True)], "cilium:new")
+
+
+def test_every_restart_window_of_a_node_counts() -> None:
+    """An agent that restarts twice (or flaps): samples in either window count as during."""
+    spec = watch_spec()
+    samples = [Sample(t, "n1", "l7-allowed", "ok", ()) for t in (0.5, 1.5, 2.5)]
+    windows = [Window("n1", 0.0, 1.0), Window("n1", 2.0, 3.0)]
+    report = summarize(spec, samples, [], windows, Budget())
+    assert report.during["n1"]["l7-allowed"] == {"ok": 2}
 
 
 def test_no_upgrade_runs_unobserved() -> None:

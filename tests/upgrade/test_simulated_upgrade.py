@@ -150,7 +150,8 @@ def test_watch_summary_gaps_fail_open_and_budget() -> None:
     assert len(r.fail_open) == 1
     assert r.failures[0].startswith("fail-open: denied path l4-denied from n1")
     assert r.failures[1:] == [
-        "allowed path l7-allowed from n1 lost 0.20s of connections (budget 0.15s)"]
+        "allowed path l7-allowed from n1 lost 0.20s of connections (budget 0.15s; "
+        "restarting during it: n1)"]
     assert summarize(spec, samples[:4], [], [], Budget(max_gap_s=0.2)).failures == []
 
 

@@ -113,14 +113,28 @@ def test_samples_streams_reset_and_stop(tmp_path: Path) -> None:
 def test_max_duration_ends_the_watch_without_stop() -> None:
     spec = {"rate_per_s": 10, "max_duration_s": 0.5, "timeout_s": 0.5, "paths": [
         {"name": "refused", "probe": {"kind": "tcp", "host": "127.0.0.1", "port": 1}}]}
+    w = Watcher(spec)  # stdin stays open
+    try:
+        assert w.proc.wait(EVENT_TIMEOUT_S) == 0
+        lines = w.until("the summary", lambda e: e.get("type") == "summary") and w.drain()
+    finally:
+        if w.proc.poll() is None:
+            w.proc.kill()
+    assert lines[-1]["reason"] == "max-duration"
+    assert {e["outcome"] for e in lines[:-1]} == {"error"}  # refused: not a policy denial
+    assert 3 <= len(lines) - 1 <= 7
+
+
+def test_the_end_of_stdin_ends_the_watch() -> None:
+    """The runner never closes stdin on purpose: EOF means its exec went away, and a watch
+    nobody reads must not keep probing until its max duration."""
+    spec = {"rate_per_s": 10, "max_duration_s": 600, "timeout_s": 0.5, "paths": [
+        {"name": "refused", "probe": {"kind": "tcp", "host": "127.0.0.1", "port": 1}}]}
     proc = subprocess.run([sys.executable, "-m", "workloads.prober", "watch"],
                           input=json.dumps(spec) + "\n", capture_output=True, text=True,
                           timeout=EVENT_TIMEOUT_S, check=False)
     assert proc.returncode == 0, proc.stderr
-    lines = [json.loads(x) for x in proc.stdout.splitlines()]
-    assert lines[-1]["reason"] == "max-duration"
-    assert {e["outcome"] for e in lines[:-1]} == {"error"}  # refused: not a policy denial
-    assert 3 <= len(lines) - 1 <= 7
+    assert json.loads(proc.stdout.splitlines()[-1])["reason"] == "stdin-closed"
 
 
 def test_bad_spec_is_one_line_and_exit_2() -> None:

@@ -37,6 +37,7 @@ MAX_RATE_PER_S = 100.0
 MAX_DURATION_S = 24 * 3600.0
 DEFAULT_TIMEOUT_S = 1.0  # a probe slower than this is counted before the next few start
 STOP = "stop"
+EOF = "stdin-closed"  # the summary's reason when stdin ended (the runner is gone)
 Emit = Callable[[dict[str, Any]], None]
 
 
@@ -132,11 +133,15 @@ async def _path(name: str, probe: dict[str, Any], plan: WatchPlan, emit: Emit,
         await asyncio.wait(pending)
 
 
-def _stdin_commands(stream: TextIO, on_stop: Callable[[], None]) -> None:
+def _stdin_commands(stream: TextIO, on_stop: Callable[[str], None]) -> None:
+    """`stop` ends the watch; so does the end of stdin: the runner never closes it on
+    purpose, so EOF means its exec went away (the kubelet closes the process's stdin when
+    the stream ends) and nobody reads the samples any more."""
     for line in stream:
         if line.strip() == STOP:
-            on_stop()
+            on_stop(STOP)
             return
+    on_stop(EOF)
 
 
 async def watch(plan: WatchPlan, commands: TextIO, out: TextIO) -> dict[str, Any]:
@@ -153,8 +158,8 @@ async def watch(plan: WatchPlan, commands: TextIO, out: TextIO) -> dict[str, Any
         out.write(json.dumps(event) + "\n")
         out.flush()
 
-    def stopped() -> None:
-        reason[0] = STOP
+    def stopped(why: str) -> None:
+        reason[0] = why
         loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=_stdin_commands, args=(commands, stopped), daemon=True,
