@@ -3,6 +3,12 @@
 The suite's harness starts the emulator as a process through `clusters.api` instead.
 Nothing else of clusters/emulated is imported from `conformance`
 (tests/test_import_contract.py).
+
+No behaviour of its own: what it re-exports cites its upstream where it is defined
+(admission: apiextensions-apiserver pkg/registry/customresource/strategy.go Validate, in
+validation.py; the agents' rollout: kubernetes pkg/controller/daemon/update.go
+rollingUpdate, in rollout.py; the control plane: cilium pkg/policy repository revisions, in
+controlplane.py and agents.py).
 """
 
 from __future__ import annotations

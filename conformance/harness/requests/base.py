@@ -9,6 +9,7 @@ allowed answer must carry. Nothing here imports spec.py or planning.py at run ti
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from conformance.harness.attempt import Attempt
@@ -32,7 +33,7 @@ def workload_pod(namespace: str, app: str) -> Pod:
                namespace_labels=namespace_labels(namespace))
 
 
-class RequestKind:
+class RequestKind(ABC):
     """Defaults for a request sent by the prober from one source pod to every pod of the
     destination app; a kind overrides what differs."""
 
@@ -57,8 +58,9 @@ class RequestKind:
     # The cell is judged by its own Hubble flow (the kubelet's by the access log and Ready).
     own_flow: ClassVar[bool] = True
 
+    @abstractmethod
     def label(self, r: Request, dest: str) -> str:
-        raise NotImplementedError
+        """The request as a cell id shows it, going to `dest`."""
 
     def capability_tags(self, r: Request, *, proxied: bool) -> tuple[str, ...]:
         extra = (self.proxied_tag,) if proxied and self.proxied_tag else ()
@@ -68,10 +70,10 @@ class RequestKind:
         dest = workload_pod(r.to_namespace, r.to)
         return Probe(id=probe_id, source=source, destination=dest, port=r.port)
 
+    @abstractmethod
     def prober_request(self, r: Request, host: str, timeout: float) -> dict[str, Any] | None:
         """The `prober run` JSON for one request to `host` (an IP, or a name to resolve);
         the prober adds the id as the X-Probe-Id header / x-probe-id metadata itself."""
-        raise NotImplementedError
 
     def is_fqdn(self, r: Request) -> bool:
         """The destination is an off-cluster name (needs a hermetic target)."""
