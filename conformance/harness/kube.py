@@ -34,8 +34,9 @@ from conformance.harness.kube_cilium import (
     AGENT_NAMESPACE,
     AGENT_SELECTOR,
     ENDPOINT_LIST_ARGV,
-    ENVOY_SELECTOR,
+    ENVOY_APP,
     POLICY_GET_ARGV,
+    ROLLOUT_SELECTOR,
     parse_endpoints,
     parse_policy,
 )
@@ -366,15 +367,16 @@ class KubeCluster:
                                f"({AGENT_CONTAINER}) failed: {_failure(result)}")
         return result.stdout
 
-    def agent_pods_any(self) -> list[dict[str, Any]]:
-        """Every agent pod as the API lists it, Ready or not, terminating or not (what a
-        rolling upgrade's progress is read from)."""
-        return self._pods(AGENT_NAMESPACE, AGENT_SELECTOR)
-
-    def envoy_pods_any(self) -> list[dict[str, Any]]:
-        """Every pod of the cilium-envoy DaemonSet, Ready or not (`helm upgrade` rolls it
-        too; proxied connections are cut while a node's Envoy restarts)."""
-        return self._pods(AGENT_NAMESPACE, ENVOY_SELECTOR)
+    def rollout_pods(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(agent pods, cilium-envoy pods), Ready or not, from one list request: `helm
+        upgrade` rolls both DaemonSets, and proxied connections are cut while a node's
+        Envoy restarts."""
+        agents: list[dict[str, Any]] = []
+        envoys: list[dict[str, Any]] = []
+        for p in self._pods(AGENT_NAMESPACE, ROLLOUT_SELECTOR):
+            app = (p["metadata"].get("labels") or {}).get("k8s-app")
+            (envoys if app == ENVOY_APP else agents).append(p)
+        return agents, envoys
 
     def agent_template_image(self) -> str | None:
         """The cilium DaemonSet's `cilium-agent` image: what its pods are rolled to (the

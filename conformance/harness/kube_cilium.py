@@ -25,7 +25,9 @@ AGENT_SELECTOR = "k8s-app=cilium"
 AGENT_CONTAINER = "cilium-agent"
 # The chart's separate Envoy DaemonSet (default since 1.16): its pods are labelled
 # k8s-app=cilium-envoy (templates/cilium-envoy/daemonset.yaml).
-ENVOY_SELECTOR = "k8s-app=cilium-envoy"
+ENVOY_APP = "cilium-envoy"
+# agents and Envoy pods in one list request (a set-based selector)
+ROLLOUT_SELECTOR = f"k8s-app in (cilium,{ENVOY_APP})"
 POLICY_GET_ARGV = ["cilium-dbg", "policy", "get", "-o", "json"]
 ENDPOINT_LIST_ARGV = ["cilium-dbg", "endpoint", "list", "-o", "json"]
 IDENTITY_UNKNOWN = 0  # an endpoint still waiting for its identity

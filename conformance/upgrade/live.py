@@ -139,7 +139,7 @@ def run_live(args: argparse.Namespace, budget: Budget, run: Run | None = None,
     runner = run or (lambda argv: subprocess.run(argv, check=False).returncode)
     from conformance.upgrade.livewatch import Options
 
-    deadline_s = Options().rollout_timeout_s  # the watch's own deadline for the command
+    deadline_s = Options.rollout_timeout_s  # the watch's own deadline for the command
     upgrade_runner = run or (lambda argv: run_bounded(argv, deadline_s))
     watch = watcher or cluster_watcher(args, budget, out)
     report = UpgradeReport(args.cluster, args.from_version, args.to_version, None)

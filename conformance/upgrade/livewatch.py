@@ -254,8 +254,10 @@ def live_watch(cluster: KubeCluster, upgrade: Callable[[], int], spec: WatchSpec
         _pump_until(clients, lambda: False, opts.lead_s, opts, problems, "")
         problems += _not_watching(clients)
         sent = time.time()
-        agents.observe(cluster.agent_pods_any(), sent, time.time())  # all Ready, before
-        envoys.observe(cluster.envoy_pods_any(), sent, time.time())
+        agent_pods, envoy_pods = cluster.rollout_pods()  # all Ready, before
+        answered = time.time()
+        agents.observe(agent_pods, sent, answered)
+        envoys.observe(envoy_pods, sent, answered)
         t0 = time.time()
         if not problems:  # never upgrade unobserved
             _run_upgrade(cluster, clients, upgrade, (agents, envoys), opts, problems, log)
@@ -319,10 +321,10 @@ def _run_upgrade(cluster: KubeCluster, clients: list[Client], upgrade: Callable[
             next_poll = mono + opts.poll_s
             try:
                 sent = time.time()
-                pods = cluster.agent_pods_any()
-                agents.observe(pods, sent, time.time())
-                sent = time.time()
-                envoys.observe(cluster.envoy_pods_any(), sent, time.time())
+                pods, envoy_pods = cluster.rollout_pods()
+                answered = time.time()
+                agents.observe(pods, sent, answered)
+                envoys.observe(envoy_pods, sent, answered)
                 done = not thread.is_alive() and not envoys.open and agents.done(
                     pods, cluster.agent_template_image())
             except ClusterError as err:

@@ -126,8 +126,9 @@ def summarize(spec: WatchSpec, samples: Sequence[Sample], streams: Sequence[Stre
     step = 1.0 / spec.rate_per_s
     counts: dict[str, dict[str, Counter[str]]] = {}
     during: dict[str, dict[str, Counter[str]]] = {}
-    runs: dict[tuple[str, str], list[float]] = {}  # failing run start, last failure
-    run_causes: dict[tuple[str, str], set[str]] = {}  # what was restarting during the run
+    # (node, path) -> the current failing run: its first and last failure, and what was
+    # restarting during it
+    runs: dict[tuple[str, str], tuple[float, set[str]]] = {}
     gaps: dict[str, dict[str, float]] = {}
     fail_open = []
     windows_of: dict[str, list[Window]] = {}  # an agent may restart more than once
@@ -146,13 +147,10 @@ def summarize(spec: WatchSpec, samples: Sequence[Sample], streams: Sequence[Stre
         key = (s.node, s.path)
         if s.outcome == "ok":
             runs.pop(key, None)
-            run_causes.pop(key, None)
             continue
-        first = runs.setdefault(key, [s.t, s.t])
-        first[1] = s.t
-        seen = run_causes.setdefault(key, set())
+        start, seen = runs.setdefault(key, (s.t, set()))
         seen.update(s.restarting)
-        gap = first[1] - first[0] + step
+        gap = s.t - start + step
         node_gaps = gaps.setdefault(s.node, {})
         if gap >= node_gaps.get(s.path, 0.0):
             causes.setdefault(s.node, {})[s.path] = sorted(seen)

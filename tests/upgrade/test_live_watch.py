@@ -57,7 +57,7 @@ def test_a_clean_rollout_passes(watched: tuple[WatchReport, KubeCluster]) -> Non
     assert nodes == ["sim-control-plane", "sim-worker", "sim-worker2"]
     assert all(0 < w.end - w.start < 3 * RESTART_S for w in report.windows)
     assert {p.get("spec", {}).get("containers", [{}])[0].get("image")
-            for p in cluster.agent_pods_any()} == {f"quay.io/cilium/cilium:v{NEW}"}
+            for p in cluster.rollout_pods()[0]} == {f"quay.io/cilium/cilium:v{NEW}"}
     # samples from both workers at the watch's rate, before, during and after
     assert set(report.counts) == WORKERS
     for node in WORKERS:
