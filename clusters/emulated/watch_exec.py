@@ -27,7 +27,7 @@ from typing import Any, cast
 from clusters.emulated.controlplane import ControlPlane
 from clusters.emulated.objects import ApiStatus
 from clusters.emulated.rollout import Outcome
-from clusters.emulated.stdin import STDIN, STDIN_IDLE_S, read_stdin
+from clusters.emulated.stdin import read_stdin
 from clusters.emulated.ws import WebSocket
 from workloads.prober.streams import StreamSpec
 from workloads.prober.watch import STOP, WatchPlan, WatchSpecError, classify, parse_plan
@@ -47,21 +47,17 @@ def _first_line(ws: WebSocket) -> tuple[bytes, bytes] | None:
 
 
 def _commands(ws: WebSocket, rest: bytes, stop: threading.Event) -> None:
-    """Stdin after the spec: `stop` (or the client going away) ends the watch."""
-    buf = rest
-    while not stop.is_set():
-        *lines, buf = buf.split(b"\n")
-        if any(line.strip() == STOP.encode() for line in lines):
-            break
-        try:
-            message = ws.recv(timeout=STDIN_IDLE_S)
-        except (TimeoutError, ConnectionError, OSError):
-            break
-        if message is None:
-            break
-        if message[:1] == bytes([STDIN]):
-            buf += message[1:]
-    stop.set()
+    """Stdin after the spec: `stop`, the end of stdin (v5 close) or the client going away
+    ends the watch, as in workloads/prober/watch.py `_stdin_commands`."""
+    def stopped(data: bytes) -> bool:
+        return any(line.strip() == STOP.encode() for line in (rest + data).split(b"\n")[:-1])
+
+    try:
+        read_stdin(ws, stopped, MAX_SPEC_BYTES)
+    except (ConnectionError, OSError):
+        pass  # the client went away
+    finally:
+        stop.set()
 
 
 def run_watch(plane: ControlPlane, ws: WebSocket, namespace: str, pod: str,
