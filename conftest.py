@@ -238,7 +238,7 @@ def _own_policies(config: pytest.Config) -> None:
     """--policies/--probes and the run's Cilium version reach the own-policies module from
     this configuration (own_cells.configure); bad input is one usage error naming file,
     document and field, before the cluster is touched."""
-    from conformance.harness import own, own_cells
+    from conformance.harness import own_cells
     from conformance.harness.spec import collection_version
     from conformance.model import PolicyError
 
@@ -246,9 +246,9 @@ def _own_policies(config: pytest.Config) -> None:
     probes = config.getoption("probes")
     if probes and not paths:
         raise pytest.UsageError("--probes needs --policies (the policies the cells test)")
-    os.environ[own.EXTERNAL_FQDN_ENV] = "1" if config.getoption("allow_external_fqdn") else ""
     version = collection_version(config)
-    own_cells.configure(own_cells.OwnConfig(tuple(paths), probes or None, version))
+    own_cells.configure(own_cells.OwnConfig(tuple(paths), probes or None, version,
+                                            bool(config.getoption("allow_external_fqdn"))))
     if not paths or hasattr(config, "workerinput"):
         return
     try:

@@ -13,7 +13,6 @@ source pod, one Hubble stream, metric scrapes before and after.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +26,7 @@ from conformance.harness.own_cells import (
     STANDIN_LABEL,
     OwnCell,
     OwnScenario,
+    configured,
     standin_key,
 )
 from conformance.harness.planning import (
@@ -45,7 +45,6 @@ STANDIN_IMAGE = "zt-conformance/workloads:dev"
 STANDIN_PREFIX = "standin-"
 READINESS_PERIOD_S = 2
 PARALLEL_NAMESPACES = 8  # mirrored namespaces deployed (and deleted) at once
-EXTERNAL_FQDN_ENV = "ZTC_ALLOW_EXTERNAL_FQDN"  # also --allow-external-fqdn
 
 
 def mirror_names(base: str, canonical: Iterable[str]) -> dict[str, str]:
@@ -210,7 +209,8 @@ class OwnRun(ScenarioRun):
                            via_service=True, answer_ip=answer)
         if isinstance(dst, Fqdn):
             ip = facts.external_targets.get(dst.fqdn)
-            if ip is None and external_allowed() and not self.ws.options.provisioned:
+            if ip is None and configured().allow_external_fqdn \
+                    and not self.ws.options.provisioned:
                 # An existing cluster, asked to reach real names: matched by the 5-tuple
                 # the prober reports (no known address beforehand).
                 return Attempt(cell, aid, source, None, prober_request(r, dst.fqdn + ".", timeout))
@@ -237,10 +237,6 @@ class OwnRun(ScenarioRun):
 
     def write_own_artifacts(self, root: Path) -> None:
         write_rewrite(root, self)
-
-
-def external_allowed() -> bool:
-    return os.environ.get(EXTERNAL_FQDN_ENV, "").lower() in ("1", "true", "yes", "on")
 
 
 def write_rewrite(root: Path, run: OwnRun) -> None:

@@ -125,6 +125,7 @@ class OwnConfig:
     paths: tuple[str, ...] = ()
     probes: str | None = None
     version: str = DEFAULT_VERSION
+    allow_external_fqdn: bool = False  # FQDN cells may reach real names (--allow-external-fqdn)
 
 
 _CONFIG = [OwnConfig()]
